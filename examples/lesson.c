@@ -1,0 +1,2 @@
+#include "bpgraph.h"
+int main(void) { return 0; }

@@ -1,0 +1,399 @@
+/*
+ * bpgraph — backpropagation over a computational graph of row-major double
+ * matrices.
+ *
+ * A program builds a static graph once (leaves, then ops applied to them),
+ * runs it forward to a node, then backward from that node to every
+ * parameter, and repeats with new input data.  Buffers are allocated the
+ * first time they are needed and reused afterwards.
+ *
+ * Conventions used throughout this header:
+ *  - Matrices are row-major: element (i, j) of m is m->data[i * m->cols + j].
+ *    Scalars are 1x1, row vectors 1xn, column vectors nx1.
+ *  - Functions that can fail return a bp_status.  Node constructors return
+ *    NULL on failure and record the error in the graph.  A graph keeps its
+ *    first error (a "sticky" error, as in cairo): later constructors return
+ *    NULL without overwriting it, so a program may build a whole graph and
+ *    check bp_graph_status() once.
+ *  - Ownership is stated on every function returning a pointer: "new" (the
+ *    caller frees it), or "borrowed" (owned by the library; the comment says
+ *    how long it stays valid).
+ *  - The library never aborts, exits or prints.
+ */
+#ifndef BPGRAPH_H
+#define BPGRAPH_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define BP_VERSION_MAJOR 0
+#define BP_VERSION_MINOR 1
+#define BP_VERSION_PATCH 0
+
+/* ------------------------------------------------------------------------ */
+/* Status codes                                                              */
+/* ------------------------------------------------------------------------ */
+
+typedef enum bp_status {
+    BP_OK = 0,
+    BP_ENOMEM,     /* an allocation failed */
+    BP_EINVAL,     /* an invalid argument: NULL, a node of another graph, ... */
+    BP_EDIM,       /* shapes that do not fit the operation */
+    BP_ESTATE,     /* a call out of order: backward before forward, ... */
+    BP_ENUMERIC,   /* a NaN or infinity where a finite number is required */
+    BP_ESINGULAR,  /* a singular or not positive definite matrix */
+    BP_EIO,        /* a file could not be opened, read or written */
+    BP_EPARSE,     /* a file's contents are malformed */
+    BP_ENOTFOUND,  /* a name (column, op) that does not exist */
+    BP_STATUS_COUNT
+} bp_status;
+
+/* A short English description of a status code; never NULL (borrowed,
+ * static). */
+const char *bp_strerror(bp_status status);
+
+/* Where functions outside a graph (file readers, ...) report what went
+ * wrong.  Every such function takes a bp_error * that may be NULL. */
+typedef struct bp_error {
+    bp_status status;
+    char message[512];   /* names the file, line and column where relevant */
+} bp_error;
+
+/* ------------------------------------------------------------------------ */
+/* Matrices                                                                  */
+/* ------------------------------------------------------------------------ */
+
+typedef struct bp_matrix {
+    size_t rows;
+    size_t cols;
+    double *data;   /* rows * cols doubles, row-major, no padding */
+} bp_matrix;
+
+/* A new rows x cols matrix of zeros (new: free with bp_matrix_free).
+ * Returns NULL when rows * cols * sizeof(double) overflows or memory runs
+ * out.  A 0 x n or n x 0 matrix is valid and has data == NULL. */
+bp_matrix *bp_matrix_alloc(size_t rows, size_t cols);
+
+/* A new copy of src (new), or NULL when src is NULL or memory runs out. */
+bp_matrix *bp_matrix_copy(const bp_matrix *src);
+
+/* Frees m and its data; NULL is allowed. */
+void bp_matrix_free(bp_matrix *m);
+
+/* Element (i, j); no bounds check. */
+static inline double bp_matrix_get(const bp_matrix *m, size_t i, size_t j)
+{
+    return m->data[i * m->cols + j];
+}
+
+static inline void bp_matrix_set(bp_matrix *m, size_t i, size_t j, double v)
+{
+    m->data[i * m->cols + j] = v;
+}
+
+/* Largest |a(i,j) - b(i,j)|, or -1 when the shapes differ or either is NULL. */
+double bp_matrix_max_abs_diff(const bp_matrix *a, const bp_matrix *b);
+
+/* ------------------------------------------------------------------------ */
+/* Operations                                                                */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Every operation, built-in or user-made, is one bp_op: a name, its arity,
+ * a shape rule, a forward, a backward, and what the gradient checker must
+ * know about its inputs.  The graph calls the three functions with a
+ * bp_op_args describing one node.
+ */
+
+#define BP_MAX_INPUTS 4   /* most inputs an op may take */
+#define BP_MAX_ATTRS 4    /* most constant attributes an op may take */
+
+typedef struct bp_op_args {
+    size_t n_in;                        /* number of inputs */
+    const bp_matrix *in[BP_MAX_INPUTS]; /* input values; in shape() only
+                                           rows and cols are set */
+    bp_matrix *out;                     /* output value */
+    const double *attr;                 /* the node's constant attributes */
+
+    /* Backward only. */
+    const bp_matrix *dout;              /* gradient of the loss w.r.t. out */
+    bp_matrix *din[BP_MAX_INPUTS];      /* gradients to ADD into; NULL for an
+                                           input that needs no gradient */
+
+    /* Scratch kept from forward to backward; sizes set by shape(). */
+    double *work;
+    size_t n_work;
+    int *iwork;
+    size_t n_iwork;
+
+    /* Where an op may write an error message (see bp_op_fail). */
+    char *msg;
+    size_t msg_size;
+} bp_op_args;
+
+/* shape: from in[i]->rows/cols, set out->rows/cols, and n_work/n_iwork if
+ *        the op needs scratch.  Return BP_OK, or an error through
+ *        bp_op_fail (e.g. BP_EDIM with the offending shapes).
+ * forward: compute out from in.  Must not allocate.
+ * backward: ADD the gradient of each input into din[i] when din[i] is not
+ *        NULL (beta = 1: an input used twice receives both contributions).
+ *        It may read in, out, attr and the scratch left by forward. */
+typedef bp_status (*bp_shape_fn)(bp_op_args *args);
+typedef bp_status (*bp_forward_fn)(bp_op_args *args);
+typedef bp_status (*bp_backward_fn)(bp_op_args *args);
+
+/* Where an input of an op may be sampled by the gradient checker. */
+typedef enum bp_domain_kind {
+    BP_DOMAIN_REAL = 0,   /* any real number */
+    BP_DOMAIN_POSITIVE,   /* x > 0 */
+    BP_DOMAIN_NONZERO,    /* x != 0 */
+    BP_DOMAIN_INTERVAL,   /* lo < x < hi */
+    BP_DOMAIN_SPD,        /* a symmetric positive definite square matrix */
+    BP_DOMAIN_INVERTIBLE  /* a well-conditioned square matrix */
+} bp_domain_kind;
+
+/* Kinds of non-differentiable points, so the checker samples away from them. */
+#define BP_KINK_AT   1u   /* the op is not differentiable at x == kink */
+#define BP_KINK_TIES 2u   /* nor where two entries of one row are equal */
+
+typedef struct bp_domain {
+    bp_domain_kind kind;
+    double lo, hi;        /* BP_DOMAIN_INTERVAL bounds */
+    unsigned kinks;       /* BP_KINK_* flags */
+    double kink;          /* the point for BP_KINK_AT */
+} bp_domain;
+
+/* bp_op.flags */
+#define BP_OP_STOP_GRAD 1u   /* output carries no gradient (detach) */
+
+typedef struct bp_op {
+    const char *name;         /* unique, e.g. "matmul" */
+    const char *doc;          /* one line: what it computes */
+    size_t n_in;              /* number of inputs, 1..BP_MAX_INPUTS */
+    size_t n_attr;            /* number of double attributes, 0..BP_MAX_ATTRS */
+    bp_shape_fn shape;
+    bp_forward_fn forward;
+    bp_backward_fn backward;  /* may be NULL only with BP_OP_STOP_GRAD */
+    unsigned flags;           /* BP_OP_* */
+
+    /* For the gradient checker. */
+    bp_domain domain[BP_MAX_INPUTS]; /* where each input may be sampled */
+    unsigned linear;          /* bit i set: affine in input i when the others
+                                 are fixed (its derivative does not depend
+                                 on it), so differences in it are exact */
+    const double *check_attr; /* n_check_attr sets of n_attr values to try */
+    size_t n_check_attr;
+} bp_op;
+
+/* Writes a printf-style message into args->msg and returns status; for use
+ * in an op's shape, forward and backward.  The graph prefixes the op name. */
+bp_status bp_op_fail(bp_op_args *args, bp_status status, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+/* Checks an op declaration for completeness (name, arity, functions, flags);
+ * BP_OK or BP_EINVAL. */
+bp_status bp_op_validate(const bp_op *op);
+
+/* The built-in ops, in a fixed order (borrowed, static). */
+size_t bp_builtin_count(void);
+const bp_op *bp_builtin(size_t i);   /* NULL when i >= bp_builtin_count() */
+
+/* A registry: a list of ops by name, holding the built-ins and any that a
+ * program or plugin adds.  Registries are independent objects; one may be
+ * used from one thread at a time (fill it at set-up, then read it freely). */
+typedef struct bp_registry bp_registry;
+
+/* A new registry holding every built-in op (new), or NULL when memory runs
+ * out. */
+bp_registry *bp_registry_new(void);
+void bp_registry_free(bp_registry *reg);
+
+/* Adds op (borrowed: it must outlive the registry).  BP_EINVAL when the op
+ * fails bp_op_validate or its name is taken; BP_ENOMEM. */
+bp_status bp_registry_add(bp_registry *reg, const bp_op *op);
+
+size_t bp_registry_count(const bp_registry *reg);
+const bp_op *bp_registry_get(const bp_registry *reg, size_t i); /* borrowed */
+const bp_op *bp_registry_find(const bp_registry *reg, const char *name);
+
+/* The entry point a gradcheck plugin (a shared object) exports: it adds its
+ * ops with bp_registry_add and returns 0, or nonzero on failure. */
+typedef int (*bp_plugin_init_fn)(bp_registry *reg);
+#define BP_PLUGIN_INIT_SYMBOL "bpgraph_plugin_init"
+
+/* ------------------------------------------------------------------------ */
+/* Graphs and nodes                                                          */
+/* ------------------------------------------------------------------------ */
+
+typedef struct bp_graph bp_graph;
+typedef struct bp_node bp_node;
+
+/* A new empty graph (new: free with bp_graph_free), or NULL when memory runs
+ * out.  A graph and all its nodes may be used by one thread at a time;
+ * separate graphs are independent. */
+bp_graph *bp_graph_new(void);
+
+/* Frees the graph, its nodes and all their buffers; NULL is allowed. */
+void bp_graph_free(bp_graph *g);
+
+/* The graph's first error, or BP_OK. */
+bp_status bp_graph_status(const bp_graph *g);
+
+/* A message naming the op and shapes of the first error, e.g.
+ * "matmul: inner dimensions differ (10x3 · 4x1)"; "" when there is none
+ * (borrowed: valid until the next call on g). */
+const char *bp_graph_message(const bp_graph *g);
+
+/* Forgets the sticky error so the graph can be used again, e.g. after
+ * binding input of a wrong shape.  The nodes built so far stay valid. */
+void bp_graph_clear_error(bp_graph *g);
+
+/* Number of nodes in the graph. */
+size_t bp_graph_size(const bp_graph *g);
+
+/* The i-th node in creation order, which is a topological order
+ * (borrowed, valid until bp_graph_free); NULL when out of range. */
+bp_node *bp_graph_node(const bp_graph *g, size_t i);
+
+/* Leaves.  Each returns a new node owned by g (valid until bp_graph_free),
+ * or NULL on error.  name may be NULL; it is copied.
+ *  - input: data bound before each forward with bp_node_set_value; never
+ *    receives a gradient.  Its number of rows may change between runs.
+ *  - param: a trainable matrix, initialised to zeros; receives gradients.
+ *  - constant: fixed data, copied from data (rows * cols doubles). */
+bp_node *bp_input(bp_graph *g, size_t rows, size_t cols, const char *name);
+bp_node *bp_param(bp_graph *g, size_t rows, size_t cols, const char *name);
+bp_node *bp_constant(bp_graph *g, size_t rows, size_t cols,
+                     const double *data, const char *name);
+
+/* Applies op to n_in nodes with attributes attr (op->n_attr values; may be
+ * NULL when n_attr is 0).  Returns the new node, or NULL with the error in
+ * the graph: BP_EINVAL for a NULL or foreign input or a wrong count,
+ * BP_EDIM when the op's shape rule rejects the input shapes. */
+bp_node *bp_apply(bp_graph *g, const bp_op *op, size_t n_in,
+                  bp_node *const *in, const double *attr);
+
+/* Built-in ops.  Each is bp_apply with the built-in op of that name.
+ * Elementwise binary ops broadcast in two dimensions: each dimension of the
+ * two operands is equal, or 1 in one of them. */
+bp_node *bp_matmul(bp_graph *g, bp_node *a, bp_node *b);      /* A·B */
+bp_node *bp_transpose(bp_graph *g, bp_node *a);               /* Aᵀ */
+bp_node *bp_add(bp_graph *g, bp_node *a, bp_node *b);         /* a + b */
+bp_node *bp_sub(bp_graph *g, bp_node *a, bp_node *b);         /* a − b */
+bp_node *bp_mul(bp_graph *g, bp_node *a, bp_node *b);         /* a ⊙ b */
+bp_node *bp_div(bp_graph *g, bp_node *a, bp_node *b);         /* a ⊘ b */
+bp_node *bp_neg(bp_graph *g, bp_node *a);                     /* −a */
+bp_node *bp_scale(bp_graph *g, bp_node *a, double c);         /* c·a */
+bp_node *bp_exp(bp_graph *g, bp_node *a);
+bp_node *bp_log(bp_graph *g, bp_node *a);
+bp_node *bp_pow(bp_graph *g, bp_node *a, double p);           /* a^p */
+bp_node *bp_sqrt(bp_graph *g, bp_node *a);
+bp_node *bp_relu(bp_graph *g, bp_node *a);
+bp_node *bp_sigmoid(bp_graph *g, bp_node *a);
+bp_node *bp_tanh(bp_graph *g, bp_node *a);
+bp_node *bp_rowsum(bp_graph *g, bp_node *a);   /* m×n → m×1, sum of each row */
+bp_node *bp_colsum(bp_graph *g, bp_node *a);   /* m×n → 1×n, sum of each column */
+bp_node *bp_sum(bp_graph *g, bp_node *a);      /* m×n → 1×1 */
+bp_node *bp_mean(bp_graph *g, bp_node *a);     /* m×n → 1×1 */
+bp_node *bp_rowmax(bp_graph *g, bp_node *a);   /* m×n → m×1; the gradient goes
+                                                  to the first arg-max */
+bp_node *bp_softmax(bp_graph *g, bp_node *a);  /* fused, row-wise */
+bp_node *bp_dense(bp_graph *g, bp_node *x, bp_node *w, bp_node *b); /* x·W + b */
+bp_node *bp_mse(bp_graph *g, bp_node *pred, bp_node *target);
+    /* mean over all entries of (pred − target)² → 1×1 */
+bp_node *bp_nll(bp_graph *g, bp_node *prob, bp_node *target);
+    /* −(1/m) Σ target ⊙ log(prob) over an m-row batch → 1×1 */
+bp_node *bp_softmax_ce(bp_graph *g, bp_node *logits, bp_node *target);
+    /* nll(softmax(logits), target), fused: gradient (p − target)/m */
+bp_node *bp_detach(bp_graph *g, bp_node *a);   /* value of a, no gradient */
+
+/* The lesson's staged softmax, built from graph nodes:
+ *   shifted = a − detach(rowmax(a)); e = exp(shifted);
+ *   s = rowsum(e); r = pow(s, −1); out = e ⊙ r.
+ * Returns the output node (the intermediate nodes are named "softmax.*"). */
+bp_node *bp_softmax_staged(bp_graph *g, bp_node *a);
+
+/* Node accessors.  A node pointer is borrowed from its graph. */
+const char *bp_node_name(const bp_node *n);      /* "" when unnamed */
+bp_status bp_node_set_name(bp_node *n, const char *name);
+const bp_op *bp_node_op(const bp_node *n);       /* NULL for a leaf */
+size_t bp_node_n_inputs(const bp_node *n);
+bp_node *bp_node_input(const bp_node *n, size_t i);
+size_t bp_node_rows(const bp_node *n);           /* current shape */
+size_t bp_node_cols(const bp_node *n);
+int bp_node_is_param(const bp_node *n);
+int bp_node_requires_grad(const bp_node *n);     /* a param, or an op node
+                                                    that depends on one */
+
+/* Copies src into a leaf's value.  An input takes any number of rows with
+ * its declared columns; a param or constant takes exactly its shape.
+ * BP_EDIM on a shape mismatch, BP_EINVAL for an op node; the node's value
+ * is unchanged on error. */
+bp_status bp_node_set_value(bp_node *n, const bp_matrix *src);
+
+/* The node's value (borrowed; valid until the graph is freed or the node's
+ * shape changes).  A param's value may be written in place, e.g. by an
+ * optimizer.  An op node's value is that of the last forward that computed
+ * it; NULL before that. */
+bp_matrix *bp_node_value(bp_node *n);
+
+/* The node's gradient (borrowed, same validity), or NULL when the node does
+ * not require a gradient or no backward has reached it yet.
+ *  - A param's gradient ACCUMULATES over bp_backward calls until
+ *    bp_zero_grad clears it.
+ *  - An op node's gradient is that of the most recent bp_backward only. */
+bp_matrix *bp_node_grad(bp_node *n);
+
+/* ------------------------------------------------------------------------ */
+/* Running                                                                   */
+/* ------------------------------------------------------------------------ */
+
+/* Computes out and the nodes it depends on (and no others).  Shapes are
+ * re-derived from the inputs' current shapes, so a smaller last batch
+ * works; buffers are reallocated only when a node grows. */
+bp_status bp_forward(bp_graph *g, bp_node *out);
+
+/* Backpropagates from out, which the last bp_forward must have computed.
+ * seed is dL/d(out): it may be NULL only when out is 1x1 (seed 1);
+ * otherwise it must have out's shape.  Gradients are ADDED into every param
+ * that out depends on.  BP_ESTATE when out was not computed by the last
+ * forward or depends on no param; BP_EDIM for a seed of the wrong shape. */
+bp_status bp_backward(bp_graph *g, bp_node *out, const bp_matrix *seed);
+
+/* Sets every param's gradient to zero. */
+void bp_zero_grad(bp_graph *g);
+
+/* ------------------------------------------------------------------------ */
+/* Data files                                                                */
+/* ------------------------------------------------------------------------ */
+
+/* Reads the named columns of a CSV file with a header row into a new
+ * n_rows x n_columns matrix (*out, new).  Other columns, such as a leading
+ * date index, are skipped.  Empty cells are forward-filled from the row
+ * above, as pandas' ffill does; *n_filled (may be NULL) receives how many
+ * were.  CRLF line ends and double-quoted fields are accepted.  Errors name
+ * the file, line and column: BP_EIO, BP_EPARSE (ragged row, non-numeric
+ * cell, empty file, an empty cell in the first data row), BP_ENOTFOUND (an
+ * unknown column), BP_ENOMEM.  *out is NULL on error. */
+bp_status bp_csv_read(const char *path, const char *const *columns,
+                      size_t n_columns, bp_matrix **out, size_t *n_filled,
+                      bp_error *err);
+
+/* numpy .npy files: float64, C order.  bp_npy_load converts other float and
+ * integer dtypes and Fortran order, refusing others with BP_EPARSE; *out is
+ * new.  bp_npy_save writes '<f8' C order, via a temporary file renamed over
+ * path, so a failure never destroys an existing file. */
+bp_status bp_npy_load(const char *path, bp_matrix **out, bp_error *err);
+bp_status bp_npy_save(const char *path, const bp_matrix *m, bp_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* BPGRAPH_H */

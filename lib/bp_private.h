@@ -1,0 +1,85 @@
+/* Internals shared by the library's modules; never installed. */
+#ifndef BP_PRIVATE_H
+#define BP_PRIVATE_H
+
+#include "bpgraph.h"
+
+#include <stdarg.h>
+
+enum bpi_node_kind { BPI_INPUT, BPI_PARAM, BPI_CONSTANT, BPI_OP };
+
+/* A growable buffer of doubles: value, gradient or scratch.  cap counts
+ * doubles; the buffer only ever grows, so a smaller batch reuses it. */
+struct bp_node {
+    bp_graph *graph;
+    size_t id;                      /* index in graph->nodes: topological */
+    enum bpi_node_kind kind;
+    const bp_op *op;                /* NULL for leaves */
+    size_t n_in;
+    bp_node *in[BP_MAX_INPUTS];
+    double attr[BP_MAX_ATTRS];
+    char *name;                     /* NULL when unnamed */
+    int requires_grad;
+    int has_value;                  /* an input bound, or an op computed */
+
+    bp_matrix value;
+    size_t value_cap;
+    bp_matrix grad;
+    size_t grad_cap;
+    double *work;
+    size_t work_cap;
+    size_t n_work;
+    int *iwork;
+    size_t iwork_cap;
+    size_t n_iwork;
+
+    unsigned long fwd_stamp;        /* graph->fwd_stamp of its last forward */
+    unsigned long bwd_stamp;        /* graph->bwd_stamp of its last backward */
+};
+
+struct bp_graph {
+    bp_node **nodes;
+    size_t n_nodes;
+    size_t cap_nodes;
+    unsigned char *mark;            /* per-node scratch for the passes */
+    unsigned long fwd_stamp;
+    unsigned long bwd_stamp;
+    bp_status status;
+    char message[512];
+};
+
+/* All allocation goes through these, so tests can inject failures. */
+void *bpi_malloc(size_t size);
+void *bpi_calloc(size_t n, size_t size);
+void bpi_free(void *p);
+
+/* n * size in bytes, or 0 with *overflow set when it does not fit size_t. */
+size_t bpi_mul_size(size_t n, size_t size, int *overflow);
+
+/* Grows *buf to hold at least n doubles (contents not kept); BP_ENOMEM. */
+bp_status bpi_reserve(double **buf, size_t *cap, size_t n);
+
+/* Records the graph's first error; returns status.  Later errors are
+ * dropped (the sticky error). */
+bp_status bpi_fail(bp_graph *g, bp_status status, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+/* The checked conversion of a matrix dimension to a BLAS/LAPACK int. */
+int bpi_fits_int(size_t n);
+
+/* Built-in op declarations, one per line of ops.def. */
+#define BP_OP(name) extern const bp_op bpi_op_##name;
+#include "ops.def"
+#undef BP_OP
+
+/* Row-wise softmax of x into s (x->rows * x->cols doubles). */
+void bpi_softmax_rows(const bp_matrix *x, double *s);
+
+/* Convenience for the built-in ops' wrappers. */
+bp_node *bpi_apply1(bp_graph *g, const bp_op *op, bp_node *a, const double *attr);
+bp_node *bpi_apply2(bp_graph *g, const bp_op *op, bp_node *a, bp_node *b);
+
+#endif

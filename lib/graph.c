@@ -1,0 +1,577 @@
+/* The graph: building nodes, running forward and backward. */
+#include "bp_private.h"
+
+#include <stdio.h>
+#include <string.h>
+
+bp_graph *bp_graph_new(void)
+{
+    bp_graph *g = bpi_calloc(1, sizeof *g);
+    return g;
+}
+
+static void node_free(bp_node *n)
+{
+    bpi_free(n->value.data);
+    bpi_free(n->grad.data);
+    bpi_free(n->work);
+    bpi_free(n->iwork);
+    bpi_free(n->name);
+    bpi_free(n);
+}
+
+void bp_graph_free(bp_graph *g)
+{
+    if (!g)
+        return;
+    for (size_t i = 0; i < g->n_nodes; i++)
+        node_free(g->nodes[i]);
+    bpi_free(g->nodes);
+    bpi_free(g->mark);
+    bpi_free(g);
+}
+
+size_t bp_graph_size(const bp_graph *g)
+{
+    return g ? g->n_nodes : 0;
+}
+
+bp_node *bp_graph_node(const bp_graph *g, size_t i)
+{
+    return g && i < g->n_nodes ? g->nodes[i] : NULL;
+}
+
+static char *copy_string(const char *s)
+{
+    size_t len = strlen(s) + 1;
+    char *c = bpi_malloc(len);
+    if (c)
+        memcpy(c, s, len);
+    return c;
+}
+
+/* Appends a zeroed node; grows the node list and the mark array together so
+ * that the passes never allocate. */
+static bp_node *add_node(bp_graph *g, enum bpi_node_kind kind, const char *name)
+{
+    bp_node *n;
+
+    if (g->n_nodes == g->cap_nodes) {
+        size_t cap = g->cap_nodes ? 2 * g->cap_nodes : 16;
+        bp_node **nodes = bpi_malloc(cap * sizeof *nodes);
+        unsigned char *mark = bpi_malloc(cap);
+        if (!nodes || !mark) {
+            bpi_free(nodes);
+            bpi_free(mark);
+            bpi_fail(g, BP_ENOMEM, "graph: out of memory adding node %zu", g->n_nodes);
+            return NULL;
+        }
+        if (g->n_nodes)
+            memcpy(nodes, g->nodes, g->n_nodes * sizeof *nodes);
+        bpi_free(g->nodes);
+        bpi_free(g->mark);
+        g->nodes = nodes;
+        g->mark = mark;
+        g->cap_nodes = cap;
+    }
+    n = bpi_calloc(1, sizeof *n);
+    if (!n) {
+        bpi_fail(g, BP_ENOMEM, "graph: out of memory adding node %zu", g->n_nodes);
+        return NULL;
+    }
+    if (name && name[0]) {
+        n->name = copy_string(name);
+        if (!n->name) {
+            bpi_free(n);
+            bpi_fail(g, BP_ENOMEM, "graph: out of memory naming node '%s'", name);
+            return NULL;
+        }
+    }
+    n->graph = g;
+    n->kind = kind;
+    n->id = g->n_nodes;
+    g->nodes[g->n_nodes++] = n;
+    return n;
+}
+
+static const char *kind_name(enum bpi_node_kind kind)
+{
+    switch (kind) {
+    case BPI_INPUT: return "input";
+    case BPI_PARAM: return "param";
+    case BPI_CONSTANT: return "constant";
+    default: return "op";
+    }
+}
+
+static bp_node *add_leaf(bp_graph *g, enum bpi_node_kind kind, size_t rows,
+                         size_t cols, const char *name)
+{
+    int overflow = 0;
+    bp_node *n;
+
+    if (!g || g->status != BP_OK)
+        return NULL;
+    if (rows == 0 || cols == 0) {
+        bpi_fail(g, BP_EDIM, "%s '%s': a matrix needs at least one row and one column (%zux%zu)",
+                 kind_name(kind), name ? name : "", rows, cols);
+        return NULL;
+    }
+    bpi_mul_size(bpi_mul_size(rows, cols, &overflow), sizeof(double), &overflow);
+    if (overflow) {
+        bpi_fail(g, BP_ENOMEM, "%s '%s': %zux%zu doubles overflow size_t",
+                 kind_name(kind), name ? name : "", rows, cols);
+        return NULL;
+    }
+    n = add_node(g, kind, name);
+    if (!n)
+        return NULL;
+    n->value.rows = rows;
+    n->value.cols = cols;
+    n->requires_grad = kind == BPI_PARAM;
+    if (kind != BPI_INPUT) {
+        n->value.data = bpi_calloc(rows * cols, sizeof(double));
+        if (!n->value.data) {
+            bpi_fail(g, BP_ENOMEM, "%s '%s': out of memory for %zux%zu",
+                     kind_name(kind), name ? name : "", rows, cols);
+            g->n_nodes--;
+            node_free(n);
+            return NULL;
+        }
+        n->value_cap = rows * cols;
+        n->has_value = 1;
+    }
+    return n;
+}
+
+bp_node *bp_input(bp_graph *g, size_t rows, size_t cols, const char *name)
+{
+    return add_leaf(g, BPI_INPUT, rows, cols, name);
+}
+
+bp_node *bp_param(bp_graph *g, size_t rows, size_t cols, const char *name)
+{
+    return add_leaf(g, BPI_PARAM, rows, cols, name);
+}
+
+bp_node *bp_constant(bp_graph *g, size_t rows, size_t cols,
+                     const double *data, const char *name)
+{
+    bp_node *n;
+
+    if (g && g->status == BP_OK && !data) {
+        bpi_fail(g, BP_EINVAL, "constant '%s': data is NULL", name ? name : "");
+        return NULL;
+    }
+    n = add_leaf(g, BPI_CONSTANT, rows, cols, name);
+    if (n)
+        memcpy(n->value.data, data, rows * cols * sizeof(double));
+    return n;
+}
+
+bp_status bp_op_validate(const bp_op *op)
+{
+    if (!op || !op->name || !op->name[0] || !op->shape || !op->forward)
+        return BP_EINVAL;
+    if (op->n_in < 1 || op->n_in > BP_MAX_INPUTS || op->n_attr > BP_MAX_ATTRS)
+        return BP_EINVAL;
+    if (!op->backward && !(op->flags & BP_OP_STOP_GRAD))
+        return BP_EINVAL;
+    if (op->n_check_attr > 0 && op->n_attr > 0 && !op->check_attr)
+        return BP_EINVAL;
+    return BP_OK;
+}
+
+/* Fills args for node n; value, dout and din as the pass needs them. */
+static void make_args(bp_node *n, bp_op_args *a, char *msg, size_t msg_size)
+{
+    memset(a, 0, sizeof *a);
+    a->n_in = n->n_in;
+    for (size_t i = 0; i < n->n_in; i++)
+        a->in[i] = &n->in[i]->value;
+    a->out = &n->value;
+    a->attr = n->attr;
+    a->work = n->work;
+    a->n_work = n->n_work;
+    a->iwork = n->iwork;
+    a->n_iwork = n->n_iwork;
+    a->msg = msg;
+    a->msg_size = msg_size;
+    msg[0] = '\0';
+}
+
+/* "matmul" or "matmul 'h1'", for messages. */
+static void op_label(const bp_node *n, char *buf, size_t size)
+{
+    if (n->name)
+        snprintf(buf, size, "%s '%s'", n->op->name, n->name);
+    else
+        snprintf(buf, size, "%s", n->op->name);
+}
+
+static bp_status op_error(bp_node *n, bp_status st, const char *stage, const char *msg)
+{
+    char label[160];
+    op_label(n, label, sizeof label);
+    if (msg[0])
+        return bpi_fail(n->graph, st, "%s: %s%s", label, stage, msg);
+    return bpi_fail(n->graph, st, "%s: %s%s", label, stage, bp_strerror(st));
+}
+
+/* Runs the shape rule; on success out->rows/cols and the scratch sizes are
+ * the node's new shape. */
+static bp_status run_shape(bp_node *n, const char *stage)
+{
+    char msg[384];
+    bp_op_args a;
+    bp_status st;
+    size_t rows = n->value.rows, cols = n->value.cols;
+
+    make_args(n, &a, msg, sizeof msg);
+    st = n->op->shape(&a);
+    if (st == BP_OK && (n->value.rows == 0 || n->value.cols == 0)) {
+        st = BP_EDIM;
+        snprintf(msg, sizeof msg, "shape rule gave an empty output (%zux%zu)",
+                 n->value.rows, n->value.cols);
+    }
+    if (st != BP_OK) {
+        n->value.rows = rows;
+        n->value.cols = cols;
+        return op_error(n, st, stage, msg);
+    }
+    n->n_work = a.n_work;
+    n->n_iwork = a.n_iwork;
+    return BP_OK;
+}
+
+bp_node *bp_apply(bp_graph *g, const bp_op *op, size_t n_in,
+                  bp_node *const *in, const double *attr)
+{
+    const char *name = op && op->name ? op->name : "apply";
+    bp_node *n;
+
+    if (!g || g->status != BP_OK)
+        return NULL;
+    if (bp_op_validate(op) != BP_OK) {
+        bpi_fail(g, BP_EINVAL, "%s: op declaration is incomplete (see bp_op_validate)", name);
+        return NULL;
+    }
+    if (n_in != op->n_in || (n_in > 0 && !in)) {
+        bpi_fail(g, BP_EINVAL, "%s: takes %zu input%s, given %zu", name, op->n_in,
+                 op->n_in == 1 ? "" : "s", in ? n_in : 0);
+        return NULL;
+    }
+    if (op->n_attr > 0 && !attr) {
+        bpi_fail(g, BP_EINVAL, "%s: takes %zu attribute%s, given none", name,
+                 op->n_attr, op->n_attr == 1 ? "" : "s");
+        return NULL;
+    }
+    for (size_t i = 0; i < n_in; i++) {
+        if (!in[i]) {
+            bpi_fail(g, BP_EINVAL, "%s: input %zu is NULL", name, i + 1);
+            return NULL;
+        }
+        if (in[i]->graph != g) {
+            bpi_fail(g, BP_EINVAL, "%s: input %zu belongs to another graph", name, i + 1);
+            return NULL;
+        }
+    }
+    n = add_node(g, BPI_OP, NULL);
+    if (!n)
+        return NULL;
+    n->op = op;
+    n->n_in = n_in;
+    for (size_t i = 0; i < n_in; i++) {
+        n->in[i] = in[i];
+        if (in[i]->requires_grad && !(op->flags & BP_OP_STOP_GRAD))
+            n->requires_grad = 1;
+    }
+    for (size_t i = 0; i < op->n_attr; i++)
+        n->attr[i] = attr[i];
+    if (run_shape(n, "") != BP_OK) {
+        /* Leave the node out of the graph: it was never handed out. */
+        g->n_nodes--;
+        node_free(n);
+        return NULL;
+    }
+    return n;
+}
+
+bp_node *bpi_apply1(bp_graph *g, const bp_op *op, bp_node *a, const double *attr)
+{
+    return bp_apply(g, op, 1, &a, attr);
+}
+
+bp_node *bpi_apply2(bp_graph *g, const bp_op *op, bp_node *a, bp_node *b)
+{
+    bp_node *in[2] = {a, b};
+    return bp_apply(g, op, 2, in, NULL);
+}
+
+/* ---- accessors ---- */
+
+const char *bp_node_name(const bp_node *n)
+{
+    return n && n->name ? n->name : "";
+}
+
+bp_status bp_node_set_name(bp_node *n, const char *name)
+{
+    char *c = NULL;
+
+    if (!n)
+        return BP_EINVAL;
+    if (name && name[0]) {
+        c = copy_string(name);
+        if (!c)
+            return BP_ENOMEM;
+    }
+    bpi_free(n->name);
+    n->name = c;
+    return BP_OK;
+}
+
+const bp_op *bp_node_op(const bp_node *n)
+{
+    return n ? n->op : NULL;
+}
+
+size_t bp_node_n_inputs(const bp_node *n)
+{
+    return n ? n->n_in : 0;
+}
+
+bp_node *bp_node_input(const bp_node *n, size_t i)
+{
+    return n && i < n->n_in ? n->in[i] : NULL;
+}
+
+size_t bp_node_rows(const bp_node *n)
+{
+    return n ? n->value.rows : 0;
+}
+
+size_t bp_node_cols(const bp_node *n)
+{
+    return n ? n->value.cols : 0;
+}
+
+int bp_node_is_param(const bp_node *n)
+{
+    return n && n->kind == BPI_PARAM;
+}
+
+int bp_node_requires_grad(const bp_node *n)
+{
+    return n && n->requires_grad;
+}
+
+bp_matrix *bp_node_value(bp_node *n)
+{
+    return n && n->has_value ? &n->value : NULL;
+}
+
+bp_matrix *bp_node_grad(bp_node *n)
+{
+    if (!n || !n->requires_grad || !n->grad.data)
+        return NULL;
+    if (n->kind == BPI_OP && n->bwd_stamp != n->graph->bwd_stamp)
+        return NULL;
+    return &n->grad;
+}
+
+bp_status bp_node_set_value(bp_node *n, const bp_matrix *src)
+{
+    bp_graph *g = n ? n->graph : NULL;
+    const char *name = n ? bp_node_name(n) : "";
+    size_t need;
+    bp_status st;
+
+    if (!n)
+        return BP_EINVAL;
+    if (!src || (!src->data && src->rows * src->cols > 0))
+        return bpi_fail(g, BP_EINVAL, "set_value '%s': source matrix is NULL", name);
+    if (n->kind == BPI_OP)
+        return bpi_fail(g, BP_EINVAL, "set_value '%s': node is computed by %s, not a leaf",
+                        name, n->op->name);
+    if (src->rows == 0 || src->cols == 0 || src->cols != n->value.cols ||
+        (n->kind != BPI_INPUT && src->rows != n->value.rows))
+        return bpi_fail(g, BP_EDIM, "set_value %s '%s': expects %s%zux%zu, given %zux%zu",
+                        kind_name(n->kind), name, n->kind == BPI_INPUT ? "Nx" : "",
+                        n->kind == BPI_INPUT ? n->value.cols : n->value.rows,
+                        n->value.cols, src->rows, src->cols);
+    need = src->rows * src->cols;
+    st = bpi_reserve(&n->value.data, &n->value_cap, need);
+    if (st != BP_OK)
+        return bpi_fail(g, st, "set_value %s '%s': out of memory for %zux%zu",
+                        kind_name(n->kind), name, src->rows, src->cols);
+    memmove(n->value.data, src->data, need * sizeof(double));
+    n->value.rows = src->rows;
+    n->has_value = 1;
+    return BP_OK;
+}
+
+/* ---- running ---- */
+
+/* mark[i] = 1 for out and every node it depends on (ids below out's). */
+static void mark_ancestors(bp_graph *g, const bp_node *out, int grad_only)
+{
+    memset(g->mark, 0, out->id + 1);
+    g->mark[out->id] = 1;
+    for (size_t i = out->id + 1; i-- > 0;) {
+        const bp_node *n = g->nodes[i];
+        if (!g->mark[i] || n->kind != BPI_OP)
+            continue;
+        if (grad_only && (n->op->flags & BP_OP_STOP_GRAD))
+            continue;
+        for (size_t k = 0; k < n->n_in; k++)
+            if (!grad_only || n->in[k]->requires_grad)
+                g->mark[n->in[k]->id] = 1;
+    }
+}
+
+static bp_status check_node(bp_graph *g, const bp_node *n, const char *fn)
+{
+    if (!g)
+        return BP_EINVAL;
+    if (g->status != BP_OK)
+        return g->status;
+    if (!n)
+        return bpi_fail(g, BP_EINVAL, "%s: node is NULL", fn);
+    if (n->graph != g)
+        return bpi_fail(g, BP_EINVAL, "%s: node '%s' belongs to another graph", fn, bp_node_name(n));
+    return BP_OK;
+}
+
+static bp_status forward_node(bp_node *n)
+{
+    char msg[384];
+    bp_op_args a;
+    bp_status st;
+
+    st = run_shape(n, "forward: ");
+    if (st != BP_OK)
+        return st;
+    if (bpi_reserve(&n->value.data, &n->value_cap, n->value.rows * n->value.cols) != BP_OK ||
+        bpi_reserve(&n->work, &n->work_cap, n->n_work) != BP_OK)
+        return op_error(n, BP_ENOMEM, "forward: ", "");
+    if (n->n_iwork > n->iwork_cap) {
+        int overflow = 0;
+        size_t bytes = bpi_mul_size(n->n_iwork, sizeof(int), &overflow);
+        int *p = overflow ? NULL : bpi_malloc(bytes);
+        if (!p)
+            return op_error(n, BP_ENOMEM, "forward: ", "");
+        bpi_free(n->iwork);
+        n->iwork = p;
+        n->iwork_cap = n->n_iwork;
+    }
+    make_args(n, &a, msg, sizeof msg);
+    st = n->op->forward(&a);
+    if (st != BP_OK)
+        return op_error(n, st, "forward: ", msg);
+    n->has_value = 1;
+    return BP_OK;
+}
+
+bp_status bp_forward(bp_graph *g, bp_node *out)
+{
+    bp_status st = check_node(g, out, "forward");
+
+    if (st != BP_OK)
+        return st;
+    mark_ancestors(g, out, 0);
+    g->fwd_stamp++;
+    for (size_t i = 0; i <= out->id; i++) {
+        bp_node *n = g->nodes[i];
+        if (!g->mark[i])
+            continue;
+        if (n->kind == BPI_INPUT && !n->has_value)
+            return bpi_fail(g, BP_ESTATE, "forward: input '%s' has no data; bind it with bp_node_set_value",
+                            bp_node_name(n));
+        if (n->kind == BPI_OP && (st = forward_node(n)) != BP_OK)
+            return st;
+        n->fwd_stamp = g->fwd_stamp;
+    }
+    return BP_OK;
+}
+
+/* Makes n->grad the shape of n->value; zeroes it when fresh or asked. */
+static bp_status prepare_grad(bp_node *n, int zero)
+{
+    size_t size = n->value.rows * n->value.cols;
+    size_t old_cap = n->grad_cap;
+
+    if (bpi_reserve(&n->grad.data, &n->grad_cap, size) != BP_OK)
+        return BP_ENOMEM;
+    if (n->grad_cap != old_cap || zero)
+        memset(n->grad.data, 0, size * sizeof(double));
+    n->grad.rows = n->value.rows;
+    n->grad.cols = n->value.cols;
+    return BP_OK;
+}
+
+bp_status bp_backward(bp_graph *g, bp_node *out, const bp_matrix *seed)
+{
+    bp_status st = check_node(g, out, "backward");
+    const char *name;
+
+    if (st != BP_OK)
+        return st;
+    name = bp_node_name(out);
+    if (out->fwd_stamp != g->fwd_stamp || g->fwd_stamp == 0)
+        return bpi_fail(g, BP_ESTATE, "backward: node '%s' was not computed by the last bp_forward",
+                        name);
+    if (!out->requires_grad)
+        return bpi_fail(g, BP_ESTATE, "backward: node '%s' depends on no param; "
+                        "did you create the weights with bp_input instead of bp_param?", name);
+    if (!seed && (out->value.rows != 1 || out->value.cols != 1))
+        return bpi_fail(g, BP_EDIM, "backward: node '%s' is %zux%zu, not 1x1; pass a seed gradient of that shape",
+                        name, out->value.rows, out->value.cols);
+    if (seed && (!seed->data || seed->rows != out->value.rows || seed->cols != out->value.cols))
+        return bpi_fail(g, BP_EDIM, "backward: seed is %zux%zu, node '%s' is %zux%zu",
+                        seed->rows, seed->cols, name, out->value.rows, out->value.cols);
+
+    mark_ancestors(g, out, 1);
+    for (size_t i = 0; i <= out->id; i++) {
+        bp_node *n = g->nodes[i];
+        if (g->mark[i] && prepare_grad(n, n->kind == BPI_OP) != BP_OK)
+            return bpi_fail(g, BP_ENOMEM, "backward: out of memory for the gradient of node %zu", i);
+    }
+    g->bwd_stamp++;
+    if (seed) {
+        for (size_t k = 0; k < seed->rows * seed->cols; k++)
+            out->grad.data[k] += seed->data[k];
+    } else {
+        out->grad.data[0] += 1.0;
+    }
+    for (size_t i = out->id + 1; i-- > 0;) {
+        bp_node *n = g->nodes[i];
+        char msg[384];
+        bp_op_args a;
+
+        if (!g->mark[i] || n->kind != BPI_OP)
+            continue;
+        n->bwd_stamp = g->bwd_stamp;
+        if (n->op->flags & BP_OP_STOP_GRAD)
+            continue;
+        make_args(n, &a, msg, sizeof msg);
+        a.dout = &n->grad;
+        for (size_t k = 0; k < n->n_in; k++)
+            a.din[k] = n->in[k]->requires_grad ? &n->in[k]->grad : NULL;
+        st = n->op->backward(&a);
+        if (st != BP_OK)
+            return op_error(n, st, "backward: ", msg);
+    }
+    return BP_OK;
+}
+
+void bp_zero_grad(bp_graph *g)
+{
+    if (!g)
+        return;
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        bp_node *n = g->nodes[i];
+        if (n->kind == BPI_PARAM && n->grad.data)
+            memset(n->grad.data, 0, n->grad.rows * n->grad.cols * sizeof(double));
+    }
+}

@@ -1,0 +1,176 @@
+/* Losses, each m×n inputs → 1×1: mse, nll, softmax_ce. */
+#include "bp_private.h"
+
+#include <math.h>
+
+/* NLL reads probabilities through this floor, so a probability that
+ * underflowed to 0 gives a large finite loss and gradient, not inf. */
+#define NLL_P_MIN 1e-300
+
+
+static bp_status loss_shape(bp_op_args *a)
+{
+    const bp_matrix *p = a->in[0], *y = a->in[1];
+
+    if (p->rows != y->rows || p->cols != y->cols)
+        return bp_op_fail(a, BP_EDIM, "prediction and target differ in shape (%zux%zu, %zux%zu)",
+                          p->rows, p->cols, y->rows, y->cols);
+    a->out->rows = 1;
+    a->out->cols = 1;
+    return BP_OK;
+}
+
+/* L = (1/N) Σ (p − y)², N = m·n */
+static bp_status mse_forward(bp_op_args *a)
+{
+    const bp_matrix *p = a->in[0], *y = a->in[1];
+    const size_t len = p->rows * p->cols;
+    double s = 0.0;
+
+    for (size_t k = 0; k < len; k++) {
+        double d = p->data[k] - y->data[k];
+        s += d * d;
+    }
+    a->out->data[0] = s / (double)len;
+    return BP_OK;
+}
+
+/* dp += g·2(p − y)/N;  dy −= g·2(p − y)/N */
+static bp_status mse_backward(bp_op_args *a)
+{
+    const bp_matrix *p = a->in[0], *y = a->in[1];
+    const size_t len = p->rows * p->cols;
+    const double f = 2.0 * a->dout->data[0] / (double)len;
+
+    for (size_t k = 0; k < len; k++) {
+        double d = f * (p->data[k] - y->data[k]);
+        if (a->din[0])
+            a->din[0]->data[k] += d;
+        if (a->din[1])
+            a->din[1]->data[k] -= d;
+    }
+    return BP_OK;
+}
+
+const bp_op bpi_op_mse = {
+    .name = "mse", .doc = "mean of (pred − target)² over all entries → 1×1", .n_in = 2,
+    .shape = loss_shape, .forward = mse_forward, .backward = mse_backward,
+};
+
+/* L = −(1/m) Σ y ⊙ log p */
+static bp_status nll_forward(bp_op_args *a)
+{
+    const bp_matrix *p = a->in[0], *y = a->in[1];
+    double s = 0.0;
+
+    for (size_t k = 0; k < p->rows * p->cols; k++)
+        if (y->data[k] != 0.0)
+            s += y->data[k] * log(fmax(p->data[k], NLL_P_MIN));
+    a->out->data[0] = -s / (double)p->rows;
+    return BP_OK;
+}
+
+/* dp += −g·y/(m·p);  dy += −g·log(p)/m */
+static bp_status nll_backward(bp_op_args *a)
+{
+    const bp_matrix *p = a->in[0], *y = a->in[1];
+    const double f = a->dout->data[0] / (double)p->rows;
+
+    for (size_t k = 0; k < p->rows * p->cols; k++) {
+        double pk = fmax(p->data[k], NLL_P_MIN);
+        if (a->din[0])
+            a->din[0]->data[k] -= f * y->data[k] / pk;
+        if (a->din[1])
+            a->din[1]->data[k] -= f * log(pk);
+    }
+    return BP_OK;
+}
+
+const bp_op bpi_op_nll = {
+    .name = "nll",
+    .doc = "−(1/m) Σ target ⊙ log(prob) → 1×1; prob read as max(prob, 1e-300)",
+    .n_in = 2, .shape = loss_shape, .forward = nll_forward, .backward = nll_backward,
+    .domain = {{.kind = BP_DOMAIN_INTERVAL, .lo = 0.0, .hi = 1.0}, {.kind = BP_DOMAIN_REAL}},
+    .linear = 2u,
+};
+
+/* The softmax is kept in work for backward. */
+static bp_status softmax_ce_shape(bp_op_args *a)
+{
+    bp_status st = loss_shape(a);
+    a->n_work = a->in[0]->rows * a->in[0]->cols;
+    return st;
+}
+
+/* L = −(1/m) Σ y ⊙ log softmax(z), with log softmax(z) = z − max − log Σ e^(z − max) */
+static bp_status softmax_ce_forward(bp_op_args *a)
+{
+    const bp_matrix *z = a->in[0], *y = a->in[1];
+    double s = 0.0;
+
+    bpi_softmax_rows(z, a->work);
+    for (size_t i = 0; i < z->rows; i++) {
+        const double *zr = z->data + i * z->cols, *yr = y->data + i * z->cols;
+        double max = zr[0], total = 0.0;
+        for (size_t j = 1; j < z->cols; j++)
+            if (zr[j] > max)
+                max = zr[j];
+        for (size_t j = 0; j < z->cols; j++)
+            total += exp(zr[j] - max);
+        for (size_t j = 0; j < z->cols; j++)
+            s += yr[j] * (zr[j] - max - log(total));
+    }
+    a->out->data[0] = -s / (double)z->rows;
+    return BP_OK;
+}
+
+/* dz += g·(p·rowsum(y) − y)/m, which is g·(p − y)/m for one-hot rows;
+ * dy += −g·log(p)/m */
+static bp_status softmax_ce_backward(bp_op_args *a)
+{
+    const bp_matrix *z = a->in[0], *y = a->in[1];
+    const double f = a->dout->data[0] / (double)z->rows;
+    const double *p = a->work;
+
+    for (size_t i = 0; i < z->rows; i++) {
+        const size_t row = i * z->cols;
+        double ysum = 0.0, max = z->data[row], total = 0.0;
+        for (size_t j = 0; j < z->cols; j++) {
+            ysum += y->data[row + j];
+            if (z->data[row + j] > max)
+                max = z->data[row + j];
+        }
+        if (a->din[0])
+            for (size_t j = 0; j < z->cols; j++)
+                a->din[0]->data[row + j] += f * (p[row + j] * ysum - y->data[row + j]);
+        if (a->din[1]) {
+            for (size_t j = 0; j < z->cols; j++)
+                total += exp(z->data[row + j] - max);
+            for (size_t j = 0; j < z->cols; j++)
+                a->din[1]->data[row + j] -= f * (z->data[row + j] - max - log(total));
+        }
+    }
+    return BP_OK;
+}
+
+const bp_op bpi_op_softmax_ce = {
+    .name = "softmax_ce",
+    .doc = "nll(softmax(logits), target) → 1×1, fused: gradient (p − target)/m",
+    .n_in = 2, .shape = softmax_ce_shape, .forward = softmax_ce_forward,
+    .backward = softmax_ce_backward, .linear = 2u,
+};
+
+bp_node *bp_mse(bp_graph *g, bp_node *pred, bp_node *target)
+{
+    return bpi_apply2(g, &bpi_op_mse, pred, target);
+}
+
+bp_node *bp_nll(bp_graph *g, bp_node *prob, bp_node *target)
+{
+    return bpi_apply2(g, &bpi_op_nll, prob, target);
+}
+
+bp_node *bp_softmax_ce(bp_graph *g, bp_node *logits, bp_node *target)
+{
+    return bpi_apply2(g, &bpi_op_softmax_ce, logits, target);
+}
