@@ -395,11 +395,15 @@ bp_status bp_node_set_value(bp_node *n, const bp_matrix *src)
         return bpi_fail(g, BP_EINVAL, "set_value '%s': node is computed by %s, not a leaf",
                         name, n->op->name);
     if (src->rows == 0 || src->cols == 0 || src->cols != n->value.cols ||
-        (n->kind != BPI_INPUT && src->rows != n->value.rows))
-        return bpi_fail(g, BP_EDIM, "set_value %s '%s': expects %s%zux%zu, given %zux%zu",
-                        kind_name(n->kind), name, n->kind == BPI_INPUT ? "Nx" : "",
-                        n->kind == BPI_INPUT ? n->value.cols : n->value.rows,
-                        n->value.cols, src->rows, src->cols);
+        (n->kind != BPI_INPUT && src->rows != n->value.rows)) {
+        char want[48];
+        if (n->kind == BPI_INPUT)
+            snprintf(want, sizeof want, "Nx%zu", n->value.cols);
+        else
+            snprintf(want, sizeof want, "%zux%zu", n->value.rows, n->value.cols);
+        return bpi_fail(g, BP_EDIM, "set_value %s '%s': expects %s, given %zux%zu",
+                        kind_name(n->kind), name, want, src->rows, src->cols);
+    }
     need = src->rows * src->cols;
     st = bpi_reserve(&n->value.data, &n->value_cap, need);
     if (st != BP_OK)
