@@ -62,6 +62,18 @@ typedef struct bp_error {
     char message[512];   /* names the file, line and column where relevant */
 } bp_error;
 
+/* Memory: every allocation and free the library makes goes through these
+ * two functions (malloc and free by default), as with jansson's
+ * json_set_alloc_funcs.  Set them once, before creating any bpgraph object,
+ * and not while another thread uses the library; NULL for both restores the
+ * defaults.  BP_EINVAL when only one is NULL.  Useful to count allocations
+ * or to make the N-th fail in a test.  (BLAS and LAPACK allocate on their
+ * own and are not covered.) */
+typedef void *(*bp_malloc_fn)(size_t size);
+typedef void (*bp_free_fn)(void *ptr);
+bp_status bp_set_alloc_funcs(bp_malloc_fn malloc_fn, bp_free_fn free_fn);
+void bp_get_alloc_funcs(bp_malloc_fn *malloc_fn, bp_free_fn *free_fn);
+
 /* ------------------------------------------------------------------------ */
 /* Matrices                                                                  */
 /* ------------------------------------------------------------------------ */
