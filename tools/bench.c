@@ -1,0 +1,881 @@
+/*
+ * tools/bench — how fast a bpgraph training step is next to the same step
+ * written by hand in C + OpenBLAS, timed side by side in one run.
+ *
+ *   tools/bench [--quick] [--data clean_weather.csv] [--gradcheck PATH]
+ *               [--json FILE]
+ *
+ * Workloads (one step = forward, loss, backward, SGD update):
+ *   seed     10×3 → 3 → 1, relu, MSE     (first 10 weather rows: overhead)
+ *   weather  13509×3 → 64 → 1, relu, MSE (the whole table: memory-bound)
+ *   mnist    512×784 → 1024 → 10, relu, softmax cross-entropy (synthetic,
+ *            fixed seed: matmul-bound)
+ * Each layer is x·W + b (bp_dense).  The two versions of each workload are
+ * timed in alternating blocks, and medians of per-step times are compared.
+ * Also: staged vs fused softmax, allocations per step (counted through
+ * bp_set_alloc_funcs), peak memory, mnist on 1 vs 2 OpenBLAS threads, and
+ * the wall time of tools/gradcheck when it exists.
+ *
+ * Unlike the other tools, this one talks to OpenBLAS directly (cblas.h,
+ * openblas_set_num_threads): the hand-written baseline calls cblas_dgemm,
+ * and every figure except the 2-thread one is taken on one thread.
+ * It is a noinst program: a developer's measuring tool, not installed.
+ */
+#include "bpgraph.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ------------------------------------------------------------------------ */
+/* Counting allocator                                                        */
+/* ------------------------------------------------------------------------ */
+
+/* Each block carries its size in front, so free can subtract it.  The
+ * header is max_align_t wide to keep the caller's block aligned. */
+#define HDR sizeof(max_align_t)
+
+static struct {
+    size_t n_alloc;   /* calls to malloc so far */
+    size_t live;      /* bytes allocated and not freed */
+    size_t peak;      /* largest live since the last reset */
+} counts;
+
+static void *count_malloc(size_t size)
+{
+    unsigned char *p = malloc(size + HDR);
+    if (!p)
+        return NULL;
+    memcpy(p, &size, sizeof size);
+    counts.n_alloc++;
+    counts.live += size;
+    if (counts.live > counts.peak)
+        counts.peak = counts.live;
+    return p + HDR;
+}
+
+static void count_free(void *ptr)
+{
+    unsigned char *p = (unsigned char *)ptr - HDR;
+    size_t size;
+    memcpy(&size, p, sizeof size);
+    counts.live -= size;
+    free(p);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Small helpers                                                             */
+/* ------------------------------------------------------------------------ */
+
+static double now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec * 1e-3;
+}
+
+static void *xmalloc(size_t bytes)
+{
+    void *p = malloc(bytes ? bytes : 1);
+    if (!p) {
+        fprintf(stderr, "bench: out of memory (%zu bytes)\n", bytes);
+        exit(1);
+    }
+    return p;
+}
+
+/* n values in [lo, hi) from a fixed-seed generator. */
+static void uniform(double *v, size_t n, unsigned long long *state, double lo, double hi)
+{
+    for (size_t k = 0; k < n; k++) {
+        *state = *state * 6364136223846793005ULL + 1442695040888963407ULL;
+        v[k] = lo + (hi - lo) * (double)(*state >> 11) / 9007199254740992.0;
+    }
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* The q-quantile of v (sorted in place). */
+static double quantile(double *v, size_t n, double q)
+{
+    double pos;
+    size_t lo;
+    qsort(v, n, sizeof *v, cmp_double);
+    pos = q * (double)(n - 1);
+    lo = (size_t)pos;
+    if (lo + 1 >= n)
+        return v[n - 1];
+    return v[lo] + (pos - (double)lo) * (v[lo + 1] - v[lo]);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Timing side by side                                                       */
+/* ------------------------------------------------------------------------ */
+
+typedef int (*step_fn)(void *ctx);
+
+typedef struct timed {
+    const char *label;
+    step_fn step;
+    void *ctx;
+    void (*before)(void *ctx);   /* run before each of its blocks; may be NULL */
+    double *samples;             /* µs per step, one per sample */
+    size_t n;
+    double median, q1, q3;
+} timed;
+
+typedef struct plan {
+    size_t blocks;       /* blocks of each version, alternating */
+    size_t per_block;    /* samples in a block */
+    size_t reps;         /* steps in a sample */
+} plan;
+
+static void run_block(timed *t, const plan *p)
+{
+    if (t->before)
+        t->before(t->ctx);
+    for (size_t s = 0; s < p->per_block; s++) {
+        double t0 = now_us();
+        for (size_t r = 0; r < p->reps; r++)
+            if (t->step(t->ctx) != 0) {
+                fprintf(stderr, "bench: step '%s' failed\n", t->label);
+                exit(1);
+            }
+        t->samples[t->n++] = (now_us() - t0) / (double)p->reps;
+    }
+}
+
+static void summarise(timed *t)
+{
+    double *copy = xmalloc(t->n * sizeof *copy);
+    memcpy(copy, t->samples, t->n * sizeof *copy);
+    t->median = quantile(copy, t->n, 0.5);
+    t->q1 = quantile(copy, t->n, 0.25);
+    t->q3 = quantile(copy, t->n, 0.75);
+    free(copy);
+}
+
+/* Times a and b in alternating blocks (a b, b a, a b, ...) so that drift in
+ * the machine's load falls on both alike. */
+static void time_pair(timed *a, timed *b, const plan *p)
+{
+    timed *v[2] = {a, b};
+    for (int k = 0; k < 2; k++) {
+        v[k]->samples = xmalloc(p->blocks * p->per_block * sizeof(double));
+        v[k]->n = 0;
+    }
+    for (size_t blk = 0; blk < p->blocks; blk++) {
+        run_block(v[blk & 1], p);
+        run_block(v[!(blk & 1)], p);
+    }
+    summarise(a);
+    summarise(b);
+}
+
+/* Steps in one sample so that a sample lasts about target_us. */
+static size_t calibrate(step_fn step, void *ctx, double target_us)
+{
+    double t0 = now_us(), per;
+    size_t n = 0;
+    do {
+        step(ctx);
+        n++;
+    } while (now_us() - t0 < 2e4 && n < 1000);
+    per = (now_us() - t0) / (double)n;
+    return per >= target_us ? 1 : (size_t)(target_us / per);
+}
+
+/* ------------------------------------------------------------------------ */
+/* The workloads                                                             */
+/* ------------------------------------------------------------------------ */
+
+typedef struct workload {
+    const char *name;
+    size_t m, k, h, o;    /* x is m×k, hidden h, output o */
+    int softmax;          /* softmax cross-entropy, else MSE */
+    double lr;
+    const double *x, *y;  /* m×k and m×o, owned by main */
+    const double *init;   /* w1, b1, w2, b2 packed: the same start for both */
+    double target;        /* ratio bpgraph / hand-written to stay under */
+} workload;
+
+static size_t n_w1(const workload *w) { return w->k * w->h; }
+static size_t n_w2(const workload *w) { return w->h * w->o; }
+static size_t n_init(const workload *w) { return n_w1(w) + w->h + n_w2(w) + w->o; }
+
+/* Weights in ±1/√fan-in, biases 0. */
+static double *make_init(const workload *w, unsigned long long seed)
+{
+    double *p = xmalloc(n_init(w) * sizeof *p);
+    unsigned long long state = seed;
+    double s1 = 1.0 / sqrt((double)w->k), s2 = 1.0 / sqrt((double)w->h);
+    uniform(p, n_w1(w), &state, -s1, s1);
+    memset(p + n_w1(w), 0, w->h * sizeof *p);
+    uniform(p + n_w1(w) + w->h, n_w2(w), &state, -s2, s2);
+    memset(p + n_w1(w) + w->h + n_w2(w), 0, w->o * sizeof *p);
+    return p;
+}
+
+/* ---- bpgraph ---- */
+
+typedef struct graph_net {
+    const workload *w;
+    bp_graph *g;
+    bp_node *x, *y, *loss;
+    bp_node *param[4];    /* w1, b1, w2, b2 */
+    size_t bytes;         /* peak bytes the library allocated for it */
+} graph_net;
+
+static void die_graph(bp_graph *g, const char *what)
+{
+    fprintf(stderr, "bench: %s: %s\n", what, g ? bp_graph_message(g) : "out of memory");
+    exit(1);
+}
+
+static void graph_build(graph_net *n, const workload *w)
+{
+    bp_graph *g;
+    bp_node *hid;
+    bp_matrix xm = {w->m, w->k, (double *)w->x}, ym = {w->m, w->o, (double *)w->y};
+    const double *src = w->init;
+    size_t sizes[4][2] = {{w->k, w->h}, {1, w->h}, {w->h, w->o}, {1, w->o}};
+
+    memset(n, 0, sizeof *n);
+    n->w = w;
+    n->g = g = bp_graph_new();
+    if (!g)
+        die_graph(NULL, "graph");
+    n->x = bp_input(g, w->m, w->k, "x");
+    n->y = bp_input(g, w->m, w->o, "y");
+    n->param[0] = bp_param(g, w->k, w->h, "w1");
+    n->param[1] = bp_param(g, 1, w->h, "b1");
+    n->param[2] = bp_param(g, w->h, w->o, "w2");
+    n->param[3] = bp_param(g, 1, w->o, "b2");
+    hid = bp_relu(g, bp_dense(g, n->x, n->param[0], n->param[1]));
+    n->loss = w->softmax
+        ? bp_softmax_ce(g, bp_dense(g, hid, n->param[2], n->param[3]), n->y)
+        : bp_mse(g, bp_dense(g, hid, n->param[2], n->param[3]), n->y);
+    if (bp_graph_status(g) != BP_OK)
+        die_graph(g, w->name);
+    for (int i = 0; i < 4; i++) {
+        bp_matrix pm = {sizes[i][0], sizes[i][1], (double *)src};
+        if (bp_node_set_value(n->param[i], &pm) != BP_OK)
+            die_graph(g, w->name);
+        src += sizes[i][0] * sizes[i][1];
+    }
+    /* The data is bound once: every step trains on the same full batch, as
+     * the hand-written version reads the same arrays every step. */
+    if (bp_node_set_value(n->x, &xm) != BP_OK || bp_node_set_value(n->y, &ym) != BP_OK)
+        die_graph(g, w->name);
+}
+
+static int graph_step(void *ctx)
+{
+    graph_net *n = ctx;
+    const double lr = n->w->lr;
+
+    bp_zero_grad(n->g);
+    if (bp_forward(n->g, n->loss) != BP_OK || bp_backward(n->g, n->loss, NULL) != BP_OK)
+        return -1;
+    for (int i = 0; i < 4; i++) {
+        bp_matrix *v = bp_node_value(n->param[i]);
+        const bp_matrix *gr = bp_node_grad(n->param[i]);
+        for (size_t k = 0; k < v->rows * v->cols; k++)
+            v->data[k] -= lr * gr->data[k];
+    }
+    return 0;
+}
+
+static double graph_loss(graph_net *n)
+{
+    return bp_node_value(n->loss)->data[0];
+}
+
+/* ---- hand-written C + OpenBLAS ---- */
+
+typedef struct hand_net {
+    const workload *w;
+    double *w1, *b1, *w2, *b2;        /* parameters */
+    double *dw1, *db1, *dw2, *db2;    /* their gradients */
+    double *hid, *p, *dp, *dh;        /* activations and their gradients */
+    double loss;
+    size_t bytes;                     /* all of the above, plus x and y */
+} hand_net;
+
+static void hand_build(hand_net *n, const workload *w)
+{
+    const size_t m = w->m, h = w->h, o = w->o;
+    size_t total = n_init(w);
+    double *block;
+
+    memset(n, 0, sizeof *n);
+    n->w = w;
+    total += n_init(w) + m * h * 2 + m * o * 2;
+    block = xmalloc(total * sizeof *block);
+    n->w1 = block;
+    n->b1 = n->w1 + n_w1(w);
+    n->w2 = n->b1 + h;
+    n->b2 = n->w2 + n_w2(w);
+    n->dw1 = n->b2 + o;
+    n->db1 = n->dw1 + n_w1(w);
+    n->dw2 = n->db1 + h;
+    n->db2 = n->dw2 + n_w2(w);
+    n->hid = n->db2 + o;
+    n->dh = n->hid + m * h;
+    n->p = n->dh + m * h;
+    n->dp = n->p + m * o;
+    memcpy(n->w1, w->init, n_init(w) * sizeof(double));
+    /* A hand-written trainer keeps its batch in arrays of its own too. */
+    n->bytes = (total + m * w->k + m * o) * sizeof(double);
+}
+
+static void hand_free(hand_net *n)
+{
+    free(n->w1);
+}
+
+/* out(j) = Σ_i a(i, j) over an m×n matrix */
+static void colsum(const double *a, size_t m, size_t n, double *out)
+{
+    memset(out, 0, n * sizeof *out);
+    for (size_t i = 0; i < m; i++)
+        for (size_t j = 0; j < n; j++)
+            out[j] += a[i * n + j];
+}
+
+static int hand_step(void *ctx)
+{
+    hand_net *n = ctx;
+    const workload *w = n->w;
+    const int m = (int)w->m, k = (int)w->k, h = (int)w->h, o = (int)w->o;
+    const size_t mh = w->m * w->h, mo = w->m * w->o;
+    const double *x = w->x, *y = w->y;
+    double loss = 0.0;
+
+    /* hid = relu(x·W1 + b1) */
+    for (int i = 0; i < m; i++)
+        memcpy(n->hid + (size_t)i * h, n->b1, (size_t)h * sizeof(double));
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, h, k,
+                1.0, x, k, n->w1, h, 1.0, n->hid, h);
+    for (size_t q = 0; q < mh; q++)
+        n->hid[q] = n->hid[q] > 0.0 ? n->hid[q] : 0.0;
+    /* p = hid·W2 + b2 */
+    for (int i = 0; i < m; i++)
+        memcpy(n->p + (size_t)i * o, n->b2, (size_t)o * sizeof(double));
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, o, h,
+                1.0, n->hid, h, n->w2, o, 1.0, n->p, o);
+    if (w->softmax) {
+        /* loss = −(1/m) Σ y log softmax(p);  dp = (softmax(p) − y)/m */
+        for (int i = 0; i < m; i++) {
+            const double *z = n->p + (size_t)i * o, *yr = y + (size_t)i * o;
+            double *d = n->dp + (size_t)i * o, max = z[0], total = 0.0, lse;
+            for (int j = 1; j < o; j++)
+                max = z[j] > max ? z[j] : max;
+            for (int j = 0; j < o; j++)
+                total += d[j] = exp(z[j] - max);
+            lse = log(total);
+            for (int j = 0; j < o; j++) {
+                loss -= yr[j] * (z[j] - max - lse);
+                d[j] = (d[j] / total - yr[j]) / m;
+            }
+        }
+        loss /= m;
+    } else {
+        /* loss = mean (p − y)²;  dp = 2(p − y)/N */
+        const double f = 2.0 / (double)mo;
+        for (size_t q = 0; q < mo; q++) {
+            double d = n->p[q] - y[q];
+            loss += d * d;
+            n->dp[q] = f * d;
+        }
+        loss /= (double)mo;
+    }
+    n->loss = loss;
+    /* dW2 = hidᵀ·dp;  db2 = colsum(dp) */
+    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, h, o, m,
+                1.0, n->hid, h, n->dp, o, 0.0, n->dw2, o);
+    colsum(n->dp, w->m, w->o, n->db2);
+    /* dh = (dp·W2ᵀ) ⊙ [hid > 0] */
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, h, o,
+                1.0, n->dp, o, n->w2, o, 0.0, n->dh, h);
+    for (size_t q = 0; q < mh; q++)
+        if (n->hid[q] <= 0.0)
+            n->dh[q] = 0.0;
+    /* dW1 = xᵀ·dh;  db1 = colsum(dh) */
+    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, k, h, m,
+                1.0, x, k, n->dh, h, 0.0, n->dw1, h);
+    colsum(n->dh, w->m, w->h, n->db1);
+    /* SGD: the four parameters are contiguous, and so are their gradients */
+    for (size_t q = 0; q < n_init(w); q++)
+        n->w1[q] -= w->lr * n->dw1[q];
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Results                                                                   */
+/* ------------------------------------------------------------------------ */
+
+static int failures;
+static FILE *json;
+static int json_first = 1;
+
+/* PASS or FAIL; the summary's calls (count = 1) tally the misses. */
+static const char *judge(int ok, int count)
+{
+    if (!ok && count)
+        failures++;
+    return ok ? "PASS" : "FAIL";
+}
+#define verdict(ok) judge((ok), 0)
+#define tally(ok) judge((ok), 1)
+
+static double threads_1, threads_2, gradcheck_s = -1.0;
+static int gradcheck_ok;
+
+static void json_num(const char *key, double v)
+{
+    if (!json)
+        return;
+    fprintf(json, "%s\n  \"%s\": %.6g", json_first ? "{" : ",", key, v);
+    json_first = 0;
+}
+
+static void print_timed(const timed *t)
+{
+    printf("  %-26s median %11.2f us/step   (IQR %.2f-%.2f, %zu samples)\n",
+           t->label, t->median, t->q1, t->q3, t->n);
+}
+
+typedef struct options {
+    int quick;
+    const char *data;
+    const char *gradcheck;
+    const char *json;
+} options;
+
+/* ------------------------------------------------------------------------ */
+/* Weather data                                                              */
+/* ------------------------------------------------------------------------ */
+
+/* bp_csv_read is written on another branch; until it is merged here the
+ * reference is weak, and the bench runs on synthetic data of the same
+ * shape rather than failing to link. */
+#pragma weak bp_csv_read
+
+static int load_weather(const char *path, bp_matrix **xs, bp_matrix **ys)
+{
+    static const char *const features[] = {"tmax", "tmin", "rain"};
+    static const char *const target[] = {"tmax_tomorrow"};
+    bp_error err;
+
+    if (!bp_csv_read) {
+        printf("  (bp_csv_read is not in this build: synthetic weather-like data, 13509 rows)\n");
+        return -1;
+    }
+    if (bp_csv_read(path, features, 3, xs, NULL, &err) != BP_OK ||
+        bp_csv_read(path, target, 1, ys, NULL, &err) != BP_OK) {
+        fprintf(stderr, "bench: %s\n", err.message);
+        bp_matrix_free(*xs);
+        *xs = NULL;
+        exit(1);
+    }
+    return 0;
+}
+
+/* 13509 rows of plausible temperatures (°F) and rain (inches). */
+static void synthetic_weather(double *x, double *y, size_t m)
+{
+    unsigned long long state = 7;
+    for (size_t i = 0; i < m; i++) {
+        double r[3];
+        uniform(r, 3, &state, 0.0, 1.0);
+        x[i * 3] = 40.0 + 50.0 * r[0];
+        x[i * 3 + 1] = x[i * 3] - 5.0 - 15.0 * r[1];
+        x[i * 3 + 2] = r[2] < 0.7 ? 0.0 : 2.0 * (r[2] - 0.7);
+        y[i] = x[i * 3] + 6.0 * (r[1] - 0.5);
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* The parts of the run                                                      */
+/* ------------------------------------------------------------------------ */
+
+typedef struct result {
+    double graph_us, hand_us, ratio;
+    double allocs_per_step;
+    size_t graph_bytes, hand_bytes;
+} result;
+
+static result bench_workload(workload *w, const options *opt)
+{
+    graph_net gn;
+    hand_net hn;
+    timed a = {.label = "bpgraph", .step = graph_step, .ctx = &gn};
+    timed b = {.label = "hand-written C + OpenBLAS", .step = hand_step, .ctx = &hn};
+    plan p;
+    result r;
+    size_t allocs_before, steps;
+    double diff = 0.0;
+
+    printf("\n== %s: %zux%zu -> %zu -> %zu, relu, %s; SGD lr %g ==\n", w->name, w->m, w->k,
+           w->h, w->o, w->softmax ? "softmax cross-entropy" : "MSE", w->lr);
+
+    counts.peak = counts.live;
+    {
+        size_t base = counts.live;
+        graph_build(&gn, w);
+        hand_build(&hn, w);
+        /* One step each from the same start: the same loss, or the
+         * comparison is not of the same step. */
+        if (graph_step(&gn) != 0)
+            die_graph(gn.g, w->name);
+        hand_step(&hn);
+        gn.bytes = counts.peak - base;
+    }
+    for (int i = 0; i < 4; i++) {
+        const bp_matrix *v = bp_node_value(gn.param[i]);
+        const double *hv = i == 0 ? hn.w1 : i == 1 ? hn.b1 : i == 2 ? hn.w2 : hn.b2;
+        for (size_t q = 0; q < v->rows * v->cols; q++)
+            diff = fmax(diff, fabs(v->data[q] - hv[q]));
+    }
+    printf("  first step: loss %.10g (bpgraph) vs %.10g (by hand); params after it differ by %.3g\n",
+           graph_loss(&gn), hn.loss, diff);
+
+    p.reps = calibrate(graph_step, &gn, 2000.0);
+    p.per_block = opt->quick ? 3 : 5;
+    p.blocks = opt->quick ? 6 : 20;
+    if (p.reps == 1 && w->m * w->k * w->h > 100000000u) {   /* mnist: ~tens of ms a step */
+        p.per_block = opt->quick ? 2 : 3;
+        p.blocks = opt->quick ? 4 : 14;
+    }
+    allocs_before = counts.n_alloc;
+    time_pair(&a, &b, &p);
+    steps = p.blocks * p.per_block * p.reps;
+    r.allocs_per_step = (double)(counts.n_alloc - allocs_before) / (double)steps;
+    print_timed(&a);
+    print_timed(&b);
+    r.graph_us = a.median;
+    r.hand_us = b.median;
+    r.ratio = a.median / b.median;
+    r.graph_bytes = gn.bytes;
+    r.hand_bytes = hn.bytes;
+    printf("  ratio bpgraph / hand-written: %.3f   (%zu steps each, %zu per sample)\n",
+           r.ratio, steps, p.reps);
+    printf("  last loss: %.6g (bpgraph), %.6g (by hand)\n", graph_loss(&gn), hn.loss);
+    printf("  heap allocations per step (bpgraph, counted): %.3g over %zu steps\n",
+           r.allocs_per_step, steps);
+    printf("  memory: bpgraph %.1f KiB (peak through the counting allocator), "
+           "hand-written %.1f KiB (its arrays); ratio %.2f\n",
+           (double)r.graph_bytes / 1024.0, (double)r.hand_bytes / 1024.0,
+           (double)r.graph_bytes / (double)r.hand_bytes);
+    printf("  target %-8s <= %.2fx hand-written: %s\n", w->name, w->target,
+           verdict(r.ratio <= w->target));
+    bp_graph_free(gn.g);
+    hand_free(&hn);
+    free(a.samples);
+    free(b.samples);
+    return r;
+}
+
+/* ---- staged vs fused softmax, forward + backward on 512×1000 ---- */
+
+typedef struct softmax_ctx {
+    bp_graph *g;
+    bp_node *z, *out;
+    bp_matrix seed;
+} softmax_ctx;
+
+static int softmax_step(void *ctx)
+{
+    softmax_ctx *c = ctx;
+    bp_zero_grad(c->g);
+    return bp_forward(c->g, c->out) != BP_OK || bp_backward(c->g, c->out, &c->seed) != BP_OK;
+}
+
+static void softmax_build(softmax_ctx *c, int staged, const double *z, double *seed)
+{
+    bp_matrix zm = {512, 1000, (double *)z};
+    c->g = bp_graph_new();
+    c->z = bp_param(c->g, 512, 1000, "z");
+    c->out = staged ? bp_softmax_staged(c->g, c->z) : bp_softmax(c->g, c->z);
+    c->seed.rows = 512;
+    c->seed.cols = 1000;
+    c->seed.data = seed;
+    if (bp_graph_status(c->g) != BP_OK || bp_node_set_value(c->z, &zm) != BP_OK)
+        die_graph(c->g, "softmax");
+}
+
+static double bench_softmax(const options *opt, double *allocs)
+{
+    const size_t n = 512 * 1000;
+    double *z = xmalloc(n * sizeof *z), *seed = xmalloc(n * sizeof *seed), diff = 0.0;
+    unsigned long long state = 11;
+    softmax_ctx staged, fused;
+    timed a = {.label = "staged (6 graph ops)", .step = softmax_step, .ctx = &staged};
+    timed b = {.label = "fused bp_softmax", .step = softmax_step, .ctx = &fused};
+    plan p = {.blocks = opt->quick ? 6 : 20, .per_block = opt->quick ? 3 : 5, .reps = 1};
+    size_t before;
+
+    printf("\n== softmax 512x1000, forward + backward (seeded): staged vs fused ==\n");
+    uniform(z, n, &state, -4.0, 4.0);
+    uniform(seed, n, &state, -1.0, 1.0);
+    softmax_build(&staged, 1, z, seed);
+    softmax_build(&fused, 0, z, seed);
+    softmax_step(&staged);
+    softmax_step(&fused);
+    {
+        const bp_matrix *gs = bp_node_grad(staged.z), *gf = bp_node_grad(fused.z);
+        for (size_t k = 0; k < n; k++)
+            diff = fmax(diff, fabs(gs->data[k] - gf->data[k]));
+    }
+    printf("  dz staged vs fused: max |diff| %.3g\n", diff);
+    before = counts.n_alloc;
+    time_pair(&a, &b, &p);
+    *allocs = (double)(counts.n_alloc - before) / (double)(a.n + b.n);
+    print_timed(&a);
+    print_timed(&b);
+    printf("  ratio staged / fused: %.3f\n", a.median / b.median);
+    printf("  target softmax staged <= 2x fused: %s\n", verdict(a.median / b.median <= 2.0));
+    json_num("softmax_staged_us", a.median);
+    json_num("softmax_fused_us", b.median);
+    bp_graph_free(staged.g);
+    bp_graph_free(fused.g);
+    free(a.samples);
+    free(b.samples);
+    free(z);
+    free(seed);
+    return a.median / b.median;
+}
+
+/* ---- mnist with 1 vs 2 OpenBLAS threads ---- */
+
+static void one_thread(void *ctx)
+{
+    (void)ctx;
+    openblas_set_num_threads(1);
+}
+
+static void two_threads(void *ctx)
+{
+    (void)ctx;
+    openblas_set_num_threads(2);
+}
+
+static void bench_threads(workload *w, const options *opt)
+{
+    graph_net gn1, gn2;
+    timed a = {.label = "bpgraph, 1 thread", .step = graph_step, .ctx = &gn1, .before = one_thread};
+    timed b = {.label = "bpgraph, 2 threads", .step = graph_step, .ctx = &gn2, .before = two_threads};
+    plan p = {.blocks = opt->quick ? 4 : 10, .per_block = opt->quick ? 2 : 3, .reps = 1};
+
+    printf("\n== mnist, OpenBLAS threads: 1 vs 2 (bpgraph step) ==\n");
+    graph_build(&gn1, w);
+    graph_build(&gn2, w);
+    graph_step(&gn1);
+    graph_step(&gn2);
+    time_pair(&a, &b, &p);
+    openblas_set_num_threads(1);
+    print_timed(&a);
+    print_timed(&b);
+    printf("  speed-up with 2 threads: %.2fx\n", a.median / b.median);
+    printf("  target mnist faster on 2 threads than 1: %s\n", verdict(b.median < a.median));
+    threads_1 = a.median;
+    threads_2 = b.median;
+    json_num("mnist_1thread_us", a.median);
+    json_num("mnist_2threads_us", b.median);
+    bp_graph_free(gn1.g);
+    bp_graph_free(gn2.g);
+    free(a.samples);
+    free(b.samples);
+}
+
+/* ---- tools/gradcheck over every built-in op ---- */
+
+static void bench_gradcheck(const options *opt)
+{
+    double t0, t1;
+    int status;
+    char cmd[1200];
+
+    printf("\n== tools/gradcheck over every built-in op ==\n");
+    if (access(opt->gradcheck, X_OK) != 0) {
+        printf("  skipped: %s not found (it is being written on branch 'gradcheck')\n",
+               opt->gradcheck);
+        return;
+    }
+    snprintf(cmd, sizeof cmd, "'%s' > /dev/null", opt->gradcheck);
+    t0 = now_us();
+    status = system(cmd);
+    t1 = now_us();
+    printf("  %s: %.3f s wall, exit status %d\n", opt->gradcheck, (t1 - t0) * 1e-6,
+           WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+    gradcheck_s = (t1 - t0) * 1e-6;
+    gradcheck_ok = status == 0;
+    printf("  target gradcheck < 2 s: %s\n", verdict((t1 - t0) < 2e6 && status == 0));
+    json_num("gradcheck_s", (t1 - t0) * 1e-6);
+}
+
+static void usage(const char *argv0)
+{
+    fprintf(stderr,
+            "usage: %s [--quick] [--data clean_weather.csv] [--gradcheck PATH] [--json FILE]\n"
+            "  --data       the weather table (default $BP_WEATHER_CSV, else\n"
+            "               ../shared/data/clean_weather.csv)\n"
+            "  --gradcheck  the checker to time (default tools/gradcheck)\n"
+            "  --json       also write the medians and ratios to FILE\n",
+            argv0);
+}
+
+int main(int argc, char **argv)
+{
+    options opt = {0, NULL, "tools/gradcheck", NULL};
+    enum { SEED, WEATHER, MNIST, N_WORK };
+    workload w[N_WORK];
+    result r[N_WORK];
+    bp_matrix *wx = NULL, *wy = NULL;
+    double *mx, *my, *sx, *sy, *synth_x = NULL, *synth_y = NULL;
+    double softmax_ratio, softmax_allocs;
+    unsigned long long state = 2024;
+    size_t wrows = 13509;
+    struct rusage ru;
+
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--quick") == 0)
+            opt.quick = 1;
+        else if (strcmp(argv[i], "--data") == 0 && i + 1 < argc)
+            opt.data = argv[++i];
+        else if (strcmp(argv[i], "--gradcheck") == 0 && i + 1 < argc)
+            opt.gradcheck = argv[++i];
+        else if (strcmp(argv[i], "--json") == 0 && i + 1 < argc)
+            opt.json = argv[++i];
+        else {
+            usage(argv[0]);
+            return 2;
+        }
+    }
+    if (!opt.data)
+        opt.data = getenv("BP_WEATHER_CSV") && getenv("BP_WEATHER_CSV")[0]
+                       ? getenv("BP_WEATHER_CSV") : "../shared/data/clean_weather.csv";
+    if (opt.json && !(json = fopen(opt.json, "w"))) {
+        perror(opt.json);
+        return 2;
+    }
+    if (bp_set_alloc_funcs(count_malloc, count_free) != BP_OK)
+        return 1;
+    openblas_set_num_threads(1);
+
+    printf("bpgraph bench%s: medians of per-step times, bpgraph and hand-written\n"
+           "timed in alternating blocks in this one run; OpenBLAS %s, 1 thread\n",
+           opt.quick ? " (--quick)" : "", openblas_get_config());
+    printf("OPENBLAS_CORETYPE=%s\n", getenv("OPENBLAS_CORETYPE") ? getenv("OPENBLAS_CORETYPE") : "(unset)");
+
+    printf("weather data: %s\n", opt.data);
+    if (load_weather(opt.data, &wx, &wy) != 0) {
+        synth_x = xmalloc(wrows * 3 * sizeof *synth_x);
+        synth_y = xmalloc(wrows * sizeof *synth_y);
+        synthetic_weather(synth_x, synth_y, wrows);
+    } else {
+        wrows = wx->rows;
+    }
+    sx = synth_x ? synth_x : wx->data;
+    sy = synth_y ? synth_y : wy->data;
+
+    /* mnist-like: pixel intensities in [0, 1), random one-hot labels */
+    mx = xmalloc(512 * 784 * sizeof *mx);
+    my = calloc(512 * 10, sizeof *my);
+    if (!my)
+        return 1;
+    uniform(mx, 512 * 784, &state, 0.0, 1.0);
+    for (size_t i = 0; i < 512; i++) {
+        state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+        my[i * 10 + (state >> 33) % 10] = 1.0;
+    }
+
+    w[SEED] = (workload){"seed", 10, 3, 3, 1, 0, 1e-5, sx, sy, NULL, 4.0};
+    w[WEATHER] = (workload){"weather", wrows, 3, 64, 1, 0, 1e-5, sx, sy, NULL, 1.0};
+    w[MNIST] = (workload){"mnist", 512, 784, 1024, 10, 1, 1e-2, mx, my, NULL, 1.05};
+    for (int i = 0; i < N_WORK; i++) {
+        double *init = make_init(&w[i], 42 + (unsigned long long)i);
+        w[i].init = init;
+        r[i] = bench_workload(&w[i], &opt);
+    }
+    softmax_ratio = bench_softmax(&opt, &softmax_allocs);
+    bench_threads(&w[MNIST], &opt);
+    bench_gradcheck(&opt);
+
+    printf("\n== summary (medians, 1 thread, this run) ==\n");
+    printf("  %-9s %14s %14s %8s %8s  %12s %12s %6s\n", "workload", "bpgraph us", "by hand us",
+           "ratio", "target", "bpgraph KiB", "by hand KiB", "mem");
+    for (int i = 0; i < N_WORK; i++) {
+        char key[64];
+        printf("  %-9s %14.2f %14.2f %8.3f %8.2f  %12.1f %12.1f %6.2f\n", w[i].name,
+               r[i].graph_us, r[i].hand_us, r[i].ratio, w[i].target,
+               (double)r[i].graph_bytes / 1024.0, (double)r[i].hand_bytes / 1024.0,
+               (double)r[i].graph_bytes / (double)r[i].hand_bytes);
+        snprintf(key, sizeof key, "%s_bpgraph_us", w[i].name);
+        json_num(key, r[i].graph_us);
+        snprintf(key, sizeof key, "%s_hand_us", w[i].name);
+        json_num(key, r[i].hand_us);
+        snprintf(key, sizeof key, "%s_allocs_per_step", w[i].name);
+        json_num(key, r[i].allocs_per_step);
+        snprintf(key, sizeof key, "%s_mem_ratio", w[i].name);
+        json_num(key, (double)r[i].graph_bytes / (double)r[i].hand_bytes);
+    }
+    printf("\n== targets ==\n");
+    for (int i = 0; i < N_WORK; i++)
+        printf("  %-44s %s (%.3fx)\n",
+               w[i].name == w[SEED].name ? "seed <= 4x hand-written"
+               : w[i].name == w[WEATHER].name ? "weather <= 1.0x hand-written"
+                                              : "mnist <= 1.05x hand-written",
+               tally(r[i].ratio <= w[i].target), r[i].ratio);
+    printf("  %-44s %s (%.3fx)\n", "softmax staged <= 2x fused", tally(softmax_ratio <= 2.0),
+           softmax_ratio);
+    {
+        int zero = softmax_allocs == 0.0;
+        for (int i = 0; i < N_WORK; i++)
+            zero = zero && r[i].allocs_per_step == 0.0;
+        printf("  %-44s %s\n", "zero heap allocations per step (counted)", tally(zero));
+    }
+    for (int i = 0; i < N_WORK; i++) {
+        char what[64];
+        double ratio = (double)r[i].graph_bytes / (double)r[i].hand_bytes;
+        snprintf(what, sizeof what, "memory %s <= 1.5x hand-written", w[i].name);
+        printf("  %-44s %s (%.2fx)\n", what, tally(ratio <= 1.5), ratio);
+    }
+    printf("  %-44s %s (%.2fx speed-up)\n", "mnist faster on 2 OpenBLAS threads than 1",
+           tally(threads_2 < threads_1), threads_1 / threads_2);
+    if (gradcheck_s >= 0.0)
+        printf("  %-44s %s (%.3f s)\n", "tools/gradcheck over every built-in op < 2 s",
+               tally(gradcheck_ok && gradcheck_s < 2.0), gradcheck_s);
+    else
+        printf("  %-44s skipped (no %s)\n", "tools/gradcheck < 2 s", opt.gradcheck);
+    printf("  %-44s see tools/bench-peers\n", "seed >= 10x faster than numpy");
+    getrusage(RUSAGE_SELF, &ru);
+    printf("\nmax resident set size of this process (all workloads, for context): %.1f MiB\n",
+           (double)ru.ru_maxrss / 1024.0);
+    if (json) {
+        fprintf(json, "\n}\n");
+        fclose(json);
+    }
+    for (int i = 0; i < N_WORK; i++)
+        free((double *)w[i].init);
+    free(mx);
+    free(my);
+    free(synth_x);
+    free(synth_y);
+    bp_matrix_free(wx);
+    bp_matrix_free(wy);
+    printf("%d target(s) missed in this run\n", failures);
+    return 0;
+}
