@@ -1,0 +1,240 @@
+/* The zero-allocation guarantee: once a graph has run a step at a given
+ * batch size, further steps at that size or any smaller one (and back up
+ * to a size seen before) make no heap allocation.  Counted through
+ * bp_set_alloc_funcs, not timed. */
+#include "test_util.h"
+
+#include <string.h>
+
+static size_t n_alloc;   /* calls to the library's malloc */
+static size_t n_free;
+
+static void *count_malloc(size_t size)
+{
+    n_alloc++;
+    return malloc(size);
+}
+
+static void count_free(void *p)
+{
+    n_free++;
+    free(p);
+}
+
+static void setup(void)
+{
+    ck_assert_int_eq(bp_set_alloc_funcs(count_malloc, count_free), BP_OK);
+    n_alloc = n_free = 0;
+}
+
+static void teardown(void)
+{
+    bp_set_alloc_funcs(NULL, NULL);
+}
+
+/* A network under test: inputs x, y bound every step, a loss, params. */
+typedef struct net {
+    bp_graph *g;
+    bp_node *x, *y, *loss;
+    bp_node *param[4];
+    size_t n_param;
+    size_t k, o;          /* columns of x and y */
+    double *xs, *ys;      /* max_rows rows of data */
+} net;
+
+/* One training step on the first rows rows: bind, zero, forward,
+ * backward, SGD. */
+static void step(net *n, size_t rows)
+{
+    bp_matrix xm = {rows, n->k, n->xs}, ym = {rows, n->o, n->ys};
+
+    ck_assert_int_eq(bp_node_set_value(n->x, &xm), BP_OK);
+    ck_assert_int_eq(bp_node_set_value(n->y, &ym), BP_OK);
+    bp_zero_grad(n->g);
+    ck_assert_int_eq(bp_forward(n->g, n->loss), BP_OK);
+    ck_assert_int_eq(bp_backward(n->g, n->loss, NULL), BP_OK);
+    for (size_t i = 0; i < n->n_param; i++) {
+        bp_matrix *v = bp_node_value(n->param[i]);
+        const bp_matrix *gr = bp_node_grad(n->param[i]);
+        ck_assert_ptr_nonnull(gr);
+        for (size_t q = 0; q < v->rows * v->cols; q++)
+            v->data[q] -= 0.01 * gr->data[q];
+    }
+    ck_assert(isfinite(bp_node_value(n->loss)->data[0]));
+}
+
+/* Allocations made by count steps on rows rows. */
+static size_t allocs_over(net *n, size_t rows, int count)
+{
+    size_t before = n_alloc;
+    for (int s = 0; s < count; s++)
+        step(n, rows);
+    return n_alloc - before;
+}
+
+/* The full batch, a smaller last batch, then the full batch again: after
+ * the first full step, none of it may allocate. */
+static void check_no_allocs(net *n, size_t full, size_t last)
+{
+    allocs_over(n, full, 1);
+    /* The counter is wired: building and the first step did allocate. */
+    ck_assert_uint_gt(n_alloc, 0);
+    ck_assert_uint_eq(allocs_over(n, full, 25), 0);
+    ck_assert_uint_eq(allocs_over(n, last, 3), 0);
+    ck_assert_uint_eq(allocs_over(n, full, 5), 0);
+    ck_assert_uint_eq(allocs_over(n, last, 2), 0);
+    ck_assert_uint_eq(allocs_over(n, full, 2), 0);
+}
+
+static void fill_params(net *n, uint64_t *state)
+{
+    for (size_t i = 0; i < n->n_param; i++) {
+        bp_matrix *v = bp_node_value(n->param[i]);
+        tu_fill(v->data, v->rows * v->cols, state, -0.5, 0.5);
+    }
+}
+
+static void free_net(net *n)
+{
+    size_t frees_before = n_free;
+    bp_graph_free(n->g);
+    /* Everything the library allocated came back through count_free. */
+    ck_assert_uint_gt(n_free, frees_before);
+    free(n->xs);
+    free(n->ys);
+}
+
+/* The lesson's network: relu(x·W1)·W2, MSE, on weather-like rows. */
+START_TEST(lesson_network)
+{
+    enum { FULL = 10, LAST = 4 };
+    uint64_t state = 7;
+    net n = {.k = 3, .o = 1, .n_param = 2};
+
+    n.g = bp_graph_new();
+    n.x = bp_input(n.g, FULL, 3, "x");
+    n.y = bp_input(n.g, FULL, 1, "y");
+    n.param[0] = bp_param(n.g, 3, 3, "w1");
+    n.param[1] = bp_param(n.g, 3, 1, "w2");
+    n.loss = bp_mse(n.g, bp_matmul(n.g, bp_relu(n.g, bp_matmul(n.g, n.x, n.param[0])), n.param[1]), n.y);
+    ck_assert_int_eq(bp_graph_status(n.g), BP_OK);
+    n.xs = malloc(FULL * 3 * sizeof(double));
+    n.ys = malloc(FULL * sizeof(double));
+    tu_fill(n.xs, FULL * 3, &state, 0.0, 1.0);
+    tu_fill(n.ys, FULL, &state, 0.0, 1.0);
+    fill_params(&n, &state);
+    check_no_allocs(&n, FULL, LAST);
+    free_net(&n);
+}
+END_TEST
+
+/* The mnist-like network at small size: dense, relu, dense, softmax
+ * cross-entropy. */
+START_TEST(mnist_like_network)
+{
+    enum { FULL = 32, LAST = 7, K = 20, H = 16, O = 5 };
+    uint64_t state = 11;
+    net n = {.k = K, .o = O, .n_param = 4};
+
+    n.g = bp_graph_new();
+    n.x = bp_input(n.g, FULL, K, "x");
+    n.y = bp_input(n.g, FULL, O, "y");
+    n.param[0] = bp_param(n.g, K, H, "w1");
+    n.param[1] = bp_param(n.g, 1, H, "b1");
+    n.param[2] = bp_param(n.g, H, O, "w2");
+    n.param[3] = bp_param(n.g, 1, O, "b2");
+    n.loss = bp_softmax_ce(n.g,
+                           bp_dense(n.g, bp_relu(n.g, bp_dense(n.g, n.x, n.param[0], n.param[1])),
+                                    n.param[2], n.param[3]),
+                           n.y);
+    ck_assert_int_eq(bp_graph_status(n.g), BP_OK);
+    n.xs = malloc(FULL * K * sizeof(double));
+    n.ys = calloc(FULL * O, sizeof(double));
+    tu_fill(n.xs, FULL * K, &state, 0.0, 1.0);
+    for (size_t i = 0; i < FULL; i++)
+        n.ys[i * O + i % O] = 1.0;
+    fill_params(&n, &state);
+    check_no_allocs(&n, FULL, LAST);
+    free_net(&n);
+}
+END_TEST
+
+/* The staged softmax (rowmax, detach, broadcast sub, exp, rowsum, pow,
+ * broadcast mul) under NLL, after a dense layer so the batch can shrink. */
+START_TEST(staged_softmax)
+{
+    enum { FULL = 12, LAST = 5, K = 6, O = 4 };
+    uint64_t state = 13;
+    net n = {.k = K, .o = O, .n_param = 2};
+
+    n.g = bp_graph_new();
+    n.x = bp_input(n.g, FULL, K, "x");
+    n.y = bp_input(n.g, FULL, O, "y");
+    n.param[0] = bp_param(n.g, K, O, "w");
+    n.param[1] = bp_param(n.g, 1, O, "b");
+    n.loss = bp_nll(n.g, bp_softmax_staged(n.g, bp_dense(n.g, n.x, n.param[0], n.param[1])), n.y);
+    ck_assert_int_eq(bp_graph_status(n.g), BP_OK);
+    n.xs = malloc(FULL * K * sizeof(double));
+    n.ys = calloc(FULL * O, sizeof(double));
+    tu_fill(n.xs, FULL * K, &state, -1.0, 1.0);
+    for (size_t i = 0; i < FULL; i++)
+        n.ys[i * O + (i * 3) % O] = 1.0;
+    fill_params(&n, &state);
+    check_no_allocs(&n, FULL, LAST);
+    free_net(&n);
+}
+END_TEST
+
+/* Growing past every size seen before must allocate (the buffers grow),
+ * and then be quiet again: the counter sees the engine's real behaviour. */
+START_TEST(growing_allocates_once)
+{
+    enum { SMALL = 4, BIG = 9 };
+    uint64_t state = 17;
+    net n = {.k = 3, .o = 1, .n_param = 1};
+
+    n.g = bp_graph_new();
+    n.x = bp_input(n.g, SMALL, 3, "x");
+    n.y = bp_input(n.g, SMALL, 1, "y");
+    n.param[0] = bp_param(n.g, 3, 1, "w");
+    n.loss = bp_mse(n.g, bp_tanh(n.g, bp_matmul(n.g, n.x, n.param[0])), n.y);
+    ck_assert_int_eq(bp_graph_status(n.g), BP_OK);
+    n.xs = malloc(BIG * 3 * sizeof(double));
+    n.ys = malloc(BIG * sizeof(double));
+    tu_fill(n.xs, BIG * 3, &state, -1.0, 1.0);
+    tu_fill(n.ys, BIG, &state, -1.0, 1.0);
+    fill_params(&n, &state);
+    allocs_over(&n, SMALL, 1);
+    ck_assert_uint_eq(allocs_over(&n, SMALL, 3), 0);
+    ck_assert_uint_gt(allocs_over(&n, BIG, 1), 0);
+    ck_assert_uint_eq(allocs_over(&n, BIG, 3), 0);
+    ck_assert_uint_eq(allocs_over(&n, SMALL, 3), 0);
+    ck_assert_uint_eq(allocs_over(&n, BIG, 3), 0);
+    free_net(&n);
+}
+END_TEST
+
+static Suite *alloc_suite(void)
+{
+    Suite *s = suite_create("alloc");
+    TCase *tc = tcase_create("steps");
+
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, lesson_network);
+    tcase_add_test(tc, mnist_like_network);
+    tcase_add_test(tc, staged_softmax);
+    tcase_add_test(tc, growing_allocates_once);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(alloc_suite());
+    int failed;
+
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
