@@ -381,6 +381,15 @@ bp_status bp_backward(bp_graph *g, bp_node *out, const bp_matrix *seed);
 /* Sets every param's gradient to zero. */
 void bp_zero_grad(bp_graph *g);
 
+/* Anomaly mode (like PyTorch's detect_anomaly), off by default.  When on,
+ * bp_forward checks every leaf value and op output it computes, and
+ * bp_backward every input gradient an op has added to, for NaN and
+ * infinity; the first found stops the pass with BP_ENUMERIC and a message
+ * naming the op, the node's name and index, the pass and the (row, col),
+ * e.g. "anomaly: log 'lp' (node 4): forward output has -inf at (2, 0) of
+ * 5x3".  It costs one pass over each result. */
+void bp_graph_set_anomaly_mode(bp_graph *g, int on);
+
 /* ------------------------------------------------------------------------ */
 /* Data files                                                                */
 /* ------------------------------------------------------------------------ */

@@ -44,6 +44,7 @@ struct bp_graph {
     unsigned char *mark;            /* per-node scratch for the passes */
     unsigned long fwd_stamp;
     unsigned long bwd_stamp;
+    int anomaly;                    /* check every result for NaN and inf */
     bp_status status;
     char message[512];
 };
