@@ -54,7 +54,7 @@ void *bpi_malloc(size_t size);
 void *bpi_calloc(size_t n, size_t size);
 void bpi_free(void *p);
 
-/* n * size in bytes, or 0 with *overflow set when it does not fit size_t. */
+/* n * size, or 0 with *overflow set when it exceeds PTRDIFF_MAX. */
 size_t bpi_mul_size(size_t n, size_t size, int *overflow);
 
 /* Grows *buf to hold at least n doubles (contents not kept); BP_ENOMEM. */
