@@ -656,6 +656,10 @@ START_TEST(test_npy_load_errors)
     expect_npy_error(write_bytes("trailing.npy", raw, len + 1), BP_EPARSE,
                      "after the data");
 
+    /* Truncated inside the converting path: 2 of 4 int32 elements. */
+    expect_npy_error(write_npy("trunc_i4.npy", 1,
+        "{'descr': '<i4', 'fortran_order': False, 'shape': (4,), }", d, 10),
+        BP_EPARSE, "truncated data");
     expect_npy_error(write_npy("list.npy", 1, "[1, 2]", d, 8), BP_EPARSE,
                      "offset 10: npy header: not a dict");
     expect_npy_error(write_npy("3d.npy", 1,
