@@ -68,6 +68,14 @@ bp_status bpi_fail(bp_graph *g, bp_status status, const char *fmt, ...)
 #endif
     ;
 
+/* Fills err (which may be NULL) with status and a printf-style message;
+ * returns status.  For the functions outside a graph (file readers, ...). */
+bp_status bpi_set_error(bp_error *err, bp_status status, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
 /* The checked conversion of a matrix dimension to a BLAS/LAPACK int. */
 int bpi_fits_int(size_t n);
 
