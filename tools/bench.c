@@ -776,7 +776,7 @@ int main(int argc, char **argv)
     openblas_set_num_threads(1);
 
     printf("bpgraph bench%s: medians of per-step times, bpgraph and hand-written\n"
-           "timed in alternating blocks in this one run; OpenBLAS %s, 1 thread\n",
+           "timed in alternating blocks in this one run; %s; 1 thread\n",
            opt.quick ? " (--quick)" : "", openblas_get_config());
     printf("OPENBLAS_CORETYPE=%s\n", getenv("OPENBLAS_CORETYPE") ? getenv("OPENBLAS_CORETYPE") : "(unset)");
 
