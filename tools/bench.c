@@ -779,6 +779,15 @@ int main(int argc, char **argv)
            "timed in alternating blocks in this one run; %s; 1 thread\n",
            opt.quick ? " (--quick)" : "", openblas_get_config());
     printf("OPENBLAS_CORETYPE=%s\n", getenv("OPENBLAS_CORETYPE") ? getenv("OPENBLAS_CORETYPE") : "(unset)");
+    {
+        /* Other work on the machine shows up as spread: say how busy it was. */
+        FILE *f = fopen("/proc/loadavg", "r");
+        char load[64] = "";
+        if (f && fgets(load, sizeof load, f))
+            printf("load average at start: %s", load);
+        if (f)
+            fclose(f);
+    }
 
     printf("weather data: %s\n", opt.data);
     if (load_weather(opt.data, &wx, &wy) != 0) {
