@@ -584,11 +584,18 @@ bp_status bp_backward(bp_graph *g, bp_node *out, const bp_matrix *seed)
     mark_ancestors(g, out, 1);
     for (size_t i = 0; i <= out->id; i++) {
         bp_node *n = g->nodes[i];
-        if (g->mark[i] && prepare_grad(n, n->kind == BPI_OP) != BP_OK)
+        /* out's own gradient is overwritten by the seed below: no memset */
+        if (g->mark[i] && prepare_grad(n, n->kind == BPI_OP && n != out) != BP_OK)
             return bpi_fail(g, BP_ENOMEM, "backward: out of memory for the gradient of node %zu", i);
     }
     g->bwd_stamp++;
-    if (seed) {
+    if (out->kind == BPI_OP) {
+        /* An op node's gradient is this pass's alone: set it to the seed. */
+        if (seed)
+            memmove(out->grad.data, seed->data, seed->rows * seed->cols * sizeof(double));
+        else
+            out->grad.data[0] = 1.0;
+    } else if (seed) {
         for (size_t k = 0; k < seed->rows * seed->cols; k++)
             out->grad.data[k] += seed->data[k];
     } else {

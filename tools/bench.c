@@ -3,7 +3,7 @@
  * written by hand in C + OpenBLAS, timed side by side in one run.
  *
  *   tools/bench [--quick] [--data clean_weather.csv] [--gradcheck PATH]
- *               [--json FILE] [--only seed|weather|mnist]
+ *               [--json FILE] [--only seed|weather|mnist|softmax]
  *
  * Workloads (one step = forward, loss, backward, SGD update):
  *   seed     10×3 → 3 → 1, relu, MSE     (first 10 weather rows: overhead)
@@ -726,7 +726,7 @@ static void usage(const char *argv0)
 {
     fprintf(stderr,
             "usage: %s [--quick] [--data clean_weather.csv] [--gradcheck PATH] [--json FILE]\n"
-            "          [--only seed|weather|mnist]\n"
+            "          [--only seed|weather|mnist|softmax]\n"
             "  --data       the weather table (default $BP_WEATHER_CSV, else\n"
             "               ../shared/data/clean_weather.csv)\n"
             "  --gradcheck  the checker to time (default tools/gradcheck)\n"
@@ -820,6 +820,8 @@ int main(int argc, char **argv)
         if (!opt.only || strcmp(opt.only, w[i].name) == 0)
             r[i] = bench_workload(&w[i], &opt);
     }
+    if (opt.only && strcmp(opt.only, "softmax") == 0)
+        bench_softmax(&opt, &softmax_allocs);
     if (opt.only) {
         for (int i = 0; i < N_WORK; i++)
             free((double *)w[i].init);
