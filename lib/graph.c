@@ -461,6 +461,9 @@ static bp_status check_finite(bp_node *n, const bp_matrix *m, const char *what)
                     label, n->id, what, m->data[k], k / m->cols, k % m->cols, m->rows, m->cols);
 }
 
+/* In bp_backward: a node of the pass whose gradient is not zeroed yet. */
+#define MARK_ZERO 2
+
 /* mark[i] = 1 for out and every node it depends on (ids below out's). */
 static void mark_ancestors(bp_graph *g, const bp_node *out, int grad_only)
 {
@@ -584,9 +587,14 @@ bp_status bp_backward(bp_graph *g, bp_node *out, const bp_matrix *seed)
     mark_ancestors(g, out, 1);
     for (size_t i = 0; i <= out->id; i++) {
         bp_node *n = g->nodes[i];
-        /* out's own gradient is overwritten by the seed below: no memset */
-        if (g->mark[i] && prepare_grad(n, n->kind == BPI_OP && n != out) != BP_OK)
+        if (g->mark[i] && prepare_grad(n, 0) != BP_OK)
             return bpi_fail(g, BP_ENOMEM, "backward: out of memory for the gradient of node %zu", i);
+        /* An op node's gradient is zeroed just before the first backward
+         * that adds into it (see below), while it is about to be touched
+         * anyway, not in one sweep over every buffer up front; out's is
+         * set from the seed. */
+        if (g->mark[i] && n->kind == BPI_OP && n != out)
+            g->mark[i] = MARK_ZERO;
     }
     g->bwd_stamp++;
     if (out->kind == BPI_OP) {
@@ -613,8 +621,14 @@ bp_status bp_backward(bp_graph *g, bp_node *out, const bp_matrix *seed)
             continue;
         make_args(n, &a, msg, sizeof msg);
         a.dout = &n->grad;
-        for (size_t k = 0; k < n->n_in; k++)
-            a.din[k] = n->in[k]->requires_grad ? &n->in[k]->grad : NULL;
+        for (size_t k = 0; k < n->n_in; k++) {
+            bp_node *in = n->in[k];
+            a.din[k] = in->requires_grad ? &in->grad : NULL;
+            if (a.din[k] && g->mark[in->id] == MARK_ZERO) {
+                memset(in->grad.data, 0, in->grad.rows * in->grad.cols * sizeof(double));
+                g->mark[in->id] = 1;
+            }
+        }
         st = n->op->backward(&a);
         if (st != BP_OK)
             return op_error(n, st, "backward: ", msg);
