@@ -649,13 +649,13 @@ static const char *pattern(const bp_check_options *o, const double *a, const dou
         }
     }
     if (!symmetric && len > 1) {
-        /* Transposed: a read as a cols×rows matrix equals nᵀ. */
+        /* Transposed: a's buffer holds nᵀ (cols×rows) row-major, as a
+         * wrong CblasTrans flag writes it. */
         double worst = 0.0;
-        for (size_t i = 0; i < rows; i++)
-            for (size_t j = 0; j < cols; j++) {
-                double av = a[j * rows + i], nv = n[i * cols + j];
-                worst = fmax(worst, fabs(av - nv) - o->rtol * fmax(fabs(av), fabs(nv)));
-            }
+        for (size_t e = 0; e < len; e++) {
+            double av = a[e], nv = n[(e % rows) * cols + e / rows];
+            worst = fmax(worst, fabs(av - nv) - o->rtol * fmax(fabs(av), fabs(nv)));
+        }
         if (worst <= o->atol)
             return "transposed (analytic matches numericᵀ)";
     }
@@ -958,16 +958,25 @@ static bp_status check_contracts(gc_check *c, gc_target *t, gc_rng *r, const dou
     err = max_abs(d, n);
     scale = 2.0 * max_abs(g1, n);
     if (err > ACCUM_RTOL * scale) {
-        /* the least-squares ratio second/first tells overwrite (1×) apart */
-        double num = 0.0, den = 0.0, ratio;
-        for (size_t k = 0; k < n; k++) {
-            num += t->grad[k] * g1[k];
-            den += g1[k] * g1[k];
+        /* Per input, the least-squares ratio second/first: 1 means the
+         * op overwrote that input's gradient. */
+        char which[64] = "";
+        size_t used = 0;
+        for (size_t p = 0; p < t->n_params; p++) {
+            size_t len = bp_node_rows(t->params[p]) * bp_node_cols(t->params[p]);
+            double num = 0.0, den = 0.0;
+            for (size_t k = t->offset[p]; k < t->offset[p] + len; k++) {
+                num += t->grad[k] * g1[k];
+                den += g1[k] * g1[k];
+            }
+            if (den > 0.0 && fabs(num / den - 2.0) > 1e-6 && used < sizeof which)
+                used += (size_t)snprintf(which + used, sizeof which - used, "%s%s%zu %.4g×",
+                                         used ? ", " : "", c->input_names ? "param " : "in",
+                                         p, num / den);
         }
-        ratio = den > 0.0 ? num / den : NAN;
-        case_message(c, "backward does not accumulate: two calls gave %.4g× one call, not 2×", ratio);
-        contract_failed(c, fabs(ratio - 1.0) < 1e-6
-                        ? "overwrites its input gradients instead of adding to them"
+        case_message(c, "backward does not accumulate: two calls gave %s one call, not 2×", which);
+        contract_failed(c, strstr(which, " 1×")
+                        ? "overwrites its input gradient instead of adding to it"
                         : "backward does not accumulate (two calls ≠ 2 × one call)");
     }
     st = BP_OK;

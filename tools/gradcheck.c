@@ -784,7 +784,7 @@ static bp_status faulty_backward(bp_op_args *a)
                 case FAULT_FACTOR2: d->data[k] += 2.0 * t[k]; break;
                 /* the gradient laid out as its transpose, as a wrong
                  * CblasTrans flag gives */
-                case FAULT_TRANSPOSE: d->data[k] += t[c * rows + r]; break;
+                case FAULT_TRANSPOSE: d->data[k] += t[(k % rows) * cols + k / rows]; break;
                 case FAULT_OVERWRITE: d->data[k] = t[k]; break;
                 default: d->data[k] += t[k]; break;
                 }
