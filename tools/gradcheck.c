@@ -508,19 +508,28 @@ static void print_failure(const cli *c, const bp_check_report *rep, int is_graph
     if (rep->n_worst > 0) {
         printf("    %-10s %4s %4s %8s %13s %15s %15s %11s %11s\n", "input", "row", "col", "out",
                "x", "analytic", "numeric", "error", "allowed");
-        for (size_t i = 0; i < rep->n_worst && shown < 5; i++, shown++) {
-            const bp_check_entry *e = &rep->worst[i];
-            char out[32] = "-";
-            if (e->out_row != BP_CHECK_NONE)
-                snprintf(out, sizeof out, "(%zu,%zu)", e->out_row, e->out_col);
-            printf("    %-10s ", e->row == BP_CHECK_NONE ? "probe" : e->input_name);
-            print_index(e->row);
-            printf(" ");
-            print_index(e->col);
-            printf(" %8s %13.6g %15.8g %15.8g %11.3g %11.3g%s\n", out, e->x, e->analytic,
-                   e->numeric, e->error, e->allowed,
-                   e->case_index != rep->failed_case ? "  (other case)" : "");
-        }
+        /* the replayed case's entries first, then the others */
+        for (int other = 0; other < 2; other++)
+            for (size_t i = 0; i < rep->n_worst && shown < 5; i++) {
+                const bp_check_entry *e = &rep->worst[i];
+                char out[32] = "-", x[32] = "-";
+                if ((e->case_index != rep->failed_case) != other)
+                    continue;
+                shown++;
+                if (e->out_row != BP_CHECK_NONE)
+                    snprintf(out, sizeof out, "(%zu,%zu)", e->out_row, e->out_col);
+                if (e->row != BP_CHECK_NONE)
+                    snprintf(x, sizeof x, "%.6g", e->x);
+                printf("    %-10s ", e->row == BP_CHECK_NONE ? "probe" : e->input_name);
+                print_index(e->row);
+                printf(" ");
+                print_index(e->col);
+                printf(" %8s %13s %15.8g %15.8g %11.3g %11.3g", out, x, e->analytic,
+                       e->numeric, e->error, e->allowed);
+                if (other)
+                    printf("  (case %zu)", e->case_index);
+                printf("\n");
+            }
     }
     if (rep->diagnosis[0])
         printf("    diagnosis: %s\n", rep->diagnosis);
