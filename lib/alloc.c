@@ -1,13 +1,39 @@
-/* The one place the library allocates, so that tests can make any
- * allocation fail. */
+/* The one place the library allocates: through the functions a program may
+ * install with bp_set_alloc_funcs (to count allocations, or to make one
+ * fail in a test). */
 #include "bp_private.h"
 
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
+/* Set once at start-up by bp_set_alloc_funcs, read everywhere after. */
+static bp_malloc_fn malloc_fn = malloc;
+static bp_free_fn free_fn = free;
+
+bp_status bp_set_alloc_funcs(bp_malloc_fn m, bp_free_fn f)
+{
+    if ((m == NULL) != (f == NULL))
+        return BP_EINVAL;
+    malloc_fn = m ? m : malloc;
+    free_fn = f ? f : free;
+    return BP_OK;
+}
+
+void bp_get_alloc_funcs(bp_malloc_fn *m, bp_free_fn *f)
+{
+    if (m)
+        *m = malloc_fn;
+    if (f)
+        *f = free_fn;
+}
+
+/* Objects larger than PTRDIFF_MAX bytes are invalid in C, so that is the
+ * limit rather than SIZE_MAX. */
 size_t bpi_mul_size(size_t n, size_t size, int *overflow)
 {
-    if (size != 0 && n > SIZE_MAX / size) {
+    if (size != 0 && n > (size_t)PTRDIFF_MAX / size) {
         *overflow = 1;
         return 0;
     }
@@ -16,17 +42,27 @@ size_t bpi_mul_size(size_t n, size_t size, int *overflow)
 
 void *bpi_malloc(size_t size)
 {
-    return malloc(size ? size : 1);
+    return malloc_fn(size ? size : 1);
 }
 
 void *bpi_calloc(size_t n, size_t size)
 {
-    return calloc(n ? n : 1, size ? size : 1);
+    int overflow = 0;
+    size_t bytes = bpi_mul_size(n, size, &overflow);
+    void *p;
+
+    if (overflow)
+        return NULL;
+    p = bpi_malloc(bytes);
+    if (p && bytes)
+        memset(p, 0, bytes);
+    return p;
 }
 
 void bpi_free(void *p)
 {
-    free(p);
+    if (p)
+        free_fn(p);
 }
 
 bp_status bpi_reserve(double **buf, size_t *cap, size_t n)

@@ -1,2 +1,429 @@
-#include <check.h>
-int main(void){return 0;}
+/* The graph engine: building, running, gradients' lifetime, every error. */
+#include "test_util.h"
+
+#include <string.h>
+
+static bp_graph *g;
+
+static void setup(void)
+{
+    g = bp_graph_new();
+    ck_assert_ptr_nonnull(g);
+}
+
+static void teardown(void)
+{
+    bp_graph_free(g);
+    g = NULL;
+}
+
+/* Fan-out: x feeds both exp and the product, as the lesson's Exp feeds Sum
+ * and Multiply.  L = sum(e^x ⊙ x) so dL/dx = e^x (1 + x). */
+START_TEST(fan_out_accumulates)
+{
+    const double xv[3] = {0.3, -1.2, 2.385};
+    bp_node *x = bp_param(g, 1, 3, "x");
+    bp_node *e = bp_exp(g, x);
+    bp_node *loss = bp_sum(g, bp_mul(g, e, x));
+    double want[3];
+
+    tu_set(x, 1, 3, xv);
+    ck_assert_int_eq(bp_forward(g, loss), BP_OK);
+    ck_assert_int_eq(bp_backward(g, loss, NULL), BP_OK);
+    for (int k = 0; k < 3; k++)
+        want[k] = exp(xv[k]) * (1.0 + xv[k]);
+    tu_assert_matrix_near(bp_node_grad(x), want, 1e-12);
+    ck_assert_double_eq_tol(bp_node_value(loss)->data[0],
+                            exp(0.3) * 0.3 + exp(-1.2) * -1.2 + exp(2.385) * 2.385, 1e-12);
+}
+END_TEST
+
+/* mul(x, x) receives both contributions: 2x. */
+START_TEST(same_node_twice)
+{
+    const double xv[2] = {1.75, -0.4};
+    const double want[2] = {3.5, -0.8};
+    bp_node *x = bp_param(g, 2, 1, "x");
+    bp_node *loss = bp_sum(g, bp_mul(g, x, x));
+
+    tu_set(x, 2, 1, xv);
+    ck_assert_int_eq(bp_forward(g, loss), BP_OK);
+    ck_assert_int_eq(bp_backward(g, loss, NULL), BP_OK);
+    tu_assert_matrix_near(bp_node_grad(x), want, 1e-15);
+}
+END_TEST
+
+/* The header's rule: param gradients accumulate until bp_zero_grad; an op
+ * node's gradient is that of the latest backward only. */
+START_TEST(gradients_accumulate_until_zeroed)
+{
+    const double xv[2] = {0.5, -2.0};
+    bp_node *x = bp_param(g, 1, 2, "x");
+    bp_node *y = bp_scale(g, x, 3.0);
+    bp_node *loss = bp_sum(g, bp_mul(g, y, y));   /* 9 Σ x², dL/dx = 18x */
+    double once[2] = {9.0, -36.0}, twice[2] = {18.0, -72.0};
+    double dy[2] = {3.0, -12.0};                   /* dL/dy = 2y */
+
+    tu_set(x, 1, 2, xv);
+    ck_assert_int_eq(bp_forward(g, loss), BP_OK);
+    ck_assert_int_eq(bp_backward(g, loss, NULL), BP_OK);
+    tu_assert_matrix_near(bp_node_grad(x), once, 1e-12);
+    tu_assert_matrix_near(bp_node_grad(y), dy, 1e-12);
+    ck_assert_int_eq(bp_backward(g, loss, NULL), BP_OK);
+    tu_assert_matrix_near(bp_node_grad(x), twice, 1e-12);
+    tu_assert_matrix_near(bp_node_grad(y), dy, 1e-12);  /* not doubled */
+    bp_zero_grad(g);
+    for (int k = 0; k < 2; k++)
+        ck_assert_double_eq(bp_node_grad(x)->data[k], 0.0);
+    ck_assert_int_eq(bp_backward(g, loss, NULL), BP_OK);
+    tu_assert_matrix_near(bp_node_grad(x), once, 1e-12);
+}
+END_TEST
+
+/* A seed of the node's shape, like the lesson's apply_bwd(loss_grad). */
+START_TEST(backward_from_a_matrix_with_a_seed)
+{
+    const double xv[4] = {1.0, 2.0, 3.0, 4.0}, seed[4] = {0.5, -1.0, 2.0, 0.25};
+    bp_node *x = bp_param(g, 2, 2, "x");
+    bp_node *y = bp_tanh(g, x);
+    bp_matrix s = tu_view(2, 2, (double *)seed);
+    double want[4];
+
+    tu_set(x, 2, 2, xv);
+    ck_assert_int_eq(bp_forward(g, y), BP_OK);
+    ck_assert_int_eq(bp_backward(g, y, &s), BP_OK);
+    for (int k = 0; k < 4; k++)
+        want[k] = seed[k] * (1.0 - tanh(xv[k]) * tanh(xv[k]));
+    tu_assert_matrix_near(bp_node_grad(x), want, 1e-14);
+}
+END_TEST
+
+START_TEST(forward_computes_only_what_is_needed)
+{
+    const double xv[2] = {1.0, 4.0};
+    bp_node *x = bp_param(g, 1, 2, "x");
+    bp_node *a = bp_sqrt(g, x);
+    bp_node *b = bp_exp(g, x);
+
+    tu_set(x, 1, 2, xv);
+    ck_assert_int_eq(bp_forward(g, a), BP_OK);
+    ck_assert_ptr_nonnull(bp_node_value(a));
+    ck_assert_ptr_null(bp_node_value(b));
+    ck_assert_double_eq(bp_node_value(a)->data[1], 2.0);
+    /* b was not computed by the last forward, so no backward from it */
+    ck_assert_int_eq(bp_backward(g, b, NULL), BP_ESTATE);
+}
+END_TEST
+
+/* Built once, run many times: new data and a smaller last batch reuse the
+ * buffers. */
+START_TEST(rebind_and_smaller_batch)
+{
+    double xv[4 * 2], want[4];
+    const double wv[2] = {0.75, -1.5};
+    bp_node *x = bp_input(g, 4, 2, "x");
+    bp_node *w = bp_param(g, 2, 1, "w");
+    bp_node *p = bp_matmul(g, x, w);
+    bp_node *loss = bp_sum(g, p);
+    double *buf;
+    uint64_t rng = 7;
+
+    tu_set(w, 2, 1, wv);
+    for (int run = 0; run < 3; run++) {
+        size_t rows = run == 2 ? 3 : 4;
+        tu_fill(xv, rows * 2, &rng, -1.0, 1.0);
+        tu_set(x, rows, 2, xv);
+        ck_assert_int_eq(bp_forward(g, loss), BP_OK);
+        if (run == 0)
+            buf = bp_node_value(p)->data;
+        ck_assert_ptr_eq(bp_node_value(p)->data, buf);     /* no reallocation */
+        ck_assert_uint_eq(bp_node_rows(p), rows);
+        for (size_t i = 0; i < rows; i++)
+            want[i] = xv[2 * i] * wv[0] + xv[2 * i + 1] * wv[1];
+        tu_assert_matrix_near(bp_node_value(p), want, 1e-14);
+        bp_zero_grad(g);
+        ck_assert_int_eq(bp_backward(g, loss, NULL), BP_OK);
+        /* dw = xᵀ·1 */
+        double dw0 = 0.0, dw1 = 0.0;
+        for (size_t i = 0; i < rows; i++) {
+            dw0 += xv[2 * i];
+            dw1 += xv[2 * i + 1];
+        }
+        ck_assert_double_eq_tol(bp_node_grad(w)->data[0], dw0, 1e-14);
+        ck_assert_double_eq_tol(bp_node_grad(w)->data[1], dw1, 1e-14);
+    }
+}
+END_TEST
+
+START_TEST(detach_stops_the_gradient)
+{
+    const double xv[2] = {0.5, 1.5};
+    bp_node *x = bp_param(g, 1, 2, "x");
+    bp_node *d = bp_detach(g, bp_scale(g, x, 4.0));
+    bp_node *loss = bp_sum(g, bp_mul(g, x, d));   /* L = x·(4x held constant) */
+    const double want[2] = {2.0, 6.0};
+
+    ck_assert(!bp_node_requires_grad(d));
+    tu_set(x, 1, 2, xv);
+    ck_assert_int_eq(bp_forward(g, loss), BP_OK);
+    tu_assert_matrix_near(bp_node_value(d), want, 0.0);
+    ck_assert_int_eq(bp_backward(g, loss, NULL), BP_OK);
+    tu_assert_matrix_near(bp_node_grad(x), want, 1e-15);
+    ck_assert_ptr_null(bp_node_grad(d));
+}
+END_TEST
+
+START_TEST(node_accessors)
+{
+    bp_node *x = bp_input(g, 2, 3, "x");
+    bp_node *w = bp_param(g, 3, 1, "w");
+    bp_node *y = bp_matmul(g, x, w);
+
+    ck_assert_str_eq(bp_node_name(x), "x");
+    ck_assert_str_eq(bp_node_name(y), "");
+    ck_assert_int_eq(bp_node_set_name(y, "y"), BP_OK);
+    ck_assert_str_eq(bp_node_name(y), "y");
+    ck_assert_ptr_null(bp_node_op(x));
+    ck_assert_str_eq(bp_node_op(y)->name, "matmul");
+    ck_assert_uint_eq(bp_node_n_inputs(y), 2);
+    ck_assert_ptr_eq(bp_node_input(y, 1), w);
+    ck_assert_ptr_null(bp_node_input(y, 2));
+    ck_assert_uint_eq(bp_node_rows(y), 2);
+    ck_assert_uint_eq(bp_node_cols(y), 1);
+    ck_assert(bp_node_is_param(w) && !bp_node_is_param(x));
+    ck_assert(bp_node_requires_grad(y) && !bp_node_requires_grad(x));
+    ck_assert_uint_eq(bp_graph_size(g), 3);
+    ck_assert_ptr_eq(bp_graph_node(g, 2), y);
+    ck_assert_ptr_null(bp_graph_node(g, 3));
+    ck_assert_ptr_null(bp_node_value(x));   /* nothing bound yet */
+    ck_assert_ptr_nonnull(bp_node_value(w));
+}
+END_TEST
+
+/* ---- errors ---- */
+
+static void assert_error(bp_status want, const char *fragment)
+{
+    ck_assert_int_eq(bp_graph_status(g), want);
+    ck_assert_msg(strstr(bp_graph_message(g), fragment) != NULL,
+                  "message '%s' lacks '%s'", bp_graph_message(g), fragment);
+    bp_graph_clear_error(g);
+    ck_assert_int_eq(bp_graph_status(g), BP_OK);
+    ck_assert_str_eq(bp_graph_message(g), "");
+}
+
+START_TEST(matmul_shape_error_names_op_and_shapes)
+{
+    bp_node *x = bp_input(g, 10, 3, "x");
+    bp_node *w = bp_param(g, 4, 1, "w");
+    ck_assert_ptr_null(bp_matmul(g, x, w));
+    assert_error(BP_EDIM, "matmul: inner dimensions differ (10x3 · 4x1)");
+    ck_assert_uint_eq(bp_graph_size(g), 2);   /* the failed node is not kept */
+}
+END_TEST
+
+START_TEST(broadcast_error)
+{
+    bp_node *a = bp_input(g, 2, 3, "a");
+    bp_node *b = bp_input(g, 3, 1, "b");
+    ck_assert_ptr_null(bp_add(g, a, b));
+    assert_error(BP_EDIM, "add: shapes do not broadcast (2x3, 3x1)");
+}
+END_TEST
+
+START_TEST(error_is_sticky_and_chains)
+{
+    bp_node *x = bp_input(g, 2, 3, "x");
+    bp_node *w = bp_param(g, 2, 2, "w");
+    bp_node *h = bp_matmul(g, x, w);          /* fails */
+    bp_node *r = bp_relu(g, h);                /* NULL in: no second error */
+    bp_node *other = bp_param(g, 1, 1, "ok");  /* refused while in error */
+
+    ck_assert_ptr_null(h);
+    ck_assert_ptr_null(r);
+    ck_assert_ptr_null(other);
+    ck_assert_int_eq(bp_forward(g, x), BP_EDIM);
+    assert_error(BP_EDIM, "matmul: inner dimensions differ (2x3 · 2x2)");
+}
+END_TEST
+
+START_TEST(null_and_foreign_inputs)
+{
+    bp_graph *g2 = bp_graph_new();
+    bp_node *x = bp_param(g, 1, 1, "x");
+    bp_node *y = bp_param(g2, 1, 1, "y");
+    bp_node *in[2] = {x, x};
+
+    ck_assert_ptr_null(bp_exp(g, NULL));
+    assert_error(BP_EINVAL, "exp: input 1 is NULL");
+    ck_assert_ptr_null(bp_add(g, x, y));
+    assert_error(BP_EINVAL, "add: input 2 belongs to another graph");
+    ck_assert_ptr_null(bp_apply(g, bp_builtin(0), 1, in, NULL));
+    assert_error(BP_EINVAL, "matmul: takes 2 inputs, given 1");
+    ck_assert_ptr_null(bp_apply(g, NULL, 1, in, NULL));
+    assert_error(BP_EINVAL, "op declaration is incomplete");
+    ck_assert_ptr_null(bp_apply(g, bp_node_op(bp_scale(g, x, 2.0)), 1, in, NULL));
+    assert_error(BP_EINVAL, "scale: takes 1 attribute, given none");
+    ck_assert_int_eq(bp_forward(g, NULL), BP_EINVAL);
+    assert_error(BP_EINVAL, "forward: node is NULL");
+    ck_assert_int_eq(bp_forward(g, y), BP_EINVAL);
+    assert_error(BP_EINVAL, "belongs to another graph");
+    ck_assert_int_eq(bp_forward(NULL, x), BP_EINVAL);
+    ck_assert_ptr_null(bp_param(NULL, 1, 1, "z"));
+    ck_assert_int_eq(bp_graph_status(NULL), BP_EINVAL);
+    bp_graph_free(g2);
+}
+END_TEST
+
+START_TEST(leaf_errors)
+{
+    bp_node *x = bp_input(g, 2, 3, "x");
+    bp_node *w = bp_param(g, 3, 1, "w");
+    bp_node *y = bp_matmul(g, x, w);
+    double d[6] = {0};
+    bp_matrix wrong = tu_view(2, 2, d), right = tu_view(1, 3, d);
+
+    ck_assert_ptr_null(bp_param(g, 0, 3, "empty"));
+    assert_error(BP_EDIM, "param 'empty': a matrix needs at least one row and one column (0x3)");
+    ck_assert_ptr_null(bp_input(g, SIZE_MAX / 4, 4, "huge"));
+    assert_error(BP_ENOMEM, "overflow");
+    ck_assert_ptr_null(bp_constant(g, 2, 2, NULL, "c"));
+    assert_error(BP_EINVAL, "constant 'c': data is NULL");
+
+    ck_assert_int_eq(bp_node_set_value(x, &wrong), BP_EDIM);
+    assert_error(BP_EDIM, "set_value input 'x': expects Nx3, given 2x2");
+    ck_assert_int_eq(bp_node_set_value(w, &right), BP_EDIM);
+    assert_error(BP_EDIM, "set_value param 'w': expects 3x1, given 1x3");
+    ck_assert_int_eq(bp_node_set_value(y, &right), BP_EINVAL);
+    assert_error(BP_EINVAL, "not a leaf");
+    ck_assert_int_eq(bp_node_set_value(x, NULL), BP_EINVAL);
+    assert_error(BP_EINVAL, "source matrix is NULL");
+    ck_assert_int_eq(bp_node_set_value(NULL, &right), BP_EINVAL);
+
+    ck_assert_int_eq(bp_forward(g, y), BP_ESTATE);
+    assert_error(BP_ESTATE, "input 'x' has no data");
+}
+END_TEST
+
+START_TEST(backward_errors)
+{
+    const double v[3] = {1.0, 2.0, 3.0};
+    bp_node *x = bp_input(g, 1, 3, "x");
+    bp_node *c = bp_constant(g, 1, 3, v, "c");
+    bp_node *w = bp_param(g, 1, 3, "w");
+    bp_node *no_params = bp_sum(g, bp_mul(g, x, c));
+    bp_node *y = bp_mul(g, x, w);
+    bp_node *loss = bp_sum(g, y);
+    double sd[4] = {0};
+    bp_matrix seed = tu_view(2, 2, sd);
+
+    tu_set(x, 1, 3, v);
+    ck_assert_int_eq(bp_backward(g, loss, NULL), BP_ESTATE);
+    assert_error(BP_ESTATE, "was not computed by the last bp_forward");
+    ck_assert_int_eq(bp_forward(g, no_params), BP_OK);
+    ck_assert_int_eq(bp_backward(g, no_params, NULL), BP_ESTATE);
+    assert_error(BP_ESTATE, "depends on no param");
+    ck_assert_int_eq(bp_forward(g, loss), BP_OK);
+    ck_assert_int_eq(bp_forward(g, y), BP_OK);
+    ck_assert_int_eq(bp_backward(g, y, NULL), BP_EDIM);
+    assert_error(BP_EDIM, "is 1x3, not 1x1");
+    ck_assert_int_eq(bp_backward(g, y, &seed), BP_EDIM);
+    assert_error(BP_EDIM, "seed is 2x2, node '' is 1x3");
+}
+END_TEST
+
+/* Shapes are re-derived at forward: rebinding two inputs to different
+ * batch sizes is caught there, with the op named. */
+START_TEST(forward_shape_error)
+{
+    double d[6] = {0};
+    bp_node *a = bp_input(g, 2, 3, "a");
+    bp_node *b = bp_input(g, 2, 3, "b");
+    bp_node *s = bp_mse(g, a, b);
+
+    tu_set(a, 2, 3, d);
+    tu_set(b, 1, 3, d);
+    ck_assert_int_eq(bp_forward(g, s), BP_EDIM);
+    assert_error(BP_EDIM, "mse: forward: prediction and target differ in shape (2x3, 1x3)");
+}
+END_TEST
+
+/* Outputs too large for BLAS or for size_t are refused when built. */
+START_TEST(output_size_overflow)
+{
+    bp_node *col = bp_input(g, (size_t)1 << 40, 1, "col");
+    bp_node *row = bp_input(g, 1, (size_t)1 << 40, "row");
+
+    ck_assert_ptr_nonnull(col);
+    ck_assert_ptr_nonnull(row);
+    ck_assert_ptr_null(bp_matmul(g, col, row));
+    assert_error(BP_EDIM, "matmul: dimensions too large for BLAS");
+    ck_assert_ptr_null(bp_add(g, col, row));
+    assert_error(BP_ENOMEM, "add: output 1099511627776x1099511627776 overflows size_t");
+}
+END_TEST
+
+START_TEST(anomaly_mode_names_the_first_bad_op)
+{
+    const double xv[3] = {0.5, 0.0, 2.0};
+    bp_node *x = bp_param(g, 1, 3, "x");
+    bp_node *lx = bp_log(g, x);
+    bp_node *loss = bp_sum(g, lx);
+
+    ck_assert_int_eq(bp_node_set_name(lx, "lx"), BP_OK);
+    tu_set(x, 1, 3, xv);
+    /* off: the -inf flows through silently */
+    ck_assert_int_eq(bp_forward(g, loss), BP_OK);
+    ck_assert(isinf(bp_node_value(loss)->data[0]));
+    bp_graph_set_anomaly_mode(g, 1);
+    ck_assert_int_eq(bp_forward(g, loss), BP_ENUMERIC);
+    assert_error(BP_ENUMERIC, "anomaly: log 'lx' (node 1): forward output has -inf at (0, 1) of 1x3");
+}
+END_TEST
+
+START_TEST(anomaly_mode_in_backward_and_leaves)
+{
+    const double xv[2] = {0.0, 4.0}, bad[2] = {1.0, NAN};
+    bp_node *x = bp_param(g, 1, 2, "x");
+    bp_node *loss = bp_sum(g, bp_sqrt(g, x));   /* d/dx √x = inf at 0 */
+
+    bp_graph_set_anomaly_mode(g, 1);
+    tu_set(x, 1, 2, xv);
+    ck_assert_int_eq(bp_forward(g, loss), BP_OK);
+    ck_assert_int_eq(bp_backward(g, loss, NULL), BP_ENUMERIC);
+    assert_error(BP_ENUMERIC, "anomaly: sqrt (node 1): backward: gradient of input 1 has inf at (0, 0)");
+    tu_set(x, 1, 2, bad);
+    ck_assert_int_eq(bp_forward(g, loss), BP_ENUMERIC);
+    assert_error(BP_ENUMERIC, "anomaly: param 'x' (node 0): value has nan at (0, 1)");
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("graph");
+    TCase *run = tcase_create("run"), *err = tcase_create("errors");
+
+    tcase_add_checked_fixture(run, setup, teardown);
+    tcase_add_checked_fixture(err, setup, teardown);
+    tcase_add_test(run, fan_out_accumulates);
+    tcase_add_test(run, same_node_twice);
+    tcase_add_test(run, gradients_accumulate_until_zeroed);
+    tcase_add_test(run, backward_from_a_matrix_with_a_seed);
+    tcase_add_test(run, forward_computes_only_what_is_needed);
+    tcase_add_test(run, rebind_and_smaller_batch);
+    tcase_add_test(run, detach_stops_the_gradient);
+    tcase_add_test(run, node_accessors);
+    tcase_add_test(err, matmul_shape_error_names_op_and_shapes);
+    tcase_add_test(err, broadcast_error);
+    tcase_add_test(err, error_is_sticky_and_chains);
+    tcase_add_test(err, null_and_foreign_inputs);
+    tcase_add_test(err, leaf_errors);
+    tcase_add_test(err, backward_errors);
+    tcase_add_test(err, forward_shape_error);
+    tcase_add_test(err, output_size_overflow);
+    tcase_add_test(err, anomaly_mode_names_the_first_bad_op);
+    tcase_add_test(err, anomaly_mode_in_backward_and_leaves);
+    suite_add_tcase(s, run);
+    suite_add_tcase(s, err);
+    return tu_run(s);
+}

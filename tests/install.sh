@@ -1,2 +1,29 @@
 #!/bin/sh
-exit 0
+# Installs into a temporary root, then builds and runs a program outside
+# the tree the way a user would: cc prog.c $(pkg-config --cflags --libs bpgraph).
+set -eu
+: "${top_builddir:?run from make check}" "${top_srcdir:?run from make check}"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+${MAKE:-make} -s -C "$top_builddir" install DESTDIR="$tmp" >"$tmp/install.log" 2>&1 ||
+    { cat "$tmp/install.log"; exit 1; }
+libdir=$(PKG_CONFIG_PATH="$top_builddir" pkg-config --variable=libdir bpgraph)
+includedir=$(PKG_CONFIG_PATH="$top_builddir" pkg-config --variable=includedir bpgraph)
+test -f "$tmp$includedir/bpgraph.h"
+test -f "$tmp$libdir/pkgconfig/bpgraph.pc"
+ls "$tmp$libdir"/libbpgraph.so* "$tmp$libdir"/libbpgraph.a >/dev/null
+
+export PKG_CONFIG_PATH="$tmp$libdir/pkgconfig" PKG_CONFIG_SYSROOT_DIR="$tmp"
+flags=$(pkg-config --cflags --libs bpgraph)
+echo "cc install_prog.c $flags"
+${CC:-cc} "$top_srcdir/tests/install_prog.c" -o "$tmp/prog" $flags
+LD_LIBRARY_PATH="$tmp$libdir" "$tmp/prog"
+
+# Only bp_-prefixed symbols are exported.
+if command -v nm >/dev/null; then
+    leaked=$(nm -D --defined-only "$tmp$libdir/libbpgraph.so" | awk '{print $3}' | grep -v '^bp_' || true)
+    if [ -n "$leaked" ]; then
+        echo "symbols exported without the bp_ prefix:"; echo "$leaked"; exit 1
+    fi
+fi

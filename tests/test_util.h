@@ -1,0 +1,62 @@
+/* Small helpers shared by the Check programs. */
+#ifndef BP_TEST_UTIL_H
+#define BP_TEST_UTIL_H
+
+#include <check.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "bpgraph.h"
+
+/* A matrix view of a caller's array (not allocated). */
+static inline bp_matrix tu_view(size_t rows, size_t cols, double *data)
+{
+    bp_matrix m = {rows, cols, data};
+    return m;
+}
+
+/* Sets a leaf's value from an array; fails the test on error. */
+static inline void tu_set(bp_node *n, size_t rows, size_t cols, const double *data)
+{
+    bp_matrix m = {rows, cols, (double *)data};
+    ck_assert_int_eq(bp_node_set_value(n, &m), BP_OK);
+}
+
+/* A reproducible value in [lo, hi), independent of the library. */
+static inline double tu_uniform(uint64_t *state, double lo, double hi)
+{
+    *state = *state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return lo + (hi - lo) * (double)(*state >> 11) / 9007199254740992.0;
+}
+
+static inline void tu_fill(double *x, size_t n, uint64_t *state, double lo, double hi)
+{
+    for (size_t i = 0; i < n; i++)
+        x[i] = tu_uniform(state, lo, hi);
+}
+
+/* Every entry of m within tol of expected (row-major, m's shape). */
+#define tu_assert_matrix_near(m, expected, tol)                                \
+    do {                                                                       \
+        const bp_matrix *m_ = (m);                                             \
+        ck_assert_ptr_nonnull(m_);                                             \
+        for (size_t k_ = 0; k_ < m_->rows * m_->cols; k_++)                    \
+            ck_assert_msg(fabs(m_->data[k_] - (expected)[k_]) <= (tol),        \
+                          "entry %zu (row %zu, col %zu): got %.17g, want %.17g", \
+                          k_, k_ / m_->cols, k_ % m_->cols, m_->data[k_],      \
+                          (double)(expected)[k_]);                             \
+    } while (0)
+
+/* Runs a suite in Check's default (fork) mode; returns the exit status. */
+static inline int tu_run(Suite *s)
+{
+    SRunner *sr = srunner_create(s);
+    int failed;
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
+#endif
