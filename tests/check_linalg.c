@@ -7,6 +7,7 @@
 
 #include <check.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1007,6 +1008,87 @@ START_TEST(test_gaussian_nll_sigma_param)
 }
 END_TEST
 
+/* ---- allocation failures ---- */
+
+static long allocations, fail_at, live;
+
+static void *failing_malloc(size_t size)
+{
+    max_align_t *p;
+
+    if (++allocations == fail_at)
+        return NULL;
+    p = malloc(size + sizeof *p);
+    if (!p)
+        return NULL;
+    live++;
+    return p + 1;
+}
+
+static void counting_free(void *ptr)
+{
+    if (ptr) {
+        live--;
+        free((max_align_t *)ptr - 1);
+    }
+}
+
+/* All six ops in one graph, forward and backward; the first status that is
+ * not BP_OK. */
+static bp_status linalg_graph_run(void)
+{
+    const double spd[9] = {2.1, 0.3, -0.2, 0.3, 1.7, 0.4, -0.2, 0.4, 1.9};
+    const double tall[12] = {1.3, 0.2, -0.4, 0.9, 1.1, 0.3, 0.5, -0.6, 1.4, 0.2, 0.7, -0.3};
+    const double b[4] = {0.31, -0.52, 0.77, 0.18};
+    bp_graph *g = bp_graph_new();
+    bp_node *A, *T, *B, *loss;
+    bp_status st;
+
+    if (!g)
+        return BP_ENOMEM;
+    A = bp_param(g, 3, 3, "A");
+    T = bp_param(g, 4, 3, "T");
+    B = bp_constant(g, 4, 1, b, "B");
+    loss = bp_add(g, bp_add(g, bp_logdet(g, A), bp_det(g, A)),
+                  bp_add(g, bp_add(g, bp_sum(g, bp_cholesky(g, A)), bp_sum(g, bp_inv(g, A))),
+                         bp_add(g, bp_sum(g, bp_solve(g, A, bp_lstsq(g, T, B))),
+                                bp_sum(g, bp_lstsq(g, T, B)))));
+    st = bp_graph_status(g);
+    if (st == BP_OK) {
+        memcpy(bp_node_value(A)->data, spd, sizeof spd);
+        memcpy(bp_node_value(T)->data, tall, sizeof tall);
+        if ((st = bp_forward(g, loss)) == BP_OK)
+            st = bp_backward(g, loss, NULL);
+    }
+    if (st != BP_OK)
+        ck_assert_int_eq(bp_graph_status(g), st);
+    bp_graph_free(g);
+    return st;
+}
+
+START_TEST(test_allocation_failures)
+{
+    long total;
+
+    ck_assert_int_eq(bp_set_alloc_funcs(failing_malloc, counting_free), BP_OK);
+    allocations = live = fail_at = 0;
+    ck_assert_int_eq(linalg_graph_run(), BP_OK);
+    total = allocations;
+    ck_assert_int_eq(live, 0);
+    ck_assert_int_gt(total, 20);
+    for (long n = 1; n <= total; n++) {
+        bp_status st;
+        allocations = live = 0;
+        fail_at = n;
+        st = linalg_graph_run();
+        ck_assert_msg(st == BP_ENOMEM, "allocation %ld of %ld failed, status %d", n, total, st);
+        ck_assert_msg(live == 0, "allocation %ld failing leaked %ld blocks", n, live);
+    }
+    fail_at = 0;
+    ck_assert_int_eq(bp_set_alloc_funcs(NULL, NULL), BP_OK);
+}
+END_TEST
+
 static Suite *linalg_suite(void)
 {
     Suite *s = suite_create("linalg");
@@ -1039,6 +1121,7 @@ static Suite *linalg_suite(void)
     tcase_add_test(err, test_lstsq_errors);
     tcase_add_test(err, test_too_large_for_lapack);
     tcase_add_test(err, test_not_finite);
+    tcase_add_test(err, test_allocation_failures);
     suite_add_tcase(s, err);
 
     tcase_set_timeout(grad, 60);
