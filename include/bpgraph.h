@@ -331,6 +331,58 @@ bp_node *bp_detach(bp_graph *g, bp_node *a);   /* value of a, no gradient */
  * Returns the output node (the intermediate nodes are named "softmax.*"). */
 bp_node *bp_softmax_staged(bp_graph *g, bp_node *a);
 
+/* Linear algebra (LAPACKE).  Each is bp_apply with the built-in op of that
+ * name and returns a new node owned by g, or NULL with the error in g.
+ *  - Building: BP_EDIM when A is not square (lstsq: has fewer rows than
+ *    columns), B's rows differ from A's, or a size (including n·n) does not
+ *    fit LAPACK's 32-bit integers.
+ *  - bp_forward: BP_ESINGULAR for a singular or not positive definite
+ *    matrix, with a message naming the op, the LAPACK routine and its info
+ *    value, e.g. "solve: forward: dgesv: U(3,3) is exactly zero (info 3),
+ *    matrix A (3x3) is singular"; BP_ENUMERIC when the result is not finite
+ *    (a numerically singular A, or a non-finite input).  No op passes a
+ *    matrix of NaN on silently.
+ *  - Factorisations made in forward are kept for backward. */
+
+/* X = A⁻¹B: (n×n)·(n×k) → n×k, by LU with partial pivoting (dgesv).
+ * Gradients dB = A⁻ᵀG, dA = −dB·Xᵀ. */
+bp_node *bp_solve(bp_graph *g, bp_node *a, bp_node *b);
+
+/* A⁻¹: n×n → n×n (dgetrf, dgetri).  Gradient dA = −A⁻ᵀ G A⁻ᵀ. */
+bp_node *bp_inv(bp_graph *g, bp_node *a);
+
+/* The lower triangular L with L·Lᵀ = A, for symmetric positive definite A:
+ * n×n → n×n (dpotrf).  L's upper triangle is zero.  Only A's lower triangle
+ * is read: A is taken to be symmetric.  The gradient dA is symmetric — the
+ * gradient with respect to a symmetric matrix, so that a symmetric change E
+ * of A changes the loss by Σ dA(i,j)·E(i,j); moving A(i,j) and A(j,i)
+ * together by h changes it by (dA(i,j) + dA(j,i))·h.  Keep A symmetric
+ * (e.g. M·Mᵀ + c·I, or a param updated only by symmetric gradients).
+ * BP_ESINGULAR when A is not positive definite. */
+bp_node *bp_cholesky(bp_graph *g, bp_node *a);
+
+/* log det A for symmetric positive definite A: n×n → 1×1, as 2·Σ log L(i,i)
+ * of its Cholesky factor, so it does not overflow where det would.  Reads
+ * A's lower triangle; the gradient dA = G·A⁻¹ is symmetric, with the same
+ * convention as bp_cholesky.  BP_ESINGULAR when A is not positive
+ * definite. */
+bp_node *bp_logdet(bp_graph *g, bp_node *a);
+
+/* det A: n×n → 1×1, the product of U's diagonal from dgetrf, its sign from
+ * the row interchanges.  Gradient dA = G·det(A)·A⁻ᵀ.  A singular A is not
+ * an error in forward: det is then exactly 0.  Its backward fails with
+ * BP_ESINGULAR for n > 1 (the gradient there, the cofactor matrix, is not
+ * computed); for n = 1 it is G.  BP_ENUMERIC when det overflows a double
+ * (use bp_logdet). */
+bp_node *bp_det(bp_graph *g, bp_node *a);
+
+/* X = argmin ‖A·X − B‖₂, column by column: (m×n)·(m×k) → n×k, for A with
+ * m ≥ n and full column rank (dgels, by QR).  Gradients, with residual
+ * r = B − A·X and Y = (AᵀA)⁻¹G: dB = A·Y, dA = r·Yᵀ − A·Y·Xᵀ.
+ * BP_ESINGULAR when R has an exactly zero diagonal entry (A rank
+ * deficient); a nearly rank deficient A is not detected. */
+bp_node *bp_lstsq(bp_graph *g, bp_node *a, bp_node *b);
+
 /* Node accessors.  A node pointer is borrowed from its graph. */
 const char *bp_node_name(const bp_node *n);      /* "" when unnamed */
 bp_status bp_node_set_name(bp_node *n, const char *name);
