@@ -4,6 +4,7 @@
  * products, Gaussian elimination, a cofactor expansion), gradients with this
  * file's own central differences, and every error path is provoked. */
 #include "bpgraph.h"
+#include "test_util.h"
 
 #include <check.h>
 #include <math.h>
@@ -1010,29 +1011,6 @@ END_TEST
 
 /* ---- allocation failures ---- */
 
-static long allocations, fail_at, live;
-
-static void *failing_malloc(size_t size)
-{
-    max_align_t *p;
-
-    if (++allocations == fail_at)
-        return NULL;
-    p = malloc(size + sizeof *p);
-    if (!p)
-        return NULL;
-    live++;
-    return p + 1;
-}
-
-static void counting_free(void *ptr)
-{
-    if (ptr) {
-        live--;
-        free((max_align_t *)ptr - 1);
-    }
-}
-
 /* All six ops in one graph, forward and backward; the first status that is
  * not BP_OK. */
 static bp_status linalg_graph_run(void)
@@ -1068,24 +1046,7 @@ static bp_status linalg_graph_run(void)
 
 START_TEST(test_allocation_failures)
 {
-    long total;
-
-    ck_assert_int_eq(bp_set_alloc_funcs(failing_malloc, counting_free), BP_OK);
-    allocations = live = fail_at = 0;
-    ck_assert_int_eq(linalg_graph_run(), BP_OK);
-    total = allocations;
-    ck_assert_int_eq(live, 0);
-    ck_assert_int_gt(total, 20);
-    for (long n = 1; n <= total; n++) {
-        bp_status st;
-        allocations = live = 0;
-        fail_at = n;
-        st = linalg_graph_run();
-        ck_assert_msg(st == BP_ENOMEM, "allocation %ld of %ld failed, status %d", n, total, st);
-        ck_assert_msg(live == 0, "allocation %ld failing leaked %ld blocks", n, live);
-    }
-    fail_at = 0;
-    ck_assert_int_eq(bp_set_alloc_funcs(NULL, NULL), BP_OK);
+    tu_every_alloc_failure(linalg_graph_run, 20);
 }
 END_TEST
 

@@ -1,36 +1,10 @@
-/* Allocation-failure injection, as SQLite tests it: make the N-th
- * allocation fail, for every N that building, running and differentiating
- * a graph reaches.  Each time the library must report BP_ENOMEM, leak
+/* Allocation-failure injection (tu_every_alloc_failure): for every N that
+ * building, running and differentiating a graph reaches, the N-th
+ * allocation fails; each time the library must report BP_ENOMEM, leak
  * nothing, and leave the graph safe to free. */
 #include "test_util.h"
 
 #include <string.h>
-
-static long allocations;   /* made so far */
-static long fail_at;       /* the allocation number that fails; 0: none */
-static long live;          /* allocated and not yet freed */
-
-/* Each block carries its own header so that free can count it. */
-static void *failing_malloc(size_t size)
-{
-    max_align_t *p;
-
-    if (++allocations == fail_at)
-        return NULL;
-    p = malloc(size + sizeof *p);
-    if (!p)
-        return NULL;
-    live++;
-    return p + 1;
-}
-
-static void counting_free(void *ptr)
-{
-    if (ptr) {
-        live--;
-        free((max_align_t *)ptr - 1);
-    }
-}
 
 /* The lesson's network with biases, staged softmax beside it; returns the
  * first status that is not BP_OK. */
@@ -76,24 +50,7 @@ static bp_status build_and_run(void)
 
 START_TEST(every_allocation_failure_is_reported_and_leaks_nothing)
 {
-    long total, n;
-    bp_status st;
-
-    ck_assert_int_eq(bp_set_alloc_funcs(failing_malloc, counting_free), BP_OK);
-    allocations = live = fail_at = 0;
-    ck_assert_int_eq(build_and_run(), BP_OK);
-    total = allocations;
-    ck_assert_int_eq(live, 0);
-    ck_assert_int_gt(total, 30);
-    for (n = 1; n <= total; n++) {
-        allocations = live = 0;
-        fail_at = n;
-        st = build_and_run();
-        ck_assert_msg(st == BP_ENOMEM, "allocation %ld of %ld failed, status %d", n, total, st);
-        ck_assert_msg(live == 0, "allocation %ld failing leaked %ld blocks", n, live);
-    }
-    fail_at = 0;
-    ck_assert_int_eq(bp_set_alloc_funcs(NULL, NULL), BP_OK);
+    tu_every_alloc_failure(build_and_run, 30);
 }
 END_TEST
 
@@ -102,8 +59,8 @@ START_TEST(alloc_funcs_are_both_or_neither)
     bp_malloc_fn m;
     bp_free_fn f;
 
-    ck_assert_int_eq(bp_set_alloc_funcs(failing_malloc, NULL), BP_EINVAL);
-    ck_assert_int_eq(bp_set_alloc_funcs(NULL, counting_free), BP_EINVAL);
+    ck_assert_int_eq(bp_set_alloc_funcs(tu_failing_malloc, NULL), BP_EINVAL);
+    ck_assert_int_eq(bp_set_alloc_funcs(NULL, tu_counting_free), BP_EINVAL);
     bp_get_alloc_funcs(&m, &f);
     ck_assert_ptr_eq(m, malloc);
     ck_assert_ptr_eq(f, free);
