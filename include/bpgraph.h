@@ -383,6 +383,15 @@ bp_status bp_backward(bp_graph *g, bp_node *out, const bp_matrix *seed);
 /* Sets every param's gradient to zero. */
 void bp_zero_grad(bp_graph *g);
 
+/* Anomaly mode (like PyTorch's detect_anomaly), off by default.  When on,
+ * bp_forward checks every leaf value and op output it computes, and
+ * bp_backward every input gradient an op has added to, for NaN and
+ * infinity; the first found stops the pass with BP_ENUMERIC and a message
+ * naming the op, the node's name and index, the pass and the (row, col),
+ * e.g. "anomaly: log 'lp' (node 4): forward output has -inf at (2, 0) of
+ * 5x3".  It costs one pass over each result. */
+void bp_graph_set_anomaly_mode(bp_graph *g, int on);
+
 /* ------------------------------------------------------------------------ */
 /* Training: random numbers, initialisation, splits, batches, scaling        */
 /* ------------------------------------------------------------------------ */
@@ -619,23 +628,63 @@ bp_status bp_grad_chain_write(bp_graph *g, bp_node *loss, bp_node *wrt,
 /* Data files                                                                */
 /* ------------------------------------------------------------------------ */
 
-/* Reads the named columns of a CSV file with a header row into a new
- * n_rows x n_columns matrix (*out, new).  Other columns, such as a leading
- * date index, are skipped.  Empty cells are forward-filled from the row
- * above, as pandas' ffill does; *n_filled (may be NULL) receives how many
- * were.  CRLF line ends and double-quoted fields are accepted.  Errors name
- * the file, line and column: BP_EIO, BP_EPARSE (ragged row, non-numeric
- * cell, empty file, an empty cell in the first data row), BP_ENOTFOUND (an
- * unknown column), BP_ENOMEM.  *out is NULL on error. */
+/* Reads the named columns of a CSV file into a new matrix (*out, new: free
+ * with bp_matrix_free) of one row per data row and n_columns columns, in
+ * the order of columns.
+ *  - The first line is a header; columns are picked by exact name (the
+ *    first header field of that name).  A name may be requested twice.
+ *    Other columns, such as a leading date index with an empty name, are
+ *    skipped and their contents are not parsed.
+ *  - Every row must have as many fields as the header.  A picked cell is a
+ *    number as strtod reads it (in the C locale), with optional spaces
+ *    around it.  An empty cell (only spaces, or "") is forward-filled from
+ *    the row above, as pandas' ffill does; *n_filled (may be NULL) receives
+ *    how many cells were filled, counting a column requested twice twice.
+ *  - LF and CRLF line ends, a UTF-8 byte order mark, double-quoted fields
+ *    (with "" for a quote, and line ends inside quotes), lines of any
+ *    length, a missing final line end and trailing blank lines are
+ *    accepted.
+ * err (may be NULL) receives the status and a message naming the file,
+ * line and column, e.g. "data.csv:17: column 'rain': not a number: "abc"".
+ * Errors: BP_EINVAL (path, columns, a columns[i] or out NULL, or n_columns
+ * 0); BP_EIO (the file cannot be opened or read); BP_EPARSE (an empty
+ * file, a header with no data rows, a row with the wrong number of fields,
+ * a non-numeric or out-of-range cell, an empty cell in the first data row,
+ * a blank line between rows, a NUL byte, an unterminated quote or text
+ * after a closing quote); BP_ENOTFOUND (a column not in the header);
+ * BP_ENOMEM.  On error *out is NULL and *n_filled is 0. */
 bp_status bp_csv_read(const char *path, const char *const *columns,
                       size_t n_columns, bp_matrix **out, size_t *n_filled,
                       bp_error *err);
 
-/* numpy .npy files: float64, C order.  bp_npy_load converts other float and
- * integer dtypes and Fortran order, refusing others with BP_EPARSE; *out is
- * new.  bp_npy_save writes '<f8' C order, via a temporary file renamed over
- * path, so a failure never destroys an existing file. */
+/* Loads a numpy .npy file (format 1.0, 2.0 or 3.0) into a new matrix (*out,
+ * new: free with bp_matrix_free).
+ *  - Shapes: () loads as 1x1, a 1-D array (n,) as a 1 x n ROW vector,
+ *    (m, n) as m x n.  More dimensions are refused.
+ *  - dtypes: f8 is read directly; f4, i1, i2, i4, i8, u1, u2, u4, u8 and b1
+ *    are converted to double (64-bit integers beyond 2^53 are rounded).
+ *    Little-endian ('<', '|', '=') and big-endian ('>') data are read.
+ *  - fortran_order True is converted to row-major.
+ *  - The file must end where the data ends.
+ * err (may be NULL) receives the status and a message naming the file and
+ * the byte offset of the problem.  Errors: BP_EINVAL (path or out NULL, or a
+ * big-endian host); BP_EIO (cannot open or read); BP_EPARSE (bad magic, an
+ * unknown version, a truncated header or data, a header that is not a dict
+ * with exactly descr, fortran_order and shape, another dtype such as complex,
+ * object or structured, more than 2 dimensions, bytes after the data);
+ * BP_ENOMEM.  On error *out is NULL. */
 bp_status bp_npy_load(const char *path, bp_matrix **out, bp_error *err);
+
+/* Saves m as a .npy 1.0 file: dtype '<f8', fortran_order False, shape
+ * (rows, cols) (always 2-D, so a 1 x n matrix loads back as 1 x n), the
+ * header padded with spaces and ended by '\n' so the data starts at a
+ * multiple of 64 bytes.  It writes path.tmp.XXXXXX in the same directory,
+ * flushes and fsyncs it, then renames it over path, so a failure never
+ * damages an existing file; an existing file's permission bits are kept,
+ * a new file gets 0666 less the umask.  m is borrowed.  Errors, with err
+ * (may be NULL) naming the file: BP_EINVAL (path or m NULL, m->data NULL
+ * with m not empty, or a big-endian host); BP_EIO (the temporary file
+ * cannot be created, written, synced or renamed: it is removed); BP_ENOMEM. */
 bp_status bp_npy_save(const char *path, const bp_matrix *m, bp_error *err);
 
 #ifdef __cplusplus

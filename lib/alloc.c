@@ -3,6 +3,7 @@
  * fail in a test). */
 #include "bp_private.h"
 
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,9 +29,11 @@ void bp_get_alloc_funcs(bp_malloc_fn *m, bp_free_fn *f)
         *f = free_fn;
 }
 
+/* Objects larger than PTRDIFF_MAX bytes are invalid in C, so that is the
+ * limit rather than SIZE_MAX. */
 size_t bpi_mul_size(size_t n, size_t size, int *overflow)
 {
-    if (size != 0 && n > SIZE_MAX / size) {
+    if (size != 0 && n > (size_t)PTRDIFF_MAX / size) {
         *overflow = 1;
         return 0;
     }

@@ -44,6 +44,7 @@ struct bp_graph {
     unsigned char *mark;            /* per-node scratch for the passes */
     unsigned long fwd_stamp;
     unsigned long bwd_stamp;
+    int anomaly;                    /* check every result for NaN and inf */
     bp_status status;
     char message[512];
 };
@@ -53,7 +54,7 @@ void *bpi_malloc(size_t size);
 void *bpi_calloc(size_t n, size_t size);
 void bpi_free(void *p);
 
-/* n * size in bytes, or 0 with *overflow set when it does not fit size_t. */
+/* n * size, or 0 with *overflow set when it exceeds PTRDIFF_MAX. */
 size_t bpi_mul_size(size_t n, size_t size, int *overflow);
 
 /* Grows *buf to hold at least n doubles (contents not kept); BP_ENOMEM. */
@@ -62,6 +63,14 @@ bp_status bpi_reserve(double **buf, size_t *cap, size_t n);
 /* Records the graph's first error; returns status.  Later errors are
  * dropped (the sticky error). */
 bp_status bpi_fail(bp_graph *g, bp_status status, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+/* Fills err (which may be NULL) with status and a printf-style message;
+ * returns status.  For the functions outside a graph (file readers, ...). */
+bp_status bpi_set_error(bp_error *err, bp_status status, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 3, 4)))
 #endif

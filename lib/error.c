@@ -49,6 +49,18 @@ bp_status bpi_fail(bp_graph *g, bp_status status, const char *fmt, ...)
     return status;
 }
 
+bp_status bpi_set_error(bp_error *err, bp_status status, const char *fmt, ...)
+{
+    if (err) {
+        va_list ap;
+        err->status = status;
+        va_start(ap, fmt);
+        vsnprintf(err->message, sizeof err->message, fmt, ap);
+        va_end(ap);
+    }
+    return status;
+}
+
 bp_status bp_graph_status(const bp_graph *g)
 {
     return g ? g->status : BP_EINVAL;

@@ -1,6 +1,7 @@
 /* The graph: building nodes, running forward and backward. */
 #include "bp_private.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -234,6 +235,18 @@ static bp_status run_shape(bp_node *n, const char *stage)
         snprintf(msg, sizeof msg, "shape rule gave an empty output (%zux%zu)",
                  n->value.rows, n->value.cols);
     }
+    if (st == BP_OK) {
+        int overflow = 0;
+        bpi_mul_size(bpi_mul_size(n->value.rows, n->value.cols, &overflow),
+                     sizeof(double), &overflow);
+        bpi_mul_size(a.n_work, sizeof(double), &overflow);
+        bpi_mul_size(a.n_iwork, sizeof(int), &overflow);
+        if (overflow) {
+            st = BP_ENOMEM;
+            snprintf(msg, sizeof msg, "output %zux%zu overflows size_t",
+                     n->value.rows, n->value.cols);
+        }
+    }
     if (st != BP_OK) {
         n->value.rows = rows;
         n->value.cols = cols;
@@ -417,6 +430,37 @@ bp_status bp_node_set_value(bp_node *n, const bp_matrix *src)
 
 /* ---- running ---- */
 
+void bp_graph_set_anomaly_mode(bp_graph *g, int on)
+{
+    if (g)
+        g->anomaly = on != 0;
+}
+
+/* Index of the first NaN or infinity in m, or SIZE_MAX. */
+static size_t first_nonfinite(const bp_matrix *m)
+{
+    for (size_t k = 0; k < m->rows * m->cols; k++)
+        if (!isfinite(m->data[k]))
+            return k;
+    return (size_t)-1;
+}
+
+/* In anomaly mode: BP_ENUMERIC naming the node, the pass and the entry. */
+static bp_status check_finite(bp_node *n, const bp_matrix *m, const char *what)
+{
+    size_t k = first_nonfinite(m);
+    char label[160];
+
+    if (k == (size_t)-1)
+        return BP_OK;
+    if (n->op)
+        op_label(n, label, sizeof label);
+    else
+        snprintf(label, sizeof label, "%s '%s'", kind_name(n->kind), bp_node_name(n));
+    return bpi_fail(n->graph, BP_ENUMERIC, "anomaly: %s (node %zu): %s has %g at (%zu, %zu) of %zux%zu",
+                    label, n->id, what, m->data[k], k / m->cols, k % m->cols, m->rows, m->cols);
+}
+
 /* mark[i] = 1 for out and every node it depends on (ids below out's). */
 static void mark_ancestors(bp_graph *g, const bp_node *out, int grad_only)
 {
@@ -494,6 +538,8 @@ bp_status bp_forward(bp_graph *g, bp_node *out)
                             bp_node_name(n));
         if (n->kind == BPI_OP && (st = forward_node(n)) != BP_OK)
             return st;
+        if (g->anomaly && (st = check_finite(n, &n->value, n->op ? "forward output" : "value")) != BP_OK)
+            return st;
         n->fwd_stamp = g->fwd_stamp;
     }
     return BP_OK;
@@ -565,6 +611,12 @@ bp_status bp_backward(bp_graph *g, bp_node *out, const bp_matrix *seed)
         st = n->op->backward(&a);
         if (st != BP_OK)
             return op_error(n, st, "backward: ", msg);
+        for (size_t k = 0; g->anomaly && k < n->n_in; k++) {
+            char what[64];
+            snprintf(what, sizeof what, "backward: gradient of input %zu", k + 1);
+            if (a.din[k] && (st = check_finite(n, a.din[k], what)) != BP_OK)
+                return st;
+        }
     }
     return BP_OK;
 }

@@ -348,6 +348,56 @@ START_TEST(forward_shape_error)
 }
 END_TEST
 
+/* Outputs too large for BLAS or for size_t are refused when built. */
+START_TEST(output_size_overflow)
+{
+    bp_node *col = bp_input(g, (size_t)1 << 40, 1, "col");
+    bp_node *row = bp_input(g, 1, (size_t)1 << 40, "row");
+
+    ck_assert_ptr_nonnull(col);
+    ck_assert_ptr_nonnull(row);
+    ck_assert_ptr_null(bp_matmul(g, col, row));
+    assert_error(BP_EDIM, "matmul: dimensions too large for BLAS");
+    ck_assert_ptr_null(bp_add(g, col, row));
+    assert_error(BP_ENOMEM, "add: output 1099511627776x1099511627776 overflows size_t");
+}
+END_TEST
+
+START_TEST(anomaly_mode_names_the_first_bad_op)
+{
+    const double xv[3] = {0.5, 0.0, 2.0};
+    bp_node *x = bp_param(g, 1, 3, "x");
+    bp_node *lx = bp_log(g, x);
+    bp_node *loss = bp_sum(g, lx);
+
+    ck_assert_int_eq(bp_node_set_name(lx, "lx"), BP_OK);
+    tu_set(x, 1, 3, xv);
+    /* off: the -inf flows through silently */
+    ck_assert_int_eq(bp_forward(g, loss), BP_OK);
+    ck_assert(isinf(bp_node_value(loss)->data[0]));
+    bp_graph_set_anomaly_mode(g, 1);
+    ck_assert_int_eq(bp_forward(g, loss), BP_ENUMERIC);
+    assert_error(BP_ENUMERIC, "anomaly: log 'lx' (node 1): forward output has -inf at (0, 1) of 1x3");
+}
+END_TEST
+
+START_TEST(anomaly_mode_in_backward_and_leaves)
+{
+    const double xv[2] = {0.0, 4.0}, bad[2] = {1.0, NAN};
+    bp_node *x = bp_param(g, 1, 2, "x");
+    bp_node *loss = bp_sum(g, bp_sqrt(g, x));   /* d/dx √x = inf at 0 */
+
+    bp_graph_set_anomaly_mode(g, 1);
+    tu_set(x, 1, 2, xv);
+    ck_assert_int_eq(bp_forward(g, loss), BP_OK);
+    ck_assert_int_eq(bp_backward(g, loss, NULL), BP_ENUMERIC);
+    assert_error(BP_ENUMERIC, "anomaly: sqrt (node 1): backward: gradient of input 1 has inf at (0, 0)");
+    tu_set(x, 1, 2, bad);
+    ck_assert_int_eq(bp_forward(g, loss), BP_ENUMERIC);
+    assert_error(BP_ENUMERIC, "anomaly: param 'x' (node 0): value has nan at (0, 1)");
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("graph");
@@ -370,6 +420,9 @@ int main(void)
     tcase_add_test(err, leaf_errors);
     tcase_add_test(err, backward_errors);
     tcase_add_test(err, forward_shape_error);
+    tcase_add_test(err, output_size_overflow);
+    tcase_add_test(err, anomaly_mode_names_the_first_bad_op);
+    tcase_add_test(err, anomaly_mode_in_backward_and_leaves);
     suite_add_tcase(s, run);
     suite_add_tcase(s, err);
     return tu_run(s);

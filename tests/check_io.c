@@ -1,0 +1,898 @@
+/* Tests for the data files: bp_csv_read, bp_npy_load, bp_npy_save.
+ *
+ * Every fixture is written by the test itself into a fresh temporary
+ * directory; the .npy files for the load tests are assembled byte by byte
+ * here, never with bp_npy_save.  The weather table is read by path from
+ * $BP_WEATHER_CSV. */
+#define _XOPEN_SOURCE 700
+#include <check.h>
+
+#include <dirent.h>
+#include <limits.h>
+#include <math.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "bpgraph.h"
+
+static char tmpdir[PATH_MAX];
+
+static void setup(void)
+{
+    strcpy(tmpdir, "/tmp/bp_check_io_XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+}
+
+static void teardown(void)
+{
+    DIR *d;
+    struct dirent *e;
+    char p[PATH_MAX + 300];
+
+    chmod(tmpdir, 0700);    /* a test may have made it read-only */
+    d = opendir(tmpdir);
+    if (!d)
+        return;
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        snprintf(p, sizeof p, "%s/%s", tmpdir, e->d_name);
+        chmod(p, 0600);
+        unlink(p);
+    }
+    closedir(d);
+    rmdir(tmpdir);
+}
+
+/* The path of name in the temporary directory (in one of a few rotating
+ * buffers, so two may be in use at once). */
+static const char *tpath(const char *name)
+{
+    static char buf[4][PATH_MAX + 64];
+    static int next;
+    char *p = buf[next++ % 4];
+
+    snprintf(p, PATH_MAX + 64, "%s/%s", tmpdir, name);
+    return p;
+}
+
+static const char *write_bytes(const char *name, const void *data, size_t len)
+{
+    const char *p = tpath(name);
+    FILE *f = fopen(p, "wb");
+
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite(data, 1, len, f), len);
+    ck_assert_int_eq(fclose(f), 0);
+    return p;
+}
+
+static const char *write_text(const char *name, const char *text)
+{
+    return write_bytes(name, text, strlen(text));
+}
+
+static size_t count_dir_entries(void)
+{
+    DIR *d = opendir(tmpdir);
+    struct dirent *e;
+    size_t n = 0;
+
+    ck_assert_ptr_nonnull(d);
+    while ((e = readdir(d)) != NULL)
+        n += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
+    closedir(d);
+    return n;
+}
+
+/* ------------------------------------------------------------------------ */
+/* CSV: the weather table                                                    */
+/* ------------------------------------------------------------------------ */
+
+static const char *const weather_cols[] = { "tmax", "tmin", "rain",
+                                            "tmax_tomorrow" };
+
+/* An independent count of the empty cells in the four columns: split each
+ * line on commas (the table has no quotes) and look at fields 1..4. */
+static size_t scan_empty_cells(const char *path, size_t *first_row,
+                               size_t *first_col)
+{
+    FILE *f = fopen(path, "r");
+    char *line = NULL;
+    size_t cap = 0, n_empty = 0, row = 0;
+
+    ck_assert_ptr_nonnull(f);
+    *first_row = SIZE_MAX;
+    ck_assert_int_gt(getline(&line, &cap, f), 0);   /* header */
+    ck_assert_str_eq(line, ",tmax,tmin,rain,tmax_tomorrow\n");
+    while (getline(&line, &cap, f) > 0) {
+        char *field = line;
+        for (size_t k = 0; k < 5; k++) {
+            char *comma = strchr(field, ',');
+            size_t len = comma ? (size_t)(comma - field) : strcspn(field, "\n");
+            if (k > 0 && len == 0) {
+                n_empty++;
+                if (*first_row == SIZE_MAX) {
+                    *first_row = row;
+                    *first_col = k - 1;
+                }
+            }
+            if (!comma)
+                break;
+            field = comma + 1;
+        }
+        row++;
+    }
+    free(line);
+    fclose(f);
+    return n_empty;
+}
+
+START_TEST(test_weather)
+{
+    const char *path = getenv("BP_WEATHER_CSV");
+    bp_matrix *m = NULL;
+    size_t filled = 0, first_row = 0, first_col = 0, expect_filled;
+    bp_error err;
+
+    ck_assert_msg(path != NULL && *path, "BP_WEATHER_CSV is not set");
+    ck_assert_int_eq(bp_csv_read(path, weather_cols, 4, &m, &filled, &err),
+                     BP_OK);
+    ck_assert_int_eq(err.status, BP_OK);
+    ck_assert_ptr_nonnull(m);
+    ck_assert_uint_eq(m->rows, 13509);
+    ck_assert_uint_eq(m->cols, 4);
+    /* 1970-01-01,60.0,35.0,0.0,52.0 */
+    ck_assert_double_eq(bp_matrix_get(m, 0, 0), 60.0);
+    ck_assert_double_eq(bp_matrix_get(m, 0, 1), 35.0);
+    ck_assert_double_eq(bp_matrix_get(m, 0, 2), 0.0);
+    ck_assert_double_eq(bp_matrix_get(m, 0, 3), 52.0);
+    /* 2022-11-26,62.0,41.0,0.0,64.0 */
+    ck_assert_double_eq(bp_matrix_get(m, 13508, 0), 62.0);
+    ck_assert_double_eq(bp_matrix_get(m, 13508, 1), 41.0);
+    ck_assert_double_eq(bp_matrix_get(m, 13508, 3), 64.0);
+
+    expect_filled = scan_empty_cells(path, &first_row, &first_col);
+    ck_assert_uint_gt(expect_filled, 0);
+    ck_assert_uint_eq(filled, expect_filled);
+    ck_assert_uint_gt(first_row, 0);
+    ck_assert_uint_lt(first_row, m->rows);
+    ck_assert_double_eq(bp_matrix_get(m, first_row, first_col),
+                        bp_matrix_get(m, first_row - 1, first_col));
+    /* Line 4140 is "1983-10-29,67.0,57.0,,70.0": rain comes from line
+     * 4139, "1983-10-28,74.0,56.0,0.0,67.0". */
+    ck_assert_double_eq(bp_matrix_get(m, 4138, 2), 0.0);
+    ck_assert_double_eq(bp_matrix_get(m, 4138, 0), 67.0);
+    /* Line 6931 is "2004-11-20,,,,64.0": three cells from line 6930. */
+    for (size_t k = 0; k < 3; k++)
+        ck_assert_double_eq(bp_matrix_get(m, 6929, k),
+                            bp_matrix_get(m, 6928, k));
+    ck_assert_double_eq(bp_matrix_get(m, 6929, 3), 64.0);
+    bp_matrix_free(m);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+/* CSV: formats                                                              */
+/* ------------------------------------------------------------------------ */
+
+static bp_matrix *read_ok(const char *path, const char *const *cols, size_t n,
+                          size_t *filled)
+{
+    bp_matrix *m = NULL;
+    bp_error err;
+    bp_status st = bp_csv_read(path, cols, n, &m, filled, &err);
+
+    ck_assert_msg(st == BP_OK, "%s: %s", bp_strerror(st), err.message);
+    ck_assert_ptr_nonnull(m);
+    return m;
+}
+
+static const char *const ab[] = { "a", "b" };
+
+START_TEST(test_csv_crlf_and_ffill)
+{
+    const char *p = write_text("crlf.csv",
+                               "a,b\r\n1.25,2.5\r\n3.75,\r\n,\r\n-0.5,9\r\n");
+    size_t filled = 99;
+    bp_matrix *m = read_ok(p, ab, 2, &filled);
+
+    ck_assert_uint_eq(m->rows, 4);
+    ck_assert_uint_eq(m->cols, 2);
+    ck_assert_double_eq(bp_matrix_get(m, 0, 0), 1.25);
+    ck_assert_double_eq(bp_matrix_get(m, 1, 0), 3.75);
+    ck_assert_double_eq(bp_matrix_get(m, 1, 1), 2.5);   /* filled */
+    ck_assert_double_eq(bp_matrix_get(m, 2, 0), 3.75);  /* filled */
+    ck_assert_double_eq(bp_matrix_get(m, 2, 1), 2.5);   /* filled twice */
+    ck_assert_double_eq(bp_matrix_get(m, 3, 0), -0.5);
+    ck_assert_double_eq(bp_matrix_get(m, 3, 1), 9.0);
+    ck_assert_uint_eq(filled, 3);
+    bp_matrix_free(m);
+}
+END_TEST
+
+START_TEST(test_csv_bom_no_final_newline_blank_tail)
+{
+    static const char *const cols[] = { "x" };
+    const char *p1 = write_text("bom.csv", "\xEF\xBB\xBFx,y\n2.385,1\n4.5,2");
+    const char *p2 = write_text("tail.csv", "y,x\n1,7.125\n\n\r\n\n");
+    bp_matrix *m = read_ok(p1, cols, 1, NULL);
+
+    ck_assert_uint_eq(m->rows, 2);
+    ck_assert_double_eq(bp_matrix_get(m, 0, 0), 2.385);
+    ck_assert_double_eq(bp_matrix_get(m, 1, 0), 4.5);
+    bp_matrix_free(m);
+    m = read_ok(p2, cols, 1, NULL);
+    ck_assert_uint_eq(m->rows, 1);
+    ck_assert_double_eq(bp_matrix_get(m, 0, 0), 7.125);
+    bp_matrix_free(m);
+}
+END_TEST
+
+START_TEST(test_csv_quotes_and_spaces)
+{
+    static const char *const cols[] = { "b,c", "a", "b,c" };
+    /* A quoted header name with a comma, "" escapes and a newline inside a
+     * skipped quoted field, spaces around numbers, a picked column
+     * requested twice. */
+    const char *p = write_text("q.csv",
+                               "\"a\",\"b,c\",note\n"
+                               "\" 1.5 \",  -2e3 ,\"he said \"\"hi, there\"\"\"\n"
+                               "3,\"4.25\",\"two\nlines\"\n"
+                               "5,\"\",plain\n");
+    size_t filled = 0;
+    bp_matrix *m = read_ok(p, cols, 3, &filled);
+
+    ck_assert_uint_eq(m->rows, 3);
+    ck_assert_uint_eq(m->cols, 3);
+    ck_assert_double_eq(bp_matrix_get(m, 0, 0), -2000.0);
+    ck_assert_double_eq(bp_matrix_get(m, 0, 1), 1.5);
+    ck_assert_double_eq(bp_matrix_get(m, 0, 2), -2000.0);
+    ck_assert_double_eq(bp_matrix_get(m, 1, 0), 4.25);
+    ck_assert_double_eq(bp_matrix_get(m, 1, 1), 3.0);
+    ck_assert_double_eq(bp_matrix_get(m, 2, 0), 4.25);  /* "" is empty */
+    ck_assert_double_eq(bp_matrix_get(m, 2, 1), 5.0);
+    ck_assert_uint_eq(filled, 2);   /* one cell, requested twice */
+    bp_matrix_free(m);
+}
+END_TEST
+
+START_TEST(test_csv_quoted_newline_keeps_line_numbers)
+{
+    bp_matrix *m = (bp_matrix *)1;
+    bp_error err;
+    /* The bad cell is on physical line 4 because the note spans 2 lines. */
+    const char *p = write_text("ql.csv", "note,a\n\"x\ny\",1\nz,oops\n");
+
+    ck_assert_int_eq(bp_csv_read(p, (const char *const[]){ "a" }, 1, &m, NULL,
+                                 &err), BP_EPARSE);
+    ck_assert_ptr_null(m);
+    ck_assert_ptr_nonnull(strstr(err.message, "ql.csv:4:"));
+}
+END_TEST
+
+START_TEST(test_csv_long_line)
+{
+    /* A 1 MB skipped field, then a number written with 1 MB of leading
+     * zeros: no fixed line buffer may cut either. */
+    const size_t big = 1u << 20;
+    char *text = malloc(2 * big + 64);
+    size_t n = 0;
+    bp_matrix *m;
+
+    ck_assert_ptr_nonnull(text);
+    n += (size_t)sprintf(text + n, "junk,v,w\n");
+    memset(text + n, 'x', big);
+    n += big;
+    text[n++] = ',';
+    memset(text + n, '0', big);
+    n += big;
+    n += (size_t)sprintf(text + n, "4.125,-1\n");
+    m = read_ok(write_bytes("long.csv", text, n),
+                (const char *const[]){ "v", "w" }, 2, NULL);
+    ck_assert_uint_eq(m->rows, 1);
+    ck_assert_double_eq(bp_matrix_get(m, 0, 0), 4.125);
+    ck_assert_double_eq(bp_matrix_get(m, 0, 1), -1.0);
+    bp_matrix_free(m);
+    free(text);
+}
+END_TEST
+
+START_TEST(test_csv_skipped_column_not_parsed)
+{
+    const char *p = write_text("skip.csv", ",a,b\n1970-01-01,0.1,abc\n"
+                                           "1970-01-02,0.2,\n");
+    bp_matrix *m = read_ok(p, (const char *const[]){ "a" }, 1, NULL);
+
+    ck_assert_uint_eq(m->rows, 2);
+    ck_assert_double_eq(bp_matrix_get(m, 1, 0), 0.2);
+    bp_matrix_free(m);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+/* CSV: errors                                                               */
+/* ------------------------------------------------------------------------ */
+
+/* Reads file name (content len bytes) and expects status want, *out NULL,
+ * and a message holding each of the needles. */
+static void expect_csv_error(const char *name, const char *content,
+                             size_t len, const char *const *cols, size_t n,
+                             bp_status want, const char *needle1,
+                             const char *needle2)
+{
+    const char *p = write_bytes(name, content, len);
+    bp_matrix *m = (bp_matrix *)1;
+    size_t filled = 77;
+    bp_error err;
+    bp_status st = bp_csv_read(p, cols, n, &m, &filled, &err);
+
+    ck_assert_msg(st == want, "%s: got %s (%s), want %s", name,
+                  bp_strerror(st), err.message, bp_strerror(want));
+    ck_assert_int_eq(err.status, want);
+    ck_assert_ptr_null(m);
+    ck_assert_uint_eq(filled, 0);
+    ck_assert_msg(strstr(err.message, name) != NULL, "'%s' lacks '%s'",
+                  err.message, name);
+    if (needle1)
+        ck_assert_msg(strstr(err.message, needle1) != NULL, "'%s' lacks '%s'",
+                      err.message, needle1);
+    if (needle2)
+        ck_assert_msg(strstr(err.message, needle2) != NULL, "'%s' lacks '%s'",
+                      err.message, needle2);
+    /* The same error without an error struct. */
+    m = (bp_matrix *)1;
+    ck_assert_int_eq(bp_csv_read(p, cols, n, &m, NULL, NULL), want);
+    ck_assert_ptr_null(m);
+}
+
+#define EXPECT(name, text, want, n1, n2) \
+    expect_csv_error(name, text, sizeof text - 1, ab, 2, want, n1, n2)
+
+START_TEST(test_csv_errors)
+{
+    EXPECT("empty.csv", "", BP_EPARSE, "empty", NULL);
+    EXPECT("blank.csv", "\xEF\xBB\xBF\r\n\n", BP_EPARSE, "empty", NULL);
+    EXPECT("hdr.csv", "a,b\n", BP_EPARSE, "hdr.csv:2:", "no data");
+    EXPECT("hdr2.csv", "a,b", BP_EPARSE, "hdr2.csv:", "no data");
+    EXPECT("short.csv", "a,b\n1,2\n3\n", BP_EPARSE, "short.csv:3:",
+           "expected 2 fields as in the header, found 1");
+    EXPECT("long.csv", "a,b\n1,2,3\n", BP_EPARSE, "long.csv:2:",
+           "found 3");
+    EXPECT("nan.csv", "a,b\r\n1,2\r\n3,abc\r\n", BP_EPARSE, "nan.csv:3:",
+           "column 'b': not a number: \"abc\"");
+    EXPECT("partial.csv", "a,b\n1.5x,2\n", BP_EPARSE, "partial.csv:2:",
+           "column 'a'");
+    EXPECT("inner.csv", "a,b\n1 2,3\n", BP_EPARSE, "inner.csv:2:", "'a'");
+    EXPECT("range.csv", "a,b\n1e999,3\n", BP_EPARSE, "range.csv:2:",
+           "out of range");
+    EXPECT("first.csv", "a,b\n1,\n2,3\n", BP_EPARSE, "first.csv:2:",
+           "column 'b': empty cell in the first data row");
+    EXPECT("unknown.csv", "a,c\n1,2\n", BP_ENOTFOUND, "unknown.csv:1:",
+           "'b'");
+    EXPECT("nul.csv", "a,b\n1,2\n3,\0004\n", BP_EPARSE, "nul.csv:3:", "NUL");
+    EXPECT("quote.csv", "a,b\n1,\"2\n3,4\n", BP_EPARSE, "quote.csv:2:",
+           "unterminated");
+    EXPECT("after.csv", "a,b\n1,\"2\"x\n", BP_EPARSE, "after.csv:2:",
+           "closing quote");
+    EXPECT("gap.csv", "a,b\n1,2\n\n3,4\n", BP_EPARSE, "gap.csv:3:", "blank");
+}
+END_TEST
+
+START_TEST(test_csv_missing_file)
+{
+    const char *p = tpath("nosuch.csv");
+    bp_matrix *m = (bp_matrix *)1;
+    bp_error err;
+
+    ck_assert_int_eq(bp_csv_read(p, ab, 2, &m, NULL, &err), BP_EIO);
+    ck_assert_ptr_null(m);
+    ck_assert_int_eq(err.status, BP_EIO);
+    ck_assert_ptr_nonnull(strstr(err.message, "nosuch.csv"));
+    /* A directory opens but cannot be read. */
+    ck_assert_int_eq(bp_csv_read(tmpdir, ab, 2, &m, NULL, &err), BP_EIO);
+    ck_assert_ptr_null(m);
+}
+END_TEST
+
+START_TEST(test_csv_invalid_arguments)
+{
+    const char *p = write_text("ok.csv", "a,b\n1,2\n");
+    const char *const with_null[] = { "a", NULL };
+    bp_matrix *m = (bp_matrix *)1;
+    bp_error err;
+
+    ck_assert_int_eq(bp_csv_read(NULL, ab, 2, &m, NULL, &err), BP_EINVAL);
+    ck_assert_ptr_null(m);
+    ck_assert_int_eq(err.status, BP_EINVAL);
+    ck_assert_int_eq(bp_csv_read(p, NULL, 2, &m, NULL, &err), BP_EINVAL);
+    ck_assert_int_eq(bp_csv_read(p, ab, 0, &m, NULL, &err), BP_EINVAL);
+    ck_assert_int_eq(bp_csv_read(p, with_null, 2, &m, NULL, &err), BP_EINVAL);
+    ck_assert_int_eq(bp_csv_read(p, ab, 2, NULL, NULL, NULL), BP_EINVAL);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+/* npy: hand-written files                                                   */
+/* ------------------------------------------------------------------------ */
+
+/* Assembles a .npy file: magic, version, header length, dict padded with
+ * spaces and '\n' to a multiple of 64, then the data bytes. */
+static const char *write_npy(const char *name, int major, const char *dict,
+                             const void *data, size_t len)
+{
+    unsigned char buf[4096];
+    size_t pre = major == 1 ? 10 : 12;
+    size_t dl = strlen(dict);
+    size_t total = pre + dl + 1, hlen;
+
+    total += (64 - total % 64) % 64;
+    hlen = total - pre;
+    ck_assert_uint_le(total + len, sizeof buf);
+    memcpy(buf, "\x93NUMPY", 6);
+    buf[6] = (unsigned char)major;
+    buf[7] = 0;
+    buf[8] = (unsigned char)(hlen & 0xff);
+    buf[9] = (unsigned char)(hlen >> 8);
+    if (major != 1)
+        buf[10] = buf[11] = 0;
+    memcpy(buf + pre, dict, dl);
+    memset(buf + pre + dl, ' ', hlen - dl - 1);
+    buf[total - 1] = '\n';
+    memcpy(buf + total, data, len);
+    return write_bytes(name, buf, total + len);
+}
+
+static bp_matrix *load_ok(const char *path)
+{
+    bp_matrix *m = NULL;
+    bp_error err;
+    bp_status st = bp_npy_load(path, &m, &err);
+
+    ck_assert_msg(st == BP_OK, "%s: %s", bp_strerror(st), err.message);
+    ck_assert_int_eq(err.status, BP_OK);
+    ck_assert_ptr_nonnull(m);
+    return m;
+}
+
+START_TEST(test_npy_load_f4)
+{
+    /* float32 1.5, -2.25, 3.1 (not exact in binary), 1e-3 little-endian */
+    static const unsigned char d[] = {
+        0x00, 0x00, 0xc0, 0x3f,  0x00, 0x00, 0x10, 0xc0,
+        0x66, 0x66, 0x46, 0x40,  0x6f, 0x12, 0x83, 0x3a,
+    };
+    bp_matrix *m = load_ok(write_npy("f4.npy", 1,
+        "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 2), }",
+        d, sizeof d));
+
+    ck_assert_uint_eq(m->rows, 2);
+    ck_assert_uint_eq(m->cols, 2);
+    ck_assert_double_eq(bp_matrix_get(m, 0, 0), 1.5);
+    ck_assert_double_eq(bp_matrix_get(m, 0, 1), -2.25);
+    ck_assert_double_eq(bp_matrix_get(m, 1, 0), (double)3.1f);
+    ck_assert_double_eq(bp_matrix_get(m, 1, 1), (double)1e-3f);
+    bp_matrix_free(m);
+}
+END_TEST
+
+START_TEST(test_npy_load_i8_1d)
+{
+    /* int64 -7, 42, 123456789012: a 1-D array is a 1 x n row vector. */
+    static const unsigned char d[] = {
+        0xf9, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0x2a, 0, 0, 0, 0, 0, 0, 0,
+        0x14, 0x1a, 0x99, 0xbe, 0x1c, 0, 0, 0,
+    };
+    bp_matrix *m = load_ok(write_npy("i8.npy", 1,
+        "{'descr': '<i8', 'fortran_order': False, 'shape': (3,), }",
+        d, sizeof d));
+
+    ck_assert_uint_eq(m->rows, 1);
+    ck_assert_uint_eq(m->cols, 3);
+    ck_assert_double_eq(m->data[0], -7.0);
+    ck_assert_double_eq(m->data[1], 42.0);
+    ck_assert_double_eq(m->data[2], 123456789012.0);
+    bp_matrix_free(m);
+}
+END_TEST
+
+START_TEST(test_npy_load_small_ints_and_bool)
+{
+    static const unsigned char i4[] = { 0xfe, 0xff, 0xff, 0xff,
+                                        0x39, 0x30, 0, 0 };  /* -2, 12345 */
+    static const unsigned char u1[] = { 0, 200, 255 };
+    static const unsigned char b1[] = { 1, 0, 1, 1 };
+    bp_matrix *m = load_ok(write_npy("i4.npy", 1,
+        "{'descr': '<i4', 'fortran_order': False, 'shape': (2, 1), }",
+        i4, sizeof i4));
+
+    ck_assert_uint_eq(m->rows, 2);
+    ck_assert_uint_eq(m->cols, 1);
+    ck_assert_double_eq(m->data[0], -2.0);
+    ck_assert_double_eq(m->data[1], 12345.0);
+    bp_matrix_free(m);
+
+    m = load_ok(write_npy("u1.npy", 1,
+        "{'descr': '|u1', 'fortran_order': False, 'shape': (1, 3), }",
+        u1, sizeof u1));
+    ck_assert_double_eq(m->data[1], 200.0);
+    ck_assert_double_eq(m->data[2], 255.0);
+    bp_matrix_free(m);
+
+    m = load_ok(write_npy("b1.npy", 1,
+        "{'descr': '|b1', 'fortran_order': False, 'shape': (2, 2), }",
+        b1, sizeof b1));
+    ck_assert_double_eq(m->data[0], 1.0);
+    ck_assert_double_eq(m->data[1], 0.0);
+    ck_assert_double_eq(m->data[3], 1.0);
+    bp_matrix_free(m);
+}
+END_TEST
+
+START_TEST(test_npy_load_fortran)
+{
+    /* [[1.5, 2.5, 3.5], [4.5, 5.5, 6.5]] stored column by column. */
+    const double f8[] = { 1.5, 4.5, 2.5, 5.5, 3.5, 6.5 };
+    const double want[] = { 1.5, 2.5, 3.5, 4.5, 5.5, 6.5 };
+    /* int32 [[1, 2], [3, 4], [5, 6]] column by column: 1 3 5 2 4 6 */
+    const int32_t i4[] = { 1, 3, 5, 2, 4, 6 };
+    bp_matrix *m = load_ok(write_npy("f.npy", 1,
+        "{'descr': '<f8', 'fortran_order': True, 'shape': (2, 3), }",
+        f8, sizeof f8));
+
+    ck_assert_uint_eq(m->rows, 2);
+    ck_assert_uint_eq(m->cols, 3);
+    for (size_t k = 0; k < 6; k++)
+        ck_assert_double_eq(m->data[k], want[k]);
+    bp_matrix_free(m);
+
+    m = load_ok(write_npy("fi.npy", 1,
+        "{'descr': '<i4', 'fortran_order': True, 'shape': (3, 2), }",
+        i4, sizeof i4));
+    ck_assert_uint_eq(m->rows, 3);
+    ck_assert_uint_eq(m->cols, 2);
+    for (size_t k = 0; k < 6; k++)
+        ck_assert_double_eq(m->data[k], (double)(k + 1));
+    bp_matrix_free(m);
+}
+END_TEST
+
+START_TEST(test_npy_load_0d_and_big_endian_and_v2)
+{
+    const double x = 2.385;
+    unsigned char be[8];
+    bp_matrix *m = load_ok(write_npy("s.npy", 1,
+        "{'descr': '<f8', 'fortran_order': False, 'shape': (), }",
+        &x, sizeof x));
+
+    ck_assert_uint_eq(m->rows, 1);
+    ck_assert_uint_eq(m->cols, 1);
+    ck_assert_double_eq(m->data[0], 2.385);
+    bp_matrix_free(m);
+
+    /* The same value as '>f8': the bytes reversed. */
+    for (size_t k = 0; k < 8; k++)
+        be[k] = ((const unsigned char *)&x)[7 - k];
+    m = load_ok(write_npy("be.npy", 1,
+        "{\"descr\": \">f8\", \"fortran_order\": False, \"shape\": (1, 1)}",
+        be, sizeof be));
+    ck_assert_double_eq(m->data[0], 2.385);
+    bp_matrix_free(m);
+
+    /* Version 2.0 (4-byte header length), keys in another order. */
+    m = load_ok(write_npy("v2.npy", 2,
+        "{'shape': (1,), 'fortran_order': False, 'descr': '<f8'}",
+        &x, sizeof x));
+    ck_assert_uint_eq(m->cols, 1);
+    ck_assert_double_eq(m->data[0], 2.385);
+    bp_matrix_free(m);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+/* npy: errors                                                               */
+/* ------------------------------------------------------------------------ */
+
+static void expect_npy_error(const char *path, bp_status want,
+                             const char *needle)
+{
+    bp_matrix *m = (bp_matrix *)1;
+    bp_error err;
+    bp_status st = bp_npy_load(path, &m, &err);
+    const char *name = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+
+    ck_assert_msg(st == want, "%s: got %s (%s), want %s", name,
+                  bp_strerror(st), err.message, bp_strerror(want));
+    ck_assert_int_eq(err.status, want);
+    ck_assert_ptr_null(m);
+    ck_assert_msg(strstr(err.message, name) != NULL, "'%s' lacks '%s'",
+                  err.message, name);
+    if (needle)
+        ck_assert_msg(strstr(err.message, needle) != NULL, "'%s' lacks '%s'",
+                      err.message, needle);
+}
+
+START_TEST(test_npy_load_errors)
+{
+    static const char good[] =
+        "{'descr': '<f8', 'fortran_order': False, 'shape': (2, 2), }";
+    const double d[4] = { 1.25, 2.5, 3.75, 5.0 };
+    unsigned char raw[256];
+    size_t len;
+    FILE *f;
+
+    /* A good file, then cut or damaged copies of it. */
+    write_npy("good.npy", 1, good, d, sizeof d);
+    f = fopen(tpath("good.npy"), "rb");
+    ck_assert_ptr_nonnull(f);
+    len = fread(raw, 1, sizeof raw, f);
+    fclose(f);
+    ck_assert_uint_eq(len, 128 + sizeof d);   /* 10 + 59 + 1 rounded up */
+
+    expect_npy_error(write_bytes("trunc_data.npy", raw, len - 3), BP_EPARSE,
+                     "truncated data");
+    expect_npy_error(write_bytes("trunc_hdr.npy", raw, 40), BP_EPARSE,
+                     "offset 40: truncated header");
+    expect_npy_error(write_bytes("trunc_pre.npy", raw, 7), BP_EPARSE,
+                     "offset 7: truncated header");
+    expect_npy_error(write_bytes("empty.npy", raw, 0), BP_EPARSE,
+                     "truncated header");
+    raw[1] = 'n';
+    expect_npy_error(write_bytes("magic.npy", raw, len), BP_EPARSE,
+                     "offset 0: not a .npy file");
+    raw[1] = 'N';
+    raw[6] = 9;
+    expect_npy_error(write_bytes("version.npy", raw, len), BP_EPARSE,
+                     "version 9");
+    raw[6] = 1;
+    raw[len] = 0;
+    expect_npy_error(write_bytes("trailing.npy", raw, len + 1), BP_EPARSE,
+                     "after the data");
+
+    /* Truncated inside the converting path: 2 of 4 int32 elements. */
+    expect_npy_error(write_npy("trunc_i4.npy", 1,
+        "{'descr': '<i4', 'fortran_order': False, 'shape': (4,), }", d, 10),
+        BP_EPARSE, "truncated data");
+    expect_npy_error(write_npy("list.npy", 1, "[1, 2]", d, 8), BP_EPARSE,
+                     "offset 10: npy header: not a dict");
+    expect_npy_error(write_npy("3d.npy", 1,
+        "{'descr': '<f8', 'fortran_order': False, 'shape': (1, 1, 1), }",
+        d, 8), BP_EPARSE, "more than 2 dimensions");
+    expect_npy_error(write_npy("c16.npy", 1,
+        "{'descr': '<c16', 'fortran_order': False, 'shape': (1,), }",
+        d, 16), BP_EPARSE, "unsupported dtype '<c16'");
+    expect_npy_error(write_npy("struct.npy", 1,
+        "{'descr': [('x', '<f8')], 'fortran_order': False, 'shape': (1,), }",
+        d, 8), BP_EPARSE, "structured");
+    expect_npy_error(write_npy("nokey.npy", 1,
+        "{'descr': '<f8', 'shape': (1,), }", d, 8), BP_EPARSE, "missing");
+    expect_npy_error(write_npy("fo.npy", 1,
+        "{'descr': '<f8', 'fortran_order': 0, 'shape': (1,), }", d, 8),
+        BP_EPARSE, "fortran_order");
+    expect_npy_error(tpath("nosuch.npy"), BP_EIO, "cannot open");
+}
+END_TEST
+
+START_TEST(test_npy_invalid_arguments)
+{
+    bp_matrix *m = (bp_matrix *)1;
+    bp_matrix bad = { 2, 2, NULL };
+    bp_error err;
+
+    ck_assert_int_eq(bp_npy_load(NULL, &m, &err), BP_EINVAL);
+    ck_assert_ptr_null(m);
+    ck_assert_int_eq(bp_npy_load(tpath("x.npy"), NULL, NULL), BP_EINVAL);
+    ck_assert_int_eq(bp_npy_save(NULL, &bad, &err), BP_EINVAL);
+    ck_assert_int_eq(bp_npy_save(tpath("x.npy"), NULL, &err), BP_EINVAL);
+    ck_assert_int_eq(bp_npy_save(tpath("x.npy"), &bad, &err), BP_EINVAL);
+    ck_assert_int_eq(err.status, BP_EINVAL);
+    ck_assert_uint_eq(count_dir_entries(), 0);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+/* npy: saving                                                               */
+/* ------------------------------------------------------------------------ */
+
+static bp_matrix *odd_matrix(size_t rows, size_t cols)
+{
+    bp_matrix *m = bp_matrix_alloc(rows, cols);
+
+    ck_assert_ptr_nonnull(m);
+    for (size_t k = 0; k < rows * cols; k++)
+        m->data[k] = sin(1.0 + (double)k) * pow(10.0, (double)(k % 7) - 3.0);
+    if (rows * cols > 2) {
+        m->data[1] = -0.0;
+        m->data[2] = 5e-324;   /* the smallest subnormal */
+    }
+    return m;
+}
+
+START_TEST(test_npy_round_trip)
+{
+    bp_matrix *m = odd_matrix(3, 5);
+    bp_matrix *back;
+    const char *p = tpath("rt.npy");
+    unsigned char raw[512];
+    size_t len, hlen;
+    bp_error err;
+    FILE *f;
+
+    ck_assert_int_eq(bp_npy_save(p, m, &err), BP_OK);
+    ck_assert_int_eq(err.status, BP_OK);
+    back = load_ok(p);
+    ck_assert_uint_eq(back->rows, 3);
+    ck_assert_uint_eq(back->cols, 5);
+    ck_assert_int_eq(memcmp(back->data, m->data, 15 * sizeof(double)), 0);
+    bp_matrix_free(back);
+
+    /* The header as numpy writes it. */
+    f = fopen(p, "rb");
+    ck_assert_ptr_nonnull(f);
+    len = fread(raw, 1, sizeof raw, f);
+    fclose(f);
+    ck_assert_int_eq(memcmp(raw, "\x93NUMPY\x01\x00", 8), 0);
+    hlen = raw[8] | (size_t)raw[9] << 8;
+    ck_assert_uint_eq((10 + hlen) % 64, 0);
+    ck_assert_uint_eq(len, 10 + hlen + 15 * sizeof(double));
+    ck_assert_int_eq(raw[10 + hlen - 1], '\n');
+    ck_assert_int_eq(memcmp(raw + 10,
+                            "{'descr': '<f8', 'fortran_order': False, "
+                            "'shape': (3, 5), }", 59), 0);
+    ck_assert_uint_eq(count_dir_entries(), 1);   /* no temporary left */
+    bp_matrix_free(m);
+}
+END_TEST
+
+START_TEST(test_npy_overwrite_and_empty)
+{
+    bp_matrix *a = odd_matrix(4, 2);
+    bp_matrix *b = odd_matrix(1, 1);
+    bp_matrix *e = bp_matrix_alloc(0, 3);
+    bp_matrix *back;
+    const char *p = tpath("ow.npy");
+    struct stat st;
+
+    ck_assert_int_eq(bp_npy_save(p, a, NULL), BP_OK);
+    ck_assert_int_eq(chmod(p, 0640), 0);
+    ck_assert_int_eq(bp_npy_save(p, b, NULL), BP_OK);
+    ck_assert_int_eq(stat(p, &st), 0);
+    ck_assert_uint_eq(st.st_mode & 07777, 0640);   /* mode kept */
+    back = load_ok(p);
+    ck_assert_uint_eq(back->rows, 1);
+    ck_assert_uint_eq(back->cols, 1);
+    ck_assert_double_eq(back->data[0], b->data[0]);
+    bp_matrix_free(back);
+
+    ck_assert_int_eq(bp_npy_save(p, e, NULL), BP_OK);
+    back = load_ok(p);
+    ck_assert_uint_eq(back->rows, 0);
+    ck_assert_uint_eq(back->cols, 3);
+    bp_matrix_free(back);
+    ck_assert_uint_eq(count_dir_entries(), 1);
+    bp_matrix_free(a);
+    bp_matrix_free(b);
+    bp_matrix_free(e);
+}
+END_TEST
+
+/* Reads a whole small file into buf; its length. */
+static size_t slurp(const char *path, unsigned char *buf, size_t cap)
+{
+    FILE *f = fopen(path, "rb");
+    size_t n;
+
+    ck_assert_ptr_nonnull(f);
+    n = fread(buf, 1, cap, f);
+    fclose(f);
+    return n;
+}
+
+START_TEST(test_npy_save_unwritable)
+{
+    static const char old[] = "old contents, not an npy file";
+    bp_matrix *m = odd_matrix(2, 3);
+    const char *p = write_text("keep.npy", old);
+    unsigned char buf[256];
+    bp_error err;
+
+    /* A directory that does not exist. */
+    ck_assert_int_eq(bp_npy_save(tpath("nodir/x.npy"), m, &err), BP_EIO);
+    ck_assert_int_eq(err.status, BP_EIO);
+    ck_assert_ptr_nonnull(strstr(err.message, "nodir/x.npy"));
+
+    /* A read-only directory; root may write anyway, so only without it. */
+    if (geteuid() != 0) {
+        ck_assert_int_eq(chmod(tmpdir, 0500), 0);
+        ck_assert_int_eq(bp_npy_save(p, m, &err), BP_EIO);
+        ck_assert_ptr_nonnull(strstr(err.message, "keep.npy"));
+        ck_assert_int_eq(chmod(tmpdir, 0700), 0);
+        ck_assert_uint_eq(slurp(p, buf, sizeof buf), sizeof old - 1);
+        ck_assert_int_eq(memcmp(buf, old, sizeof old - 1), 0);
+    }
+    bp_matrix_free(m);
+}
+END_TEST
+
+START_TEST(test_npy_save_fails_midway)
+{
+    /* A file size limit makes the data write fail after the temporary file
+     * exists (this works for root too): the old file must survive and the
+     * temporary must be gone. */
+    static const char old[] = "old contents";
+    bp_matrix *m = odd_matrix(100, 100);    /* 80 kB > the 4 kB limit */
+    const char *p = write_text("keep.npy", old);
+    unsigned char buf[64];
+    struct rlimit saved, small;
+    void (*saved_handler)(int);
+    bp_error err;
+    bp_status st;
+
+    ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &saved), 0);
+    small = saved;
+    small.rlim_cur = 4096;
+    saved_handler = signal(SIGXFSZ, SIG_IGN);
+    ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &small), 0);
+    st = bp_npy_save(p, m, &err);
+    setrlimit(RLIMIT_FSIZE, &saved);
+    signal(SIGXFSZ, saved_handler);
+
+    ck_assert_int_eq(st, BP_EIO);
+    ck_assert_int_eq(err.status, BP_EIO);
+    ck_assert_ptr_nonnull(strstr(err.message, "keep.npy"));
+    ck_assert_uint_eq(slurp(p, buf, sizeof buf), sizeof old - 1);
+    ck_assert_int_eq(memcmp(buf, old, sizeof old - 1), 0);
+    ck_assert_uint_eq(count_dir_entries(), 1);
+    bp_matrix_free(m);
+}
+END_TEST
+
+static Suite *io_suite(void)
+{
+    Suite *s = suite_create("io");
+    TCase *tc = tcase_create("io");
+
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_weather);
+    tcase_add_test(tc, test_csv_crlf_and_ffill);
+    tcase_add_test(tc, test_csv_bom_no_final_newline_blank_tail);
+    tcase_add_test(tc, test_csv_quotes_and_spaces);
+    tcase_add_test(tc, test_csv_quoted_newline_keeps_line_numbers);
+    tcase_add_test(tc, test_csv_long_line);
+    tcase_add_test(tc, test_csv_skipped_column_not_parsed);
+    tcase_add_test(tc, test_csv_errors);
+    tcase_add_test(tc, test_csv_missing_file);
+    tcase_add_test(tc, test_csv_invalid_arguments);
+    tcase_add_test(tc, test_npy_load_f4);
+    tcase_add_test(tc, test_npy_load_i8_1d);
+    tcase_add_test(tc, test_npy_load_small_ints_and_bool);
+    tcase_add_test(tc, test_npy_load_fortran);
+    tcase_add_test(tc, test_npy_load_0d_and_big_endian_and_v2);
+    tcase_add_test(tc, test_npy_load_errors);
+    tcase_add_test(tc, test_npy_invalid_arguments);
+    tcase_add_test(tc, test_npy_round_trip);
+    tcase_add_test(tc, test_npy_overwrite_and_empty);
+    tcase_add_test(tc, test_npy_save_unwritable);
+    tcase_add_test(tc, test_npy_save_fails_midway);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(io_suite());
+    int failed;
+
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
