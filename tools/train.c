@@ -716,6 +716,16 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s: %s\n", prog, err.message);
         goto done;
     }
+    if (o.dot) {
+        /* Picture the graph as it trains: shapes of one full training batch
+         * (the last forward was on the test split). */
+        size_t rows;
+        bp_batcher_reset(batcher);
+        if (bp_batcher_next(batcher, &rows) != BP_OK || bp_forward(m.g, m.loss) != BP_OK) {
+            graph_error(&m);
+            goto done;
+        }
+    }
     if (o.dot && bp_dot_save(m.g, m.loss, o.dot_backward, o.dot, &err) != BP_OK) {
         fprintf(stderr, "%s: %s\n", prog, err.message);
         goto done;
