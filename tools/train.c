@@ -78,7 +78,7 @@ static void usage(FILE *f)
         "output\n"
         "  --json             print the final metrics as one JSON object on stdout\n"
         "                     (progress lines then go to stderr)\n"
-        "  --quiet            no progress lines\n"
+        "  --quiet            print nothing but errors (and the --json object)\n"
         "  --log FILE         per-epoch metrics as CSV\n"
         "  --save FILE        save the trained params (bpgraph params format)\n"
         "  --load FILE        start from saved params (use --epochs 0 to evaluate only)\n"
