@@ -6,24 +6,6 @@
 #include <stdio.h>
 #include <string.h>
 
-static bp_status set_err(bp_error *err, bp_status st, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
-
-static bp_status set_err(bp_error *err, bp_status st, const char *fmt, ...)
-{
-    if (err) {
-        va_list ap;
-        err->status = st;
-        va_start(ap, fmt);
-        vsnprintf(err->message, sizeof err->message, fmt, ap);
-        va_end(ap);
-    }
-    return st;
-}
-
 /* Output to a FILE or, snprintf-like, to a caller's buffer. */
 typedef struct sink {
     FILE *f;
@@ -92,9 +74,9 @@ static bp_status check_nodes(bp_graph *g, const bp_node *a, const bp_node *b, bp
                              const char *fn)
 {
     if (!g)
-        return set_err(err, BP_EINVAL, "%s: graph is NULL", fn);
+        return bpi_set_error(err, BP_EINVAL, "%s: graph is NULL", fn);
     if ((a && a->graph != g) || (b && b->graph != g))
-        return set_err(err, BP_EINVAL, "%s: node belongs to another graph", fn);
+        return bpi_set_error(err, BP_EINVAL, "%s: node belongs to another graph", fn);
     return BP_OK;
 }
 
@@ -125,7 +107,7 @@ bp_status bp_dot_write(bp_graph *g, bp_node *out, int backward, FILE *f, bp_erro
     if (st != BP_OK)
         return st;
     if (!f)
-        return set_err(err, BP_EINVAL, "dot: FILE is NULL");
+        return bpi_set_error(err, BP_EINVAL, "dot: FILE is NULL");
     mark_needed(g, out);
     sink_printf(&s, "digraph bpgraph {\n  /* %s */\n  rankdir=LR;\n",
                 backward ? "backward: edges carry d(value) from the loss towards the params"
@@ -174,7 +156,7 @@ bp_status bp_dot_write(bp_graph *g, bp_node *out, int backward, FILE *f, bp_erro
     }
     sink_printf(&s, "}\n");
     if (s.failed || ferror(f))
-        return set_err(err, BP_EIO, "dot: write failed");
+        return bpi_set_error(err, BP_EIO, "dot: write failed");
     return BP_OK;
 }
 
@@ -184,18 +166,18 @@ bp_status bp_dot_save(bp_graph *g, bp_node *out, int backward, const char *path,
     bp_status st;
 
     if (!path)
-        return set_err(err, BP_EINVAL, "dot: path is NULL");
+        return bpi_set_error(err, BP_EINVAL, "dot: path is NULL");
     st = check_nodes(g, out, NULL, err, "dot");
     if (st != BP_OK)
         return st;
     f = fopen(path, "w");
     if (!f)
-        return set_err(err, BP_EIO, "%s: cannot open for writing: %s", path, strerror(errno));
+        return bpi_set_error(err, BP_EIO, "%s: cannot open for writing: %s", path, strerror(errno));
     st = bp_dot_write(g, out, backward, f, err);
     if (fclose(f) != 0 && st == BP_OK)
-        st = set_err(err, BP_EIO, "%s: write failed: %s", path, strerror(errno));
+        st = bpi_set_error(err, BP_EIO, "%s: write failed: %s", path, strerror(errno));
     else if (st == BP_EIO)
-        set_err(err, BP_EIO, "%s: write failed", path);
+        bpi_set_error(err, BP_EIO, "%s: write failed", path);
     return st;
 }
 
@@ -264,9 +246,9 @@ static bp_status write_chain(bp_graph *g, bp_node *loss, bp_node *wrt, bp_chain_
     unsigned char *reach;
 
     if (!g || !loss || !wrt)
-        return set_err(err, BP_EINVAL, "grad_chain: NULL graph or node");
+        return bpi_set_error(err, BP_EINVAL, "grad_chain: NULL graph or node");
     if (loss->graph != g || wrt->graph != g)
-        return set_err(err, BP_EINVAL, "grad_chain: node belongs to another graph");
+        return bpi_set_error(err, BP_EINVAL, "grad_chain: node belongs to another graph");
     partial(s, loss, wrt, fmt);
     sink_printf(s, " = ");
     if (loss == wrt) {
@@ -283,7 +265,7 @@ static bp_status write_chain(bp_graph *g, bp_node *loss, bp_node *wrt, bp_chain_
         bpi_free(reach);
         bpi_free(stack);
         bpi_free(next);
-        return set_err(err, BP_ENOMEM, "grad_chain: out of memory");
+        return bpi_set_error(err, BP_ENOMEM, "grad_chain: out of memory");
     }
     reach[wrt->id] = 1;
     for (size_t i = wrt->id + 1; i <= loss->id && i < g->n_nodes; i++) {
@@ -351,9 +333,9 @@ bp_status bp_grad_chain_write(bp_graph *g, bp_node *loss, bp_node *wrt, bp_chain
     bp_status st;
 
     if (!f)
-        return set_err(err, BP_EINVAL, "grad_chain: FILE is NULL");
+        return bpi_set_error(err, BP_EINVAL, "grad_chain: FILE is NULL");
     st = write_chain(g, loss, wrt, format, &s, err);
     if (st == BP_OK && (s.failed || ferror(f)))
-        return set_err(err, BP_EIO, "grad_chain: write failed");
+        return bpi_set_error(err, BP_EIO, "grad_chain: write failed");
     return st;
 }

@@ -18,24 +18,6 @@
 #define HEADER_LEN 16
 #define SUM_LEN 8
 
-static bp_status set_err(bp_error *err, bp_status st, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
-
-static bp_status set_err(bp_error *err, bp_status st, const char *fmt, ...)
-{
-    if (err) {
-        va_list ap;
-        err->status = st;
-        va_start(ap, fmt);
-        vsnprintf(err->message, sizeof err->message, fmt, ap);
-        va_end(ap);
-    }
-    return st;
-}
-
 /* FNV-1a, 64 bits. */
 static uint64_t fnv1a64(const unsigned char *p, size_t n)
 {
@@ -145,10 +127,10 @@ bp_status bp_params_save(bp_graph *g, const char *path, bp_error *err)
     int fd, e;
 
     if (!g || !path || !path[0])
-        return set_err(err, BP_EINVAL, "params_save: NULL graph or empty path");
+        return bpi_set_error(err, BP_EINVAL, "params_save: NULL graph or empty path");
     n_params = count_params(g);
     if (n_params > UINT32_MAX)
-        return set_err(err, BP_EINVAL, "%s: too many params (%zu)", path, n_params);
+        return bpi_set_error(err, BP_EINVAL, "%s: too many params (%zu)", path, n_params);
     for (size_t i = 0; i < g->n_nodes; i++) {
         const bp_node *p = g->nodes[i];
         if (p->kind != BPI_PARAM)
@@ -163,7 +145,7 @@ bp_status bp_params_save(bp_graph *g, const char *path, bp_error *err)
     if (!buf || !tmp) {
         bpi_free(buf);
         bpi_free(tmp);
-        return set_err(err, BP_ENOMEM, "%s: out of memory for %zu bytes", path, size);
+        return bpi_set_error(err, BP_ENOMEM, "%s: out of memory for %zu bytes", path, size);
     }
     memcpy(buf, MAGIC, MAGIC_LEN);
     put_u32(buf + 8, VERSION);
@@ -192,20 +174,20 @@ bp_status bp_params_save(bp_graph *g, const char *path, bp_error *err)
     fd = mkstemp(tmp);
     if (fd < 0) {
         e = errno;
-        set_err(err, BP_EIO, "%s: cannot create a temporary file beside it: %s", path, strerror(e));
+        bpi_set_error(err, BP_EIO, "%s: cannot create a temporary file beside it: %s", path, strerror(e));
         goto fail;
     }
     if (fchmod(fd, 0644) != 0 || write_all(fd, buf, size) != 0 || fsync(fd) != 0) {
         e = errno;
         close(fd);
         unlink(tmp);
-        set_err(err, BP_EIO, "%s: cannot write temporary file %s: %s", path, tmp, strerror(e));
+        bpi_set_error(err, BP_EIO, "%s: cannot write temporary file %s: %s", path, tmp, strerror(e));
         goto fail;
     }
     if (close(fd) != 0 || rename(tmp, path) != 0) {
         e = errno;
         unlink(tmp);
-        set_err(err, BP_EIO, "%s: cannot replace the file: %s", path, strerror(e));
+        bpi_set_error(err, BP_EIO, "%s: cannot replace the file: %s", path, strerror(e));
         goto fail;
     }
     sync_dir(path);
@@ -227,7 +209,7 @@ static bp_status read_file(const char *path, unsigned char **out, size_t *size, 
 
     *out = NULL;
     if (!f)
-        return set_err(err, BP_EIO, "%s: cannot open: %s", path, strerror(errno));
+        return bpi_set_error(err, BP_EIO, "%s: cannot open: %s", path, strerror(errno));
     for (;;) {
         size_t got;
         if (n == cap) {
@@ -236,7 +218,7 @@ static bp_status read_file(const char *path, unsigned char **out, size_t *size, 
             if (!nb) {
                 bpi_free(buf);
                 fclose(f);
-                return set_err(err, BP_ENOMEM, "%s: out of memory reading %zu bytes", path, ncap);
+                return bpi_set_error(err, BP_ENOMEM, "%s: out of memory reading %zu bytes", path, ncap);
             }
             if (n)
                 memcpy(nb, buf, n);
@@ -252,7 +234,7 @@ static bp_status read_file(const char *path, unsigned char **out, size_t *size, 
     if (ferror(f)) {
         bpi_free(buf);
         fclose(f);
-        return set_err(err, BP_EIO, "%s: read error at offset %zu", path, n);
+        return bpi_set_error(err, BP_EIO, "%s: read error at offset %zu", path, n);
     }
     fclose(f);
     *out = buf;
@@ -268,12 +250,12 @@ bp_status bp_params_load(bp_graph *g, const char *path, bp_error *err)
     bp_status st;
 
     if (!g || !path || !path[0])
-        return set_err(err, BP_EINVAL, "params_load: NULL graph or empty path");
+        return bpi_set_error(err, BP_EINVAL, "params_load: NULL graph or empty path");
     st = read_file(path, &buf, &size, err);
     if (st != BP_OK)
         return st;
 
-#define FAIL(status, ...) do { set_err(err, status, __VA_ARGS__); bpi_free(buf); return status; } while (0)
+#define FAIL(status, ...) do { bpi_set_error(err, status, __VA_ARGS__); bpi_free(buf); return status; } while (0)
     /* 1. Structure: header, every record within the file, checksum. */
     if (size < HEADER_LEN + SUM_LEN)
         FAIL(BP_EPARSE, "%s: truncated at offset %zu: a params file has at least %d bytes",

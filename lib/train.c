@@ -6,24 +6,6 @@
 #include <stdio.h>
 #include <string.h>
 
-static bp_status set_err(bp_error *err, bp_status st, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
-
-static bp_status set_err(bp_error *err, bp_status st, const char *fmt, ...)
-{
-    if (err) {
-        va_list ap;
-        err->status = st;
-        va_start(ap, fmt);
-        vsnprintf(err->message, sizeof err->message, fmt, ap);
-        va_end(ap);
-    }
-    return st;
-}
-
 /* ---- random numbers: splitmix64 seeds xoshiro256** ---- */
 
 static uint64_t splitmix64(uint64_t *x)
@@ -152,21 +134,21 @@ bp_status bp_split_rows(size_t n, double valid_frac, double test_frac,
     int overflow = 0;
 
     if (!out)
-        return set_err(err, BP_EINVAL, "split_rows: out is NULL");
+        return bpi_set_error(err, BP_EINVAL, "split_rows: out is NULL");
     memset(out, 0, sizeof *out);
     if (!(valid_frac >= 0 && valid_frac < 1 && test_frac >= 0 && test_frac < 1 &&
           valid_frac + test_frac < 1))
-        return set_err(err, BP_EINVAL, "split_rows: fractions valid %g and test %g must be in [0, 1) "
+        return bpi_set_error(err, BP_EINVAL, "split_rows: fractions valid %g and test %g must be in [0, 1) "
                        "and sum to less than 1", valid_frac, test_frac);
     n_valid = (size_t)floor((double)n * valid_frac);
     n_test = (size_t)floor((double)n * test_frac);
     if (n == 0 || n_valid + n_test >= n)
-        return set_err(err, BP_EINVAL, "split_rows: no training rows left of %zu", n);
+        return bpi_set_error(err, BP_EINVAL, "split_rows: no training rows left of %zu", n);
     out->index = bpi_malloc(bpi_mul_size(n, sizeof(size_t), &overflow));
     if (overflow || !out->index) {
         bpi_free(out->index);
         out->index = NULL;
-        return set_err(err, BP_ENOMEM, "split_rows: out of memory for %zu rows", n);
+        return bpi_set_error(err, BP_ENOMEM, "split_rows: out of memory for %zu rows", n);
     }
     for (size_t i = 0; i < n; i++)
         out->index[i] = i;
@@ -195,17 +177,17 @@ bp_status bp_matrix_take_rows(const bp_matrix *src, const size_t *rows,
     bp_matrix *m;
 
     if (!out)
-        return set_err(err, BP_EINVAL, "take_rows: out is NULL");
+        return bpi_set_error(err, BP_EINVAL, "take_rows: out is NULL");
     *out = NULL;
     if (!src || (!rows && n > 0))
-        return set_err(err, BP_EINVAL, "take_rows: NULL matrix or row list");
+        return bpi_set_error(err, BP_EINVAL, "take_rows: NULL matrix or row list");
     for (size_t i = 0; i < n; i++)
         if (rows[i] >= src->rows)
-            return set_err(err, BP_EINVAL, "take_rows: row %zu is out of range (%zu rows)",
+            return bpi_set_error(err, BP_EINVAL, "take_rows: row %zu is out of range (%zu rows)",
                            rows[i], src->rows);
     m = bp_matrix_alloc(n, src->cols);
     if (!m)
-        return set_err(err, BP_ENOMEM, "take_rows: out of memory for %zux%zu", n, src->cols);
+        return bpi_set_error(err, BP_ENOMEM, "take_rows: out of memory for %zux%zu", n, src->cols);
     for (size_t i = 0; i < n; i++)
         memcpy(m->data + i * src->cols, src->data + rows[i] * src->cols,
                src->cols * sizeof(double));
@@ -228,22 +210,22 @@ bp_status bp_scaler_fit(const bp_matrix *x, const size_t *rows, size_t n_rows,
     size_t n;
 
     if (!out)
-        return set_err(err, BP_EINVAL, "scaler_fit: out is NULL");
+        return bpi_set_error(err, BP_EINVAL, "scaler_fit: out is NULL");
     *out = NULL;
     if (!x)
-        return set_err(err, BP_EINVAL, "scaler_fit: matrix is NULL");
+        return bpi_set_error(err, BP_EINVAL, "scaler_fit: matrix is NULL");
     n = rows ? n_rows : x->rows;
     if (n == 0 || x->cols == 0)
-        return set_err(err, BP_EINVAL, "scaler_fit: no rows to fit on");
+        return bpi_set_error(err, BP_EINVAL, "scaler_fit: no rows to fit on");
     for (size_t i = 0; rows && i < n; i++)
         if (rows[i] >= x->rows)
-            return set_err(err, BP_EINVAL, "scaler_fit: row %zu is out of range (%zu rows)",
+            return bpi_set_error(err, BP_EINVAL, "scaler_fit: row %zu is out of range (%zu rows)",
                            rows[i], x->rows);
     s = bpi_calloc(1, sizeof *s);
     if (!s || !(s->mean = bpi_calloc(x->cols, sizeof(double))) ||
         !(s->std = bpi_calloc(x->cols, sizeof(double)))) {
         bp_scaler_free(s);
-        return set_err(err, BP_ENOMEM, "scaler_fit: out of memory");
+        return bpi_set_error(err, BP_ENOMEM, "scaler_fit: out of memory");
     }
     s->cols = x->cols;
     /* Two passes (mean, then squared deviations): stable for large offsets
@@ -254,7 +236,7 @@ bp_status bp_scaler_fit(const bp_matrix *x, const size_t *rows, size_t n_rows,
             double v = x->data[(rows ? rows[i] : i) * x->cols + j];
             if (!isfinite(v)) {
                 bp_scaler_free(s);
-                return set_err(err, BP_ENUMERIC, "scaler_fit: non-finite value in row %zu, column %zu",
+                return bpi_set_error(err, BP_ENUMERIC, "scaler_fit: non-finite value in row %zu, column %zu",
                                rows ? rows[i] : i, j);
             }
             sum += v;
@@ -298,9 +280,9 @@ const double *bp_scaler_std(const bp_scaler *s)
 static bp_status scaler_check(const bp_scaler *s, const bp_matrix *x, bp_error *err, const char *fn)
 {
     if (!s || !x)
-        return set_err(err, BP_EINVAL, "%s: NULL scaler or matrix", fn);
+        return bpi_set_error(err, BP_EINVAL, "%s: NULL scaler or matrix", fn);
     if (x->cols != s->cols)
-        return set_err(err, BP_EDIM, "%s: matrix has %zu columns, scaler %zu", fn, x->cols, s->cols);
+        return bpi_set_error(err, BP_EDIM, "%s: matrix has %zu columns, scaler %zu", fn, x->cols, s->cols);
     return BP_OK;
 }
 
@@ -363,34 +345,34 @@ bp_status bp_batcher_new(size_t n_src, const bp_matrix *const *src,
     int overflow = 0;
 
     if (!out)
-        return set_err(err, BP_EINVAL, "batcher: out is NULL");
+        return bpi_set_error(err, BP_EINVAL, "batcher: out is NULL");
     *out = NULL;
     if (!src || !dst || n_src == 0 || n_src > BP_MAX_INPUTS || batch_size == 0)
-        return set_err(err, BP_EINVAL, "batcher: needs 1 to %d sources and nodes and a batch size > 0",
+        return bpi_set_error(err, BP_EINVAL, "batcher: needs 1 to %d sources and nodes and a batch size > 0",
                        BP_MAX_INPUTS);
     for (size_t k = 0; k < n_src; k++) {
         if (!src[k] || !dst[k])
-            return set_err(err, BP_EINVAL, "batcher: source or node %zu is NULL", k);
+            return bpi_set_error(err, BP_EINVAL, "batcher: source or node %zu is NULL", k);
         if (dst[k]->kind != BPI_INPUT)
-            return set_err(err, BP_EINVAL, "batcher: node '%s' is not an input", bp_node_name(dst[k]));
+            return bpi_set_error(err, BP_EINVAL, "batcher: node '%s' is not an input", bp_node_name(dst[k]));
         if (src[k]->rows != src[0]->rows)
-            return set_err(err, BP_EDIM, "batcher: source %zu has %zu rows, source 0 has %zu",
+            return bpi_set_error(err, BP_EDIM, "batcher: source %zu has %zu rows, source 0 has %zu",
                            k, src[k]->rows, src[0]->rows);
         if (src[k]->cols != dst[k]->value.cols)
-            return set_err(err, BP_EDIM, "batcher: source %zu has %zu columns, input '%s' takes %zu",
+            return bpi_set_error(err, BP_EDIM, "batcher: source %zu has %zu columns, input '%s' takes %zu",
                            k, src[k]->cols, bp_node_name(dst[k]), dst[k]->value.cols);
     }
     total = src[0]->rows;
     n = rows ? n_rows : total;
     if (n == 0)
-        return set_err(err, BP_EINVAL, "batcher: no rows");
+        return bpi_set_error(err, BP_EINVAL, "batcher: no rows");
     for (size_t i = 0; rows && i < n; i++)
         if (rows[i] >= total)
-            return set_err(err, BP_EINVAL, "batcher: row %zu is out of range (%zu rows)", rows[i], total);
+            return bpi_set_error(err, BP_EINVAL, "batcher: row %zu is out of range (%zu rows)", rows[i], total);
 
     b = bpi_calloc(1, sizeof *b);
     if (!b)
-        return set_err(err, BP_ENOMEM, "batcher: out of memory");
+        return bpi_set_error(err, BP_ENOMEM, "batcher: out of memory");
     b->n_src = n_src;
     b->n_rows = n;
     b->batch_size = batch_size < n ? batch_size : n;
@@ -399,7 +381,7 @@ bp_status bp_batcher_new(size_t n_src, const bp_matrix *const *src,
     b->order = bpi_malloc(bpi_mul_size(n, sizeof(size_t), &overflow));
     if (overflow || !b->order) {
         bp_batcher_free(b);
-        return set_err(err, BP_ENOMEM, "batcher: out of memory for %zu rows", n);
+        return bpi_set_error(err, BP_ENOMEM, "batcher: out of memory for %zu rows", n);
     }
     for (size_t i = 0; i < n; i++)
         b->order[i] = rows ? rows[i] : i;
@@ -409,7 +391,7 @@ bp_status bp_batcher_new(size_t n_src, const bp_matrix *const *src,
         b->stage[k] = bpi_calloc(bpi_mul_size(b->batch_size, src[k]->cols, &overflow), sizeof(double));
         if (overflow || !b->stage[k]) {
             bp_batcher_free(b);
-            return set_err(err, BP_ENOMEM, "batcher: out of memory for a %zux%zu batch",
+            return bpi_set_error(err, BP_ENOMEM, "batcher: out of memory for a %zux%zu batch",
                            b->batch_size, src[k]->cols);
         }
     }
