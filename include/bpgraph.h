@@ -24,6 +24,8 @@
 #define BPGRAPH_H
 
 #include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -331,6 +333,58 @@ bp_node *bp_detach(bp_graph *g, bp_node *a);   /* value of a, no gradient */
  * Returns the output node (the intermediate nodes are named "softmax.*"). */
 bp_node *bp_softmax_staged(bp_graph *g, bp_node *a);
 
+/* Linear algebra (LAPACKE).  Each is bp_apply with the built-in op of that
+ * name and returns a new node owned by g, or NULL with the error in g.
+ *  - Building: BP_EDIM when A is not square (lstsq: has fewer rows than
+ *    columns), B's rows differ from A's, or a size (including n·n) does not
+ *    fit LAPACK's 32-bit integers.
+ *  - bp_forward: BP_ESINGULAR for a singular or not positive definite
+ *    matrix, with a message naming the op, the LAPACK routine and its info
+ *    value, e.g. "solve: forward: dgesv: U(3,3) is exactly zero (info 3),
+ *    matrix A (3x3) is singular"; BP_ENUMERIC when the result is not finite
+ *    (a numerically singular A, or a non-finite input).  No op passes a
+ *    matrix of NaN on silently.
+ *  - Factorisations made in forward are kept for backward. */
+
+/* X = A⁻¹B: (n×n)·(n×k) → n×k, by LU with partial pivoting (dgesv).
+ * Gradients dB = A⁻ᵀG, dA = −dB·Xᵀ. */
+bp_node *bp_solve(bp_graph *g, bp_node *a, bp_node *b);
+
+/* A⁻¹: n×n → n×n (dgetrf, dgetri).  Gradient dA = −A⁻ᵀ G A⁻ᵀ. */
+bp_node *bp_inv(bp_graph *g, bp_node *a);
+
+/* The lower triangular L with L·Lᵀ = A, for symmetric positive definite A:
+ * n×n → n×n (dpotrf).  L's upper triangle is zero.  Only A's lower triangle
+ * is read: A is taken to be symmetric.  The gradient dA is symmetric — the
+ * gradient with respect to a symmetric matrix, so that a symmetric change E
+ * of A changes the loss by Σ dA(i,j)·E(i,j); moving A(i,j) and A(j,i)
+ * together by h changes it by (dA(i,j) + dA(j,i))·h.  Keep A symmetric
+ * (e.g. M·Mᵀ + c·I, or a param updated only by symmetric gradients).
+ * BP_ESINGULAR when A is not positive definite. */
+bp_node *bp_cholesky(bp_graph *g, bp_node *a);
+
+/* log det A for symmetric positive definite A: n×n → 1×1, as 2·Σ log L(i,i)
+ * of its Cholesky factor, so it does not overflow where det would.  Reads
+ * A's lower triangle; the gradient dA = G·A⁻¹ is symmetric, with the same
+ * convention as bp_cholesky.  BP_ESINGULAR when A is not positive
+ * definite. */
+bp_node *bp_logdet(bp_graph *g, bp_node *a);
+
+/* det A: n×n → 1×1, the product of U's diagonal from dgetrf, its sign from
+ * the row interchanges.  Gradient dA = G·det(A)·A⁻ᵀ.  A singular A is not
+ * an error in forward: det is then exactly 0.  Its backward fails with
+ * BP_ESINGULAR for n > 1 (the gradient there, the cofactor matrix, is not
+ * computed); for n = 1 it is G.  BP_ENUMERIC when det overflows a double
+ * (use bp_logdet). */
+bp_node *bp_det(bp_graph *g, bp_node *a);
+
+/* X = argmin ‖A·X − B‖₂, column by column: (m×n)·(m×k) → n×k, for A with
+ * m ≥ n and full column rank (dgels, by QR).  Gradients, with residual
+ * r = B − A·X and Y = (AᵀA)⁻¹G: dB = A·Y, dA = r·Yᵀ − A·Y·Xᵀ.
+ * BP_ESINGULAR when R has an exactly zero diagonal entry (A rank
+ * deficient); a nearly rank deficient A is not detected. */
+bp_node *bp_lstsq(bp_graph *g, bp_node *a, bp_node *b);
+
 /* Node accessors.  A node pointer is borrowed from its graph. */
 const char *bp_node_name(const bp_node *n);      /* "" when unnamed */
 bp_status bp_node_set_name(bp_node *n, const char *name);
@@ -389,6 +443,388 @@ void bp_zero_grad(bp_graph *g);
  * e.g. "anomaly: log 'lp' (node 4): forward output has -inf at (2, 0) of
  * 5x3".  It costs one pass over each result. */
 void bp_graph_set_anomaly_mode(bp_graph *g, int on);
+
+/* ------------------------------------------------------------------------ */
+/* Gradient checking                                                         */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * The checker compares analytic derivatives (from bp_backward) with finite
+ * differences.  Each derivative is taken by central differences with a
+ * per-element step h = step_scale · cbrt(eps) · max(1, |x|), made exact
+ * as (x + h) − x; with richardson set, a 4-point stencil
+ * (4·D(h) − D(2h)) / 3 is used and |it − D(h)| is the entry's error
+ * estimate.  An entry passes when
+ *     |a − n| ≤ atol + rtol · max(|a|, |n|) + estimate
+ * where the estimate also holds a bound on the rounding in the difference
+ * quotient.  Reported relative errors are |a − n| / max(|a|, |n|, atol/rtol),
+ * so entries at the atol level do not show as large relative errors.
+ *
+ * bp_gradcheck_op derives an op's cases from the op itself: input shapes
+ * (1×1, 1×n, n×1, m×n in both orientations, every broadcast pattern) that
+ * its shape rule accepts, each attribute set of check_attr, inputs sampled
+ * from each input's bp_domain away from its kinks, and a fixed seed.  Small
+ * cases compare the full Jacobian; larger ones vᵀJu probes with random
+ * signed u and v, re-checked element by element when a probe fails.  It
+ * also checks the backward contract: a zero seed gives exactly zero, the
+ * gradient is linear in the seed, a second backward accumulates, and an op
+ * given one node as both its first inputs matches the differences of
+ * f(x, x).  A BP_OP_STOP_GRAD op is checked to pass no gradient.
+ */
+
+/* Outcome of a check, ordered by severity. */
+typedef enum bp_check_result {
+    BP_CHECK_PASS = 0,
+    BP_CHECK_MISMATCH,    /* an analytic derivative or contract is wrong */
+    BP_CHECK_NONFINITE,   /* a NaN or infinity in a value or gradient */
+    BP_CHECK_ERROR        /* an op or the graph returned an error, or no
+                             case could be built (see message) */
+} bp_check_result;
+
+#define BP_CHECK_ALL ((size_t)-1)   /* bp_check_options.only_case: every case */
+#define BP_CHECK_NONE ((size_t)-1)  /* bp_check_entry.out_row/out_col: the
+                                       entry is of a weighted sum or probe */
+
+typedef struct bp_check_options {
+    unsigned long long seed;  /* sampling seed; same seed, same cases */
+    double eps;               /* rounding unit used to choose the step */
+    double step_scale;        /* c in h = c · cbrt(eps) · max(1, |x|) */
+    double atol;              /* absolute tolerance */
+    double rtol;              /* relative tolerance */
+    int richardson;           /* nonzero: 4-point stencil + error estimate */
+    int contracts;            /* nonzero: also check the backward contract */
+    size_t max_cases;         /* shape cases per attribute set (op checks) */
+    size_t jacobian_max;      /* full Jacobian when input elements × output
+                                 elements ≤ this; probes above */
+    size_t n_probes;          /* vᵀJu probes per larger case */
+    size_t graph_elementwise_max; /* bp_gradcheck_graph differentiates every
+                                 param element when there are at most this
+                                 many; probes above */
+    double kink_margin;       /* keep samples this far (× max(1, |kink|))
+                                 from a kink or a tie */
+    size_t only_case;         /* BP_CHECK_ALL, or the one case to run (its
+                                 number in a report, for replaying it) */
+} bp_check_options;
+
+/* The defaults: seed 1, eps DBL_EPSILON, step_scale 1, atol 1e-6,
+ * rtol 1e-5, richardson on, contracts on, max_cases 24, jacobian_max 1024,
+ * n_probes 4, graph_elementwise_max 4096, kink_margin 1e-2, only_case
+ * BP_CHECK_ALL. */
+bp_check_options bp_check_options_default(void);
+
+/* One compared derivative. */
+typedef struct bp_check_entry {
+    size_t case_index;     /* the case it belongs to */
+    size_t input;          /* op input, or param number in graph order */
+    char input_name[32];   /* "in0".. for ops, the param's name for graphs */
+    size_t row, col;       /* the element of that input (for a probe whose
+                              re-check found nothing: BP_CHECK_NONE) */
+    size_t out_row, out_col; /* the output element of a Jacobian entry, or
+                              BP_CHECK_NONE */
+    double x;              /* the input element's value */
+    double analytic;
+    double numeric;
+    double error;          /* |analytic − numeric| */
+    double estimate;       /* error estimate of numeric (Richardson + rounding) */
+    double allowed;        /* atol + rtol · max(|a|, |n|) + estimate */
+} bp_check_entry;
+
+/* One case of a check: a set of input shapes, an attribute set, a sample. */
+typedef struct bp_check_case {
+    size_t index;          /* the case number (for only_case) */
+    char label[128];       /* e.g. "2x3, 1x3 -> 2x3 attr 2.385 [jacobian]" */
+    size_t attr_set;       /* index into check_attr (0 without attributes) */
+    size_t n_compared;     /* derivatives compared */
+    double max_abs_err;
+    double max_rel_err;
+    bp_check_result result;
+    char diagnosis[128];   /* "" or a one-line reading of a mismatch */
+} bp_check_case;
+
+#define BP_CHECK_MAX_WORST 8
+
+typedef struct bp_check_report {
+    bp_check_result result;  /* the most severe over all cases */
+    char name[64];           /* the op's name, or "graph" */
+    bp_check_options options;  /* the options used */
+    size_t n_cases;
+    bp_check_case *cases;    /* n_cases entries, owned by the report */
+    size_t n_failed;         /* cases that did not pass */
+    size_t failed_case;      /* the case of worst[0] when not passing (to
+                                replay with only_case), else BP_CHECK_NONE */
+    size_t n_compared;
+    double max_abs_err;
+    double max_rel_err;
+    size_t n_worst;
+    bp_check_entry worst[BP_CHECK_MAX_WORST]; /* largest error / allowed
+                                first; failing entries when there are any */
+    char diagnosis[128];     /* failed_case's diagnosis, e.g. "sign flipped
+                                (analytic ≈ −numeric)"; "" when none fits */
+    char message[512];       /* the first contract failure or error, or "" */
+} bp_check_report;
+
+/* Releases what a report owns and zeroes it; NULL is allowed.  The check
+ * functions overwrite *report without releasing it first, so call this
+ * between checks that reuse one report. */
+void bp_check_report_clear(bp_check_report *report);
+
+/* Checks every case of op (see above).  opt may be NULL for the defaults.
+ * Returns BP_OK when the check ran, whatever its result (read
+ * report->result); BP_EINVAL for a NULL op or report or an op that fails
+ * bp_op_validate; BP_ENOMEM.  Never prints. */
+bp_status bp_gradcheck_op(const bp_op *op, const bp_check_options *opt,
+                          bp_check_report *report);
+
+/* Checks the gradient of out with respect to every param of g by finite
+ * differences on the params' values: out itself when it is 1x1, else a
+ * random weighted sum of its entries.  With contracts on it also checks
+ * that a zero seed gives zero and that a second backward accumulates.
+ * Every param's value is restored exactly and its gradient restored to
+ * what it was; the graph is left forwarded to out.  Returns as
+ * bp_gradcheck_op; BP_ESTATE when out depends on no param. */
+bp_status bp_gradcheck_graph(bp_graph *g, bp_node *out,
+                             const bp_check_options *opt,
+                             bp_check_report *report);
+
+/* The checker's finite difference for one scalar function: f'(x) with the
+ * step and stencil of opt (NULL: defaults).  *estimate (may be NULL)
+ * receives the error estimate (Richardson + rounding); NaN when f
+ * returns a non-finite value. */
+double bp_numeric_derivative(double (*f)(double x, void *ctx), void *ctx,
+                             double x, const bp_check_options *opt,
+                             double *estimate);
+
+/* ------------------------------------------------------------------------ */
+/* Training: random numbers, initialisation, splits, batches, scaling        */
+/* ------------------------------------------------------------------------ */
+
+/* A small seeded generator (xoshiro256**, its state expanded from the seed
+ * by splitmix64), so that runs repeat exactly on every platform; the
+ * library never uses rand().  A bp_rng is a plain value: copy it to replay
+ * a sequence. */
+typedef struct bp_rng {
+    uint64_t s[4];
+} bp_rng;
+
+void bp_rng_seed(bp_rng *rng, uint64_t seed);
+uint64_t bp_rng_next(bp_rng *rng);          /* 64 random bits */
+double bp_rng_uniform(bp_rng *rng);         /* in [0, 1), 53 bits */
+double bp_rng_normal(bp_rng *rng);          /* standard normal (Box–Muller) */
+size_t bp_rng_below(bp_rng *rng, size_t n); /* uniform in [0, n); 0 when n is 0 */
+
+/* Shuffles idx[0..n) in place (Fisher–Yates). */
+void bp_shuffle(size_t *idx, size_t n, bp_rng *rng);
+
+/* Parameter initialisation, in place.  param must be a bp_param; BP_EINVAL
+ * otherwise (recorded in its graph).  For a weight W of shape
+ * fan_in x fan_out (as used in x·W):
+ *  - uniform: every entry uniform in [lo, hi);
+ *  - glorot:  uniform in ±sqrt(6 / (fan_in + fan_out)) (Glorot & Bengio);
+ *  - he:      normal with standard deviation sqrt(2 / fan_in), for relu
+ *             layers (He et al.). */
+bp_status bp_init_uniform(bp_node *param, double lo, double hi, bp_rng *rng);
+bp_status bp_init_glorot(bp_node *param, bp_rng *rng);
+bp_status bp_init_he(bp_node *param, bp_rng *rng);
+
+/* A train / validation / test split of rows 0..n-1: one permutation in
+ * index (n_train + n_valid + n_test = n entries), the training rows first,
+ * then the validation rows, then the test rows. */
+typedef struct bp_split {
+    size_t *index;          /* new: free with bp_split_free */
+    size_t n_train, n_valid, n_test;
+} bp_split;
+
+/* Splits n rows: n_valid = floor(n * valid_frac), n_test =
+ * floor(n * test_frac), the rest for training.  With shuffle 0 the split is
+ * in order (the first rows train, the last test, as the lesson splits its
+ * time series); otherwise rows are shuffled with a bp_rng seeded by seed.
+ * BP_EINVAL when a fraction is outside [0, 1), they sum to 1 or more, or
+ * the training part would be empty; BP_ENOMEM.  Pointers into index:
+ * train = index, valid = index + n_train, test = valid + n_valid. */
+bp_status bp_split_rows(size_t n, double valid_frac, double test_frac,
+                        int shuffle, uint64_t seed, bp_split *out,
+                        bp_error *err);
+void bp_split_free(bp_split *split);
+
+/* A new matrix of the rows rows[0..n) of src, in that order (*out, new).
+ * BP_EINVAL for a row out of range or a NULL argument; BP_ENOMEM. */
+bp_status bp_matrix_take_rows(const bp_matrix *src, const size_t *rows,
+                              size_t n, bp_matrix **out, bp_error *err);
+
+/* Feature standardisation: per column, (x − mean) / std, where mean and
+ * std (population, divided by n) come from the rows given to
+ * bp_scaler_fit only — the training split — and are then applied to any
+ * matrix with the same columns.  A constant column gets std 1, so it maps
+ * to 0 rather than dividing by zero. */
+typedef struct bp_scaler bp_scaler;
+
+/* Fits a scaler on rows[0..n_rows) of x (rows NULL: all rows) (*out, new:
+ * free with bp_scaler_free).  BP_EINVAL for no rows, a row out of range or
+ * a NULL argument; BP_ENUMERIC for a non-finite value; BP_ENOMEM. */
+bp_status bp_scaler_fit(const bp_matrix *x, const size_t *rows, size_t n_rows,
+                        bp_scaler **out, bp_error *err);
+void bp_scaler_free(bp_scaler *s);
+size_t bp_scaler_cols(const bp_scaler *s);
+const double *bp_scaler_mean(const bp_scaler *s);  /* borrowed, cols values */
+const double *bp_scaler_std(const bp_scaler *s);   /* borrowed, cols values */
+/* x := (x − mean) / std, and its inverse x := x·std + mean, in place, every
+ * row.  BP_EDIM when x's columns differ from the scaler's. */
+bp_status bp_scaler_apply(const bp_scaler *s, bp_matrix *x, bp_error *err);
+bp_status bp_scaler_invert(const bp_scaler *s, bp_matrix *x, bp_error *err);
+
+/* Minibatches: copies batch after batch of rows from n_src source matrices
+ * (all with the same number of rows, e.g. features and targets) into the
+ * matching input nodes with bp_node_set_value.  The rows visited are
+ * rows[0..n_rows) (NULL: all), reshuffled at the start of every epoch when
+ * shuffle is nonzero (with a bp_rng seeded by seed, so epochs repeat), and
+ * cut into batches of batch_size rows; the last batch of an epoch holds the
+ * remainder (the graph accepts a changed row count).  Staging buffers are
+ * allocated once here; bp_batcher_next does not allocate (the nodes' own
+ * buffers grow only on the first batch). */
+typedef struct bp_batcher bp_batcher;
+
+/* *out is new (free with bp_batcher_free); src and dst are borrowed and must
+ * outlive it; n_src is 1..BP_MAX_INPUTS.  BP_EINVAL for a NULL argument,
+ * batch_size 0, no rows, a row out of range, or a destination that is not
+ * an input; BP_EDIM when sources disagree in rows or a source's columns
+ * differ from its node's; BP_ENOMEM. */
+bp_status bp_batcher_new(size_t n_src, const bp_matrix *const *src,
+                         bp_node *const *dst, const size_t *rows,
+                         size_t n_rows, size_t batch_size, int shuffle,
+                         uint64_t seed, bp_batcher **out, bp_error *err);
+void bp_batcher_free(bp_batcher *b);
+
+/* Binds the next batch; *batch_rows receives its number of rows, or 0 when
+ * the epoch is over (the next call then starts a new, reshuffled epoch).
+ * Errors are those of bp_node_set_value, recorded in the nodes' graph. */
+bp_status bp_batcher_next(bp_batcher *b, size_t *batch_rows);
+/* Abandons the current epoch: the next call starts a new one. */
+void bp_batcher_reset(bp_batcher *b);
+size_t bp_batcher_batches(const bp_batcher *b);  /* batches per epoch */
+/* The source rows of the current batch (borrowed, *n entries; valid until
+ * the next call), e.g. to look up original values. */
+const size_t *bp_batcher_rows(const bp_batcher *b, size_t *n);
+
+/* ------------------------------------------------------------------------ */
+/* Optimizers                                                                */
+/* ------------------------------------------------------------------------ */
+
+typedef enum bp_optim_kind {
+    BP_OPTIM_SGD = 0,   /* v = μ·v + g;  p −= lr·v   (μ = 0: plain SGD) */
+    BP_OPTIM_ADAM       /* m = β1·m + (1−β1)·g;  v = β2·v + (1−β2)·g²;
+                           p −= lr · (m / (1−β1^t)) / (sqrt(v / (1−β2^t)) + ε) */
+} bp_optim_kind;
+
+typedef struct bp_optim_config {
+    bp_optim_kind kind;
+    double lr;         /* learning rate, > 0 */
+    double momentum;   /* SGD: μ in [0, 1) */
+    double beta1;      /* Adam: in [0, 1) */
+    double beta2;      /* Adam: in [0, 1) */
+    double eps;        /* Adam: > 0 */
+} bp_optim_config;
+
+/* Defaults: SGD lr 0.01, momentum 0; Adam lr 0.001, β1 0.9, β2 0.999,
+ * ε 1e-8. */
+bp_optim_config bp_optim_defaults(bp_optim_kind kind);
+
+typedef struct bp_optimizer bp_optimizer;
+
+/* An optimizer over params[0..n_params) of g, or over every param of g (in
+ * creation order) when params is NULL (*out, new: free with
+ * bp_optimizer_free; it must not outlive g).  Its state (velocities,
+ * moments) is allocated here, once.  Errors, recorded in g: BP_EINVAL for
+ * a bad config, a node that is not a param of g, or no params; BP_ENOMEM. */
+bp_status bp_optimizer_new(bp_graph *g, bp_node *const *params, size_t n_params,
+                           const bp_optim_config *cfg, bp_optimizer **out);
+void bp_optimizer_free(bp_optimizer *opt);
+
+/* One update of every param from its accumulated gradient (bp_node_grad);
+ * a param that no backward has reached yet is skipped.  It does not clear
+ * the gradients: call bp_zero_grad before the next backward.  Makes no
+ * allocation.  BP_ENUMERIC (recorded in the graph) when a gradient is not
+ * finite; no param is changed then. */
+bp_status bp_optimizer_step(bp_optimizer *opt);
+void bp_optimizer_set_lr(bp_optimizer *opt, double lr);
+size_t bp_optimizer_steps(const bp_optimizer *opt);  /* steps taken */
+
+/* ------------------------------------------------------------------------ */
+/* Saving and loading parameters                                             */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * A params file holds every bp_param of a graph, in creation order.  All
+ * integers and doubles are little-endian:
+ *
+ *   offset  size  field
+ *   0       8     magic "BPPARAMS"
+ *   8       4     u32 format version, 1
+ *   12      4     u32 count: number of params
+ *   16      ...   count records, each:
+ *                   u32 name length L (bytes, no terminator; 0: unnamed)
+ *                   L   name bytes
+ *                   u64 rows, u64 cols
+ *                   rows*cols IEEE-754 binary64, row-major
+ *   end-8   8     u64 FNV-1a/64 of every byte before it (header and records)
+ *
+ * bp_params_save writes a temporary file in the same directory, fsyncs it
+ * and renames it over path, so a crash or error never leaves a partial file
+ * at path nor destroys the previous one.  Errors: BP_EIO naming the file.
+ *
+ * bp_params_load reads and checks the whole file — magic, version,
+ * truncation, checksum, then that the count, every name and every shape
+ * match the graph's params — BEFORE changing any param, so on error the
+ * graph is unchanged.  Errors name the file and byte offset: BP_EIO (cannot
+ * open or read), BP_EPARSE (bad magic, version, truncation, trailing bytes,
+ * checksum), BP_EDIM (a shape or count differs from the graph's),
+ * BP_ENOTFOUND (a name differs), BP_ENOMEM.
+ */
+bp_status bp_params_save(bp_graph *g, const char *path, bp_error *err);
+bp_status bp_params_load(bp_graph *g, const char *path, bp_error *err);
+
+/* ------------------------------------------------------------------------ */
+/* Pictures: Graphviz DOT and derivative chains                              */
+/* ------------------------------------------------------------------------ */
+
+/* Writes the graph as Graphviz DOT to f: every node that out depends on
+ * (out NULL: the whole graph), labelled with its name, its op (or input,
+ * param, constant) and its current shape.
+ *  - forward (backward 0): edges input → op, labelled with the shape of
+ *    the value that flows along them;
+ *  - backward (backward 1): only the edges a gradient flows through,
+ *    reversed (op → input), labelled d(input) and its shape, as the
+ *    lesson's generate_graph(backward=True); nodes without a gradient are
+ *    grey.
+ * Render with: dot -Tpng graph.dot -o graph.png.  BP_EINVAL for a NULL or
+ * foreign node; BP_EIO when writing fails. */
+bp_status bp_dot_write(bp_graph *g, bp_node *out, int backward, FILE *f,
+                       bp_error *err);
+/* The same into a new file at path (overwritten). */
+bp_status bp_dot_save(bp_graph *g, bp_node *out, int backward,
+                      const char *path, bp_error *err);
+
+typedef enum bp_chain_format {
+    BP_CHAIN_TEXT = 0,  /* dL/dW1 = dL/dZ2 * dZ2/dA1 * dA1/dZ1 * dZ1/dW1 */
+    BP_CHAIN_LATEX      /* \frac{\partial L}{\partial W_{1}} = ... \cdot ... */
+} bp_chain_format;
+
+/* The chain rule written out for node wrt (usually a param): the sum over
+ * every path from loss down to wrt, through edges that carry a gradient, of
+ * the product of the partial derivatives along it, e.g. for the lesson's
+ * network  dL/dW1 = dL/dZ2 * dZ2/dA1 * dA1/dZ1 * dZ1/dW1.  Nodes are
+ * written by name, or "n<index>" when unnamed (name them with
+ * bp_node_set_name for a readable chain); LaTeX turns trailing digits into
+ * subscripts.  No path gives "dL/dW = 0".  One line, no newline.
+ *
+ * bp_grad_chain writes into buf like snprintf: at most size bytes with a
+ * terminating NUL, and *needed (may be NULL) receives the full length
+ * without the NUL; BP_OK even when truncated.  bp_grad_chain_write writes
+ * to f.  BP_EINVAL for NULL or foreign nodes; BP_ENOMEM; BP_EIO. */
+bp_status bp_grad_chain(bp_graph *g, bp_node *loss, bp_node *wrt,
+                        bp_chain_format format, char *buf, size_t size,
+                        size_t *needed, bp_error *err);
+bp_status bp_grad_chain_write(bp_graph *g, bp_node *loss, bp_node *wrt,
+                              bp_chain_format format, FILE *f, bp_error *err);
 
 /* ------------------------------------------------------------------------ */
 /* Data files                                                                */

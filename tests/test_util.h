@@ -4,6 +4,7 @@
 
 #include <check.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -47,6 +48,55 @@ static inline void tu_fill(double *x, size_t n, uint64_t *state, double lo, doub
                           k_, k_ / m_->cols, k_ % m_->cols, m_->data[k_],      \
                           (double)(expected)[k_]);                             \
     } while (0)
+
+/* Allocation-failure injection, as SQLite tests it: tu_every_alloc_failure
+ * runs `run` once to count its allocations, then once per N with the N-th
+ * allocation failing; each time `run` must return BP_ENOMEM and every block
+ * must be freed.  `run` builds, runs and frees its own graph. */
+static long tu_allocations, tu_fail_at, tu_live;
+
+static inline void *tu_failing_malloc(size_t size)
+{
+    max_align_t *p;   /* a header that keeps the block aligned */
+
+    if (++tu_allocations == tu_fail_at)
+        return NULL;
+    p = malloc(size + sizeof *p);
+    if (!p)
+        return NULL;
+    tu_live++;
+    return p + 1;
+}
+
+static inline void tu_counting_free(void *ptr)
+{
+    if (ptr) {
+        tu_live--;
+        free((max_align_t *)ptr - 1);
+    }
+}
+
+static inline void tu_every_alloc_failure(bp_status (*run)(void), long at_least)
+{
+    long total;
+
+    ck_assert_int_eq(bp_set_alloc_funcs(tu_failing_malloc, tu_counting_free), BP_OK);
+    tu_allocations = tu_live = tu_fail_at = 0;
+    ck_assert_int_eq(run(), BP_OK);
+    total = tu_allocations;
+    ck_assert_int_eq(tu_live, 0);
+    ck_assert_int_ge(total, at_least);
+    for (long n = 1; n <= total; n++) {
+        bp_status st;
+        tu_allocations = tu_live = 0;
+        tu_fail_at = n;
+        st = run();
+        ck_assert_msg(st == BP_ENOMEM, "allocation %ld of %ld failed, status %d", n, total, st);
+        ck_assert_msg(tu_live == 0, "allocation %ld failing leaked %ld blocks", n, tu_live);
+    }
+    tu_fail_at = 0;
+    ck_assert_int_eq(bp_set_alloc_funcs(NULL, NULL), BP_OK);
+}
 
 /* Runs a suite in Check's default (fork) mode; returns the exit status. */
 static inline int tu_run(Suite *s)

@@ -1,0 +1,337 @@
+/* Saving and loading a graph's params (format in bpgraph.h): written
+ * through a temporary file renamed into place; loaded only after the whole
+ * file has been checked. */
+#define _POSIX_C_SOURCE 200809L
+#include "bp_private.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MAGIC "BPPARAMS"
+#define MAGIC_LEN 8
+#define VERSION 1u
+#define HEADER_LEN 16
+#define SUM_LEN 8
+
+/* FNV-1a, 64 bits. */
+static uint64_t fnv1a64(const unsigned char *p, size_t n)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (size_t i = 0; i < n; i++) {
+        h ^= p[i];
+        h *= 0x100000001b3ULL;
+    }
+    return h;
+}
+
+static void put_u32(unsigned char *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static void put_u64(unsigned char *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint32_t get_u32(const unsigned char *p)
+{
+    uint32_t v = 0;
+    for (int i = 3; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+static uint64_t get_u64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+static void put_f64(unsigned char *p, double d)
+{
+    uint64_t bits;
+    memcpy(&bits, &d, sizeof bits);
+    put_u64(p, bits);
+}
+
+static double get_f64(const unsigned char *p)
+{
+    uint64_t bits = get_u64(p);
+    double d;
+    memcpy(&d, &bits, sizeof d);
+    return d;
+}
+
+static size_t count_params(const bp_graph *g)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < g->n_nodes; i++)
+        n += g->nodes[i]->kind == BPI_PARAM;
+    return n;
+}
+
+/* Writes all of buf to fd; 0 or -1 with errno. */
+static int write_all(int fd, const unsigned char *buf, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, buf, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        buf += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* fsync the directory holding path, so the rename itself is durable; best
+ * effort (some file systems refuse to open directories). */
+static void sync_dir(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    char dir[4096];
+    int fd;
+
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else if (slash == path)
+        snprintf(dir, sizeof dir, "/");
+    else if ((size_t)(slash - path) < sizeof dir)
+        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    else
+        return;
+    fd = open(dir, O_RDONLY);
+    if (fd >= 0) {
+        fsync(fd);
+        close(fd);
+    }
+}
+
+bp_status bp_params_save(bp_graph *g, const char *path, bp_error *err)
+{
+    size_t n_params, size = HEADER_LEN + SUM_LEN, pos, plen;
+    unsigned char *buf;
+    char *tmp;
+    int fd, e;
+
+    if (!g || !path || !path[0])
+        return bpi_set_error(err, BP_EINVAL, "params_save: NULL graph or empty path");
+    n_params = count_params(g);
+    if (n_params > UINT32_MAX)
+        return bpi_set_error(err, BP_EINVAL, "%s: too many params (%zu)", path, n_params);
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        const bp_node *p = g->nodes[i];
+        if (p->kind != BPI_PARAM)
+            continue;
+        /* Params are small (weights of a model), so no overflow checks
+         * beyond what the graph already made when it allocated them. */
+        size += 4 + strlen(bp_node_name(p)) + 16 + 8 * p->value.rows * p->value.cols;
+    }
+    buf = bpi_malloc(size);
+    plen = strlen(path);
+    tmp = bpi_malloc(plen + 8);
+    if (!buf || !tmp) {
+        bpi_free(buf);
+        bpi_free(tmp);
+        return bpi_set_error(err, BP_ENOMEM, "%s: out of memory for %zu bytes", path, size);
+    }
+    memcpy(buf, MAGIC, MAGIC_LEN);
+    put_u32(buf + 8, VERSION);
+    put_u32(buf + 12, (uint32_t)n_params);
+    pos = HEADER_LEN;
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        const bp_node *p = g->nodes[i];
+        const char *name = bp_node_name(p);
+        size_t len = strlen(name);
+        if (p->kind != BPI_PARAM)
+            continue;
+        put_u32(buf + pos, (uint32_t)len);
+        memcpy(buf + pos + 4, name, len);
+        pos += 4 + len;
+        put_u64(buf + pos, p->value.rows);
+        put_u64(buf + pos + 8, p->value.cols);
+        pos += 16;
+        for (size_t k = 0; k < p->value.rows * p->value.cols; k++, pos += 8)
+            put_f64(buf + pos, p->value.data[k]);
+    }
+    put_u64(buf + pos, fnv1a64(buf, pos));
+
+    /* A temporary beside path (same directory, so rename is atomic). */
+    memcpy(tmp, path, plen);
+    memcpy(tmp + plen, ".XXXXXX", 8);
+    fd = mkstemp(tmp);
+    if (fd < 0) {
+        e = errno;
+        bpi_set_error(err, BP_EIO, "%s: cannot create a temporary file beside it: %s", path, strerror(e));
+        goto fail;
+    }
+    if (fchmod(fd, 0644) != 0 || write_all(fd, buf, size) != 0 || fsync(fd) != 0) {
+        e = errno;
+        close(fd);
+        unlink(tmp);
+        bpi_set_error(err, BP_EIO, "%s: cannot write temporary file %s: %s", path, tmp, strerror(e));
+        goto fail;
+    }
+    if (close(fd) != 0 || rename(tmp, path) != 0) {
+        e = errno;
+        unlink(tmp);
+        bpi_set_error(err, BP_EIO, "%s: cannot replace the file: %s", path, strerror(e));
+        goto fail;
+    }
+    sync_dir(path);
+    bpi_free(buf);
+    bpi_free(tmp);
+    return BP_OK;
+fail:
+    bpi_free(buf);
+    bpi_free(tmp);
+    return BP_EIO;
+}
+
+/* Reads the whole file into a new buffer. */
+static bp_status read_file(const char *path, unsigned char **out, size_t *size, bp_error *err)
+{
+    FILE *f = fopen(path, "rb");
+    unsigned char *buf = NULL;
+    size_t cap = 0, n = 0;
+
+    *out = NULL;
+    if (!f)
+        return bpi_set_error(err, BP_EIO, "%s: cannot open: %s", path, strerror(errno));
+    for (;;) {
+        size_t got;
+        if (n == cap) {
+            size_t ncap = cap ? 2 * cap : 4096;
+            unsigned char *nb = ncap > cap ? bpi_malloc(ncap) : NULL;
+            if (!nb) {
+                bpi_free(buf);
+                fclose(f);
+                return bpi_set_error(err, BP_ENOMEM, "%s: out of memory reading %zu bytes", path, ncap);
+            }
+            if (n)
+                memcpy(nb, buf, n);
+            bpi_free(buf);
+            buf = nb;
+            cap = ncap;
+        }
+        got = fread(buf + n, 1, cap - n, f);
+        n += got;
+        if (got == 0)
+            break;
+    }
+    if (ferror(f)) {
+        bpi_free(buf);
+        fclose(f);
+        return bpi_set_error(err, BP_EIO, "%s: read error at offset %zu", path, n);
+    }
+    fclose(f);
+    *out = buf;
+    *size = n;
+    return BP_OK;
+}
+
+bp_status bp_params_load(bp_graph *g, const char *path, bp_error *err)
+{
+    unsigned char *buf;
+    size_t size = 0, pos, end, n_params, idx;
+    uint32_t count, version;
+    bp_status st;
+
+    if (!g || !path || !path[0])
+        return bpi_set_error(err, BP_EINVAL, "params_load: NULL graph or empty path");
+    st = read_file(path, &buf, &size, err);
+    if (st != BP_OK)
+        return st;
+
+#define FAIL(status, ...) do { bpi_set_error(err, status, __VA_ARGS__); bpi_free(buf); return status; } while (0)
+    /* 1. Structure: header, every record within the file, checksum. */
+    if (size < HEADER_LEN + SUM_LEN)
+        FAIL(BP_EPARSE, "%s: truncated at offset %zu: a params file has at least %d bytes",
+             path, size, HEADER_LEN + SUM_LEN);
+    if (memcmp(buf, MAGIC, MAGIC_LEN) != 0)
+        FAIL(BP_EPARSE, "%s: bad magic at offset 0: not a bpgraph params file", path);
+    version = get_u32(buf + 8);
+    if (version != VERSION)
+        FAIL(BP_EPARSE, "%s: unsupported format version %u at offset 8 (this library reads %u)",
+             path, version, VERSION);
+    count = get_u32(buf + 12);
+    end = size - SUM_LEN;
+    pos = HEADER_LEN;
+    for (uint32_t r = 0; r < count; r++) {
+        uint64_t len, rows, cols;
+        size_t rec = pos;
+        if (end - pos < 4)
+            FAIL(BP_EPARSE, "%s: truncated at offset %zu: record %u's name length", path, pos, r);
+        len = get_u32(buf + pos);
+        pos += 4;
+        if (end - pos < len + 16)
+            FAIL(BP_EPARSE, "%s: truncated at offset %zu: record %u (at offset %zu) needs its name and shape",
+                 path, pos, r, rec);
+        pos += len;
+        rows = get_u64(buf + pos);
+        cols = get_u64(buf + pos + 8);
+        pos += 16;
+        if (rows == 0 || cols == 0 || rows > (end - pos) / 8 || cols > (end - pos) / 8 / rows)
+            FAIL(BP_EPARSE, "%s: truncated at offset %zu: record %u is %llux%llu, %zu bytes remain",
+                 path, pos, r, (unsigned long long)rows, (unsigned long long)cols, end - pos);
+        pos += 8 * rows * cols;
+    }
+    if (pos != end)
+        FAIL(BP_EPARSE, "%s: %zu unexpected bytes at offset %zu before the checksum", path, end - pos, pos);
+    if (get_u64(buf + end) != fnv1a64(buf, end))
+        FAIL(BP_EPARSE, "%s: checksum mismatch at offset %zu: the file is corrupt", path, end);
+
+    /* 2. Against the graph: count, names, shapes. */
+    n_params = count_params(g);
+    if (count != n_params)
+        FAIL(BP_EDIM, "%s: holds %u params at offset 12, the graph has %zu", path, count, n_params);
+    pos = HEADER_LEN;
+    idx = 0;
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        const bp_node *p = g->nodes[i];
+        const char *name = bp_node_name(p);
+        size_t len, rec = pos;
+        uint64_t rows, cols;
+        if (p->kind != BPI_PARAM)
+            continue;
+        len = get_u32(buf + pos);
+        if (len != strlen(name) || memcmp(buf + pos + 4, name, len) != 0)
+            FAIL(BP_ENOTFOUND, "%s: param %zu at offset %zu is named '%.*s', the graph's is '%s'",
+                 path, idx, rec, (int)(len > 64 ? 64 : len), (const char *)buf + pos + 4, name);
+        pos += 4 + len;
+        rows = get_u64(buf + pos);
+        cols = get_u64(buf + pos + 8);
+        if (rows != p->value.rows || cols != p->value.cols)
+            FAIL(BP_EDIM, "%s: param '%s' at offset %zu is %llux%llu, the graph's is %zux%zu",
+                 path, name, rec, (unsigned long long)rows, (unsigned long long)cols,
+                 p->value.rows, p->value.cols);
+        pos += 16 + 8 * rows * cols;
+        idx++;
+    }
+
+    /* 3. Everything checked: copy. */
+    pos = HEADER_LEN;
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        bp_node *p = g->nodes[i];
+        if (p->kind != BPI_PARAM)
+            continue;
+        pos += 4 + get_u32(buf + pos) + 16;
+        for (size_t k = 0; k < p->value.rows * p->value.cols; k++, pos += 8)
+            p->value.data[k] = get_f64(buf + pos);
+    }
+#undef FAIL
+    bpi_free(buf);
+    return BP_OK;
+}

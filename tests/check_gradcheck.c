@@ -1,0 +1,526 @@
+/* The gradient checker: every built-in op covered and passing, whole
+ * graphs pass and fail as they should, Richardson, domains, defaults. */
+#include "bpgraph.h"
+
+#include <check.h>
+#include <float.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- user ops for the tests ---- */
+
+static bp_status same_shape(bp_op_args *a)
+{
+    a->out->rows = a->in[0]->rows;
+    a->out->cols = a->in[0]->cols;
+    return BP_OK;
+}
+
+static bp_status cube_forward(bp_op_args *a)
+{
+    for (size_t k = 0; k < a->out->rows * a->out->cols; k++) {
+        double x = a->in[0]->data[k];
+        a->out->data[k] = x * x * x;
+    }
+    return BP_OK;
+}
+
+/* dx += g·3x² */
+static bp_status cube_backward(bp_op_args *a)
+{
+    if (a->din[0])
+        for (size_t k = 0; k < a->out->rows * a->out->cols; k++) {
+            double x = a->in[0]->data[k];
+            a->din[0]->data[k] += a->dout->data[k] * 3.0 * x * x;
+        }
+    return BP_OK;
+}
+
+/* The mistake: 2x² instead of 3x². */
+static bp_status cube_wrong_backward(bp_op_args *a)
+{
+    if (a->din[0])
+        for (size_t k = 0; k < a->out->rows * a->out->cols; k++) {
+            double x = a->in[0]->data[k];
+            a->din[0]->data[k] += a->dout->data[k] * 2.0 * x * x;
+        }
+    return BP_OK;
+}
+
+static bp_status nan_backward(bp_op_args *a)
+{
+    if (a->din[0])
+        for (size_t k = 0; k < a->out->rows * a->out->cols; k++)
+            a->din[0]->data[k] += NAN;
+    return BP_OK;
+}
+
+static const bp_op cube_op = {
+    .name = "cube", .n_in = 1, .shape = same_shape, .forward = cube_forward,
+    .backward = cube_backward,
+};
+static const bp_op cube_wrong_op = {
+    .name = "cube_wrong", .n_in = 1, .shape = same_shape, .forward = cube_forward,
+    .backward = cube_wrong_backward,
+};
+static const bp_op cube_nan_op = {
+    .name = "cube_nan", .n_in = 1, .shape = same_shape, .forward = cube_forward,
+    .backward = nan_backward,
+};
+
+/* |x − 0.5| that refuses inputs near its kink: passes only if the checker
+ * samples away from the declared kink (and steps stay clear of it). */
+static bp_status kinked_forward(bp_op_args *a)
+{
+    for (size_t k = 0; k < a->out->rows * a->out->cols; k++) {
+        double x = a->in[0]->data[k];
+        if (fabs(x - 0.5) < 5e-3)
+            return bp_op_fail(a, BP_ENUMERIC, "input %g too near the kink", x);
+        a->out->data[k] = fabs(x - 0.5);
+    }
+    return BP_OK;
+}
+
+static bp_status kinked_backward(bp_op_args *a)
+{
+    if (a->din[0])
+        for (size_t k = 0; k < a->out->rows * a->out->cols; k++)
+            a->din[0]->data[k] += a->dout->data[k] * (a->in[0]->data[k] > 0.5 ? 1.0 : -1.0);
+    return BP_OK;
+}
+
+static const bp_op kinked_op = {
+    .name = "kinked", .n_in = 1, .shape = same_shape, .forward = kinked_forward,
+    .backward = kinked_backward,
+    .domain = {{.kind = BP_DOMAIN_REAL, .kinks = BP_KINK_AT, .kink = 0.5}},
+};
+
+/* f(A) = Σ_{i≤j} A(i,j)², reading the upper triangle only, as a Cholesky
+ * would; refuses a non-symmetric or non-square input. */
+static bp_status square_shape(bp_op_args *a)
+{
+    if (a->in[0]->rows != a->in[0]->cols)
+        return bp_op_fail(a, BP_EDIM, "not square");
+    a->out->rows = a->out->cols = 1;
+    return BP_OK;
+}
+
+static bp_status upper_forward(bp_op_args *a)
+{
+    const bp_matrix *A = a->in[0];
+    double s = 0.0;
+    for (size_t i = 0; i < A->rows; i++)
+        for (size_t j = 0; j < A->cols; j++) {
+            if (A->data[i * A->cols + j] != A->data[j * A->cols + i])
+                return bp_op_fail(a, BP_EINVAL, "input is not symmetric");
+            if (i <= j)
+                s += A->data[i * A->cols + j] * A->data[i * A->cols + j];
+        }
+    a->out->data[0] = s;
+    return BP_OK;
+}
+
+static bp_status upper_backward(bp_op_args *a)
+{
+    const bp_matrix *A = a->in[0];
+    if (a->din[0])
+        for (size_t i = 0; i < A->rows; i++)
+            for (size_t j = i; j < A->cols; j++)
+                a->din[0]->data[i * A->cols + j] += a->dout->data[0] * 2.0 * A->data[i * A->cols + j];
+    return BP_OK;
+}
+
+static const bp_op upper_op = {
+    .name = "upper_sumsq", .n_in = 1, .shape = square_shape, .forward = upper_forward,
+    .backward = upper_backward, .domain = {{.kind = BP_DOMAIN_SPD}},
+};
+
+/* Σ A², refusing a matrix that is not strictly diagonally dominant. */
+static bp_status dominant_forward(bp_op_args *a)
+{
+    const bp_matrix *A = a->in[0];
+    double s = 0.0;
+    for (size_t i = 0; i < A->rows; i++) {
+        double off = 0.0;
+        for (size_t j = 0; j < A->cols; j++) {
+            double v = A->data[i * A->cols + j];
+            s += v * v;
+            if (j != i)
+                off += fabs(v);
+        }
+        if (fabs(A->data[i * A->cols + i]) <= off)
+            return bp_op_fail(a, BP_ESINGULAR, "row %zu not diagonally dominant", i);
+    }
+    a->out->data[0] = s;
+    return BP_OK;
+}
+
+static bp_status sumsq_backward(bp_op_args *a)
+{
+    if (a->din[0])
+        for (size_t k = 0; k < a->in[0]->rows * a->in[0]->cols; k++)
+            a->din[0]->data[k] += a->dout->data[0] * 2.0 * a->in[0]->data[k];
+    return BP_OK;
+}
+
+static const bp_op dominant_op = {
+    .name = "dominant_sumsq", .n_in = 1, .shape = square_shape, .forward = dominant_forward,
+    .backward = sumsq_backward, .domain = {{.kind = BP_DOMAIN_INVERTIBLE}},
+};
+
+static const bp_op attr_without_sets_op = {
+    .name = "needs_attr", .n_in = 1, .n_attr = 1, .shape = same_shape,
+    .forward = cube_forward, .backward = cube_backward,
+};
+
+/* ---- built-in coverage, from the registry ---- */
+
+START_TEST(test_every_builtin_checked_and_passing)
+{
+    ck_assert_uint_gt(bp_builtin_count(), 0);
+    for (size_t i = 0; i < bp_builtin_count(); i++) {
+        const bp_op *op = bp_builtin(i);
+        bp_check_report rep;
+        ck_assert_ptr_nonnull(op);
+        ck_assert_int_eq(bp_gradcheck_op(op, NULL, &rep), BP_OK);
+        /* an op with no case or no comparison is not covered */
+        ck_assert_msg(rep.n_cases > 0 && rep.n_compared > 0,
+                      "built-in op %s is not covered by the checker (%zu cases, %zu compared)",
+                      op->name, rep.n_cases, rep.n_compared);
+        ck_assert_msg(rep.result == BP_CHECK_PASS, "built-in op %s: result %d, %s %s",
+                      op->name, rep.result, rep.diagnosis, rep.message);
+        ck_assert_str_eq(rep.name, op->name);
+        bp_check_report_clear(&rep);
+    }
+}
+END_TEST
+
+START_TEST(test_builtins_pass_other_seeds)
+{
+    bp_check_options o = bp_check_options_default();
+    for (o.seed = 100; o.seed < 105; o.seed++)
+        for (size_t i = 0; i < bp_builtin_count(); i++) {
+            bp_check_report rep;
+            ck_assert_int_eq(bp_gradcheck_op(bp_builtin(i), &o, &rep), BP_OK);
+            ck_assert_msg(rep.result == BP_CHECK_PASS, "%s, seed %llu: %s %s",
+                          bp_builtin(i)->name, o.seed, rep.diagnosis, rep.message);
+            bp_check_report_clear(&rep);
+        }
+}
+END_TEST
+
+START_TEST(test_binary_ops_cover_every_broadcast_pattern)
+{
+    /* each of the 4 row relations × 4 column relations between the
+     * operands: equal 1, equal > 1, first is 1, second is 1 */
+    bp_check_report rep;
+    int seen[16] = {0};
+    size_t n_seen = 0;
+
+    ck_assert_int_eq(bp_gradcheck_op(bp_builtin(3), NULL, &rep), BP_OK);
+    ck_assert_str_eq(rep.name, "add");
+    for (size_t i = 0; i < rep.n_cases; i++) {
+        unsigned r0, c0, r1, c1;
+        if (sscanf(rep.cases[i].label, "%ux%u, %ux%u", &r0, &c0, &r1, &c1) != 4)
+            continue;
+        int rr = r0 == r1 ? (r0 == 1 ? 0 : 1) : (r0 == 1 ? 2 : 3);
+        int cc = c0 == c1 ? (c0 == 1 ? 0 : 1) : (c0 == 1 ? 2 : 3);
+        if (!seen[rr * 4 + cc]++)
+            n_seen++;
+    }
+    ck_assert_uint_eq(n_seen, 16);
+    bp_check_report_clear(&rep);
+}
+END_TEST
+
+/* ---- user ops ---- */
+
+START_TEST(test_wrong_op_fails_with_diagnosis_and_replays)
+{
+    bp_check_options o = bp_check_options_default();
+    bp_check_report rep;
+    size_t failed;
+
+    ck_assert_int_eq(bp_gradcheck_op(&cube_op, NULL, &rep), BP_OK);
+    ck_assert_int_eq(rep.result, BP_CHECK_PASS);
+    ck_assert_uint_eq(rep.failed_case, BP_CHECK_NONE);
+    bp_check_report_clear(&rep);
+
+    ck_assert_int_eq(bp_gradcheck_op(&cube_wrong_op, NULL, &rep), BP_OK);
+    ck_assert_int_eq(rep.result, BP_CHECK_MISMATCH);
+    ck_assert_uint_gt(rep.n_failed, 0);
+    ck_assert_uint_gt(rep.n_worst, 0);
+    ck_assert_ptr_nonnull(strstr(rep.diagnosis, "constant factor (analytic ≈ 0.6667 × numeric)"));
+    ck_assert_double_gt(rep.worst[0].error, rep.worst[0].allowed);
+    /* the analytic entry is 2/3 of the numeric one */
+    ck_assert_double_eq_tol(rep.worst[0].analytic / rep.worst[0].numeric, 2.0 / 3.0, 1e-6);
+    failed = rep.failed_case;
+    ck_assert_uint_ne(failed, BP_CHECK_NONE);
+    bp_check_report_clear(&rep);
+
+    o.only_case = failed;
+    ck_assert_int_eq(bp_gradcheck_op(&cube_wrong_op, &o, &rep), BP_OK);
+    ck_assert_int_eq(rep.result, BP_CHECK_MISMATCH);
+    ck_assert_uint_eq(rep.n_cases, 1);
+    ck_assert_uint_eq(rep.cases[0].index, failed);
+    ck_assert_uint_eq(rep.failed_case, failed);
+    bp_check_report_clear(&rep);
+}
+END_TEST
+
+START_TEST(test_nan_gradient_is_nonfinite)
+{
+    bp_check_report rep;
+    ck_assert_int_eq(bp_gradcheck_op(&cube_nan_op, NULL, &rep), BP_OK);
+    ck_assert_int_eq(rep.result, BP_CHECK_NONFINITE);
+    ck_assert_str_ne(rep.message, "");
+    bp_check_report_clear(&rep);
+}
+END_TEST
+
+START_TEST(test_samples_avoid_declared_kink)
+{
+    bp_check_report rep;
+    ck_assert_int_eq(bp_gradcheck_op(&kinked_op, NULL, &rep), BP_OK);
+    ck_assert_msg(rep.result == BP_CHECK_PASS, "%s", rep.message);
+    bp_check_report_clear(&rep);
+}
+END_TEST
+
+START_TEST(test_spd_and_invertible_domains)
+{
+    bp_check_report rep;
+
+    /* symmetric samples, (i,j) and (j,i) perturbed together, square only */
+    ck_assert_int_eq(bp_gradcheck_op(&upper_op, NULL, &rep), BP_OK);
+    ck_assert_msg(rep.result == BP_CHECK_PASS, "%s %s", rep.diagnosis, rep.message);
+    ck_assert_uint_gt(rep.n_cases, 1);
+    for (size_t i = 0; i < rep.n_cases; i++) {
+        unsigned r, c;
+        ck_assert_int_eq(sscanf(rep.cases[i].label, "%ux%u", &r, &c), 2);
+        ck_assert_uint_eq(r, c);
+    }
+    bp_check_report_clear(&rep);
+
+    ck_assert_int_eq(bp_gradcheck_op(&dominant_op, NULL, &rep), BP_OK);
+    ck_assert_msg(rep.result == BP_CHECK_PASS, "%s %s", rep.diagnosis, rep.message);
+    bp_check_report_clear(&rep);
+}
+END_TEST
+
+START_TEST(test_op_errors)
+{
+    bp_check_report rep;
+    bp_op incomplete = cube_op;
+
+    ck_assert_int_eq(bp_gradcheck_op(&cube_op, NULL, NULL), BP_EINVAL);
+    incomplete.forward = NULL;
+    ck_assert_int_eq(bp_gradcheck_op(&incomplete, NULL, &rep), BP_EINVAL);
+    ck_assert_int_eq(rep.result, BP_CHECK_ERROR);
+    bp_check_report_clear(&rep);
+    ck_assert_int_eq(bp_gradcheck_op(&attr_without_sets_op, NULL, &rep), BP_OK);
+    ck_assert_int_eq(rep.result, BP_CHECK_ERROR);
+    ck_assert_ptr_nonnull(strstr(rep.message, "check_attr"));
+    bp_check_report_clear(&rep);
+}
+END_TEST
+
+/* ---- graphs ---- */
+
+/* loss = mse(op(x·W + b)·V, y) with W feeding twice (fan-out). */
+static bp_node *build_net(bp_graph *g, const bp_op *op)
+{
+    static const double xd[] = {0.3, -1.2, 0.8, 2.385, -0.4, 1.1, 0.05, -0.9};
+    static const double yd[] = {0.7, -0.2, 1.3, 0.4};
+    static const double wd[] = {0.61, -0.33, 0.25, 0.9};
+    static const double bd[] = {-0.12, 0.31};
+    static const double vd[] = {0.8, -0.45};
+    bp_node *x = bp_constant(g, 4, 2, xd, "x");
+    bp_node *y = bp_constant(g, 4, 1, yd, "y");
+    bp_node *w = bp_param(g, 2, 2, "W");
+    bp_node *b = bp_param(g, 1, 2, "b");
+    bp_node *v = bp_param(g, 2, 1, "V");
+    bp_matrix m;
+
+    m.rows = 2; m.cols = 2; m.data = (double *)wd;
+    bp_node_set_value(w, &m);
+    m.rows = 1; m.cols = 2; m.data = (double *)bd;
+    bp_node_set_value(b, &m);
+    m.rows = 2; m.cols = 1; m.data = (double *)vd;
+    bp_node_set_value(v, &m);
+    bp_node *h = bp_add(g, bp_matmul(g, x, w), b);
+    bp_node *in[1] = {bp_matmul(g, h, w)};
+    bp_node *act = bp_apply(g, op, 1, in, NULL);
+    return bp_mse(g, bp_matmul(g, act, v), y);
+}
+
+START_TEST(test_graph_correct_passes)
+{
+    bp_graph *g = bp_graph_new();
+    bp_node *loss = build_net(g, &cube_op);
+    bp_check_report rep;
+
+    ck_assert_ptr_nonnull(loss);
+    ck_assert_int_eq(bp_gradcheck_graph(g, loss, NULL, &rep), BP_OK);
+    ck_assert_msg(rep.result == BP_CHECK_PASS, "%s %s", rep.diagnosis, rep.message);
+    ck_assert_uint_eq(rep.n_compared, 4 + 2 + 2);
+    bp_check_report_clear(&rep);
+    bp_graph_free(g);
+}
+END_TEST
+
+START_TEST(test_graph_wrong_op_fails_and_restores)
+{
+    bp_graph *g = bp_graph_new();
+    bp_node *loss = build_net(g, &cube_wrong_op);
+    bp_node *w = bp_graph_node(g, 2);
+    bp_check_report rep;
+    double before[4], grad_before[4];
+
+    ck_assert_str_eq(bp_node_name(w), "W");
+    /* a gradient already accumulated must survive the check */
+    ck_assert_int_eq(bp_forward(g, loss), BP_OK);
+    ck_assert_int_eq(bp_backward(g, loss, NULL), BP_OK);
+    memcpy(before, bp_node_value(w)->data, sizeof before);
+    memcpy(grad_before, bp_node_grad(w)->data, sizeof grad_before);
+
+    ck_assert_int_eq(bp_gradcheck_graph(g, loss, NULL, &rep), BP_OK);
+    ck_assert_int_eq(rep.result, BP_CHECK_MISMATCH);
+    ck_assert_uint_gt(rep.n_worst, 0);
+    ck_assert_double_gt(rep.worst[0].error, rep.worst[0].allowed);
+    ck_assert_uint_eq(rep.worst[0].out_row, BP_CHECK_NONE);
+    ck_assert_int_eq(memcmp(before, bp_node_value(w)->data, sizeof before), 0);
+    ck_assert_int_eq(memcmp(grad_before, bp_node_grad(w)->data, sizeof grad_before), 0);
+    ck_assert_int_eq(bp_graph_status(g), BP_OK);
+    bp_check_report_clear(&rep);
+    bp_graph_free(g);
+}
+END_TEST
+
+START_TEST(test_graph_needs_a_param)
+{
+    bp_graph *g = bp_graph_new();
+    static const double d[] = {1.5, -0.25};
+    bp_node *c = bp_constant(g, 1, 2, d, "c");
+    bp_node *s = bp_sum(g, c);
+    bp_check_report rep;
+
+    ck_assert_int_eq(bp_gradcheck_graph(g, s, NULL, &rep), BP_ESTATE);
+    ck_assert_int_eq(rep.result, BP_CHECK_ERROR);
+    bp_check_report_clear(&rep);
+    bp_graph_free(g);
+}
+END_TEST
+
+/* ---- numerics and options ---- */
+
+static double cube_fn(double x, void *ctx)
+{
+    (void)ctx;
+    return x * x * x;
+}
+
+START_TEST(test_richardson_estimate)
+{
+    /* For x³ the 2-point quotient is off by exactly h² (f''' = 6) and the
+     * 4-point stencil is exact up to rounding; the estimate must measure
+     * the 2-point error.  A large step makes truncation dominate. */
+    bp_check_options o = bp_check_options_default();
+    const double x = 1.3, exact = 3.0 * x * x;
+    double est2, est4, d2, d4, h;
+
+    o.step_scale = 1000.0;
+    h = (x + o.step_scale * cbrt(o.eps) * x) - x;
+    o.richardson = 0;
+    d2 = bp_numeric_derivative(cube_fn, NULL, x, &o, &est2);
+    o.richardson = 1;
+    d4 = bp_numeric_derivative(cube_fn, NULL, x, &o, &est4);
+
+    ck_assert_double_eq_tol(d2 - exact, h * h, 1e-3 * h * h);
+    ck_assert_double_eq_tol(d4, exact, 1e-9);
+    ck_assert_double_lt(est2, 1e-9);                 /* rounding only */
+    ck_assert_double_eq_tol(est4, fabs(d2 - exact), 0.01 * fabs(d2 - exact));
+    ck_assert(isnan(bp_numeric_derivative(NULL, NULL, x, &o, &est4)));
+}
+END_TEST
+
+START_TEST(test_options_defaults)
+{
+    bp_check_options o = bp_check_options_default();
+    bp_check_report rep;
+
+    ck_assert_uint_eq(o.seed, 1);
+    ck_assert_double_eq(o.eps, DBL_EPSILON);
+    ck_assert_double_eq(o.step_scale, 1.0);
+    ck_assert_double_eq(o.atol, 1e-6);
+    ck_assert_double_eq(o.rtol, 1e-5);
+    ck_assert_int_eq(o.richardson, 1);
+    ck_assert_int_eq(o.contracts, 1);
+    ck_assert_uint_eq(o.max_cases, 24);
+    ck_assert_uint_eq(o.jacobian_max, 1024);
+    ck_assert_uint_eq(o.n_probes, 4);
+    ck_assert_uint_eq(o.graph_elementwise_max, 4096);
+    ck_assert_double_eq(o.kink_margin, 1e-2);
+    ck_assert_uint_eq(o.only_case, BP_CHECK_ALL);
+
+    /* NULL options mean the defaults, recorded in the report */
+    ck_assert_int_eq(bp_gradcheck_op(&cube_op, NULL, &rep), BP_OK);
+    ck_assert_int_eq(memcmp(&rep.options, &o, sizeof o), 0);
+    bp_check_report_clear(&rep);
+    bp_check_report_clear(NULL);
+}
+END_TEST
+
+START_TEST(test_tolerances_matter)
+{
+    /* tight enough tolerances without Richardson make a correct op fail:
+     * the pass rule is really applied */
+    bp_check_options o = bp_check_options_default();
+    bp_check_report rep;
+
+    o.richardson = 0;
+    o.atol = 0.0;
+    o.rtol = 0.0;
+    o.step_scale = 1000.0;
+    ck_assert_int_eq(bp_gradcheck_op(&cube_op, &o, &rep), BP_OK);
+    ck_assert_int_eq(rep.result, BP_CHECK_MISMATCH);
+    bp_check_report_clear(&rep);
+}
+END_TEST
+
+static Suite *gradcheck_suite(void)
+{
+    Suite *s = suite_create("gradcheck");
+    TCase *tc = tcase_create("core");
+
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_every_builtin_checked_and_passing);
+    tcase_add_test(tc, test_builtins_pass_other_seeds);
+    tcase_add_test(tc, test_binary_ops_cover_every_broadcast_pattern);
+    tcase_add_test(tc, test_wrong_op_fails_with_diagnosis_and_replays);
+    tcase_add_test(tc, test_nan_gradient_is_nonfinite);
+    tcase_add_test(tc, test_samples_avoid_declared_kink);
+    tcase_add_test(tc, test_spd_and_invertible_domains);
+    tcase_add_test(tc, test_op_errors);
+    tcase_add_test(tc, test_graph_correct_passes);
+    tcase_add_test(tc, test_graph_wrong_op_fails_and_restores);
+    tcase_add_test(tc, test_graph_needs_a_param);
+    tcase_add_test(tc, test_richardson_estimate);
+    tcase_add_test(tc, test_options_defaults);
+    tcase_add_test(tc, test_tolerances_matter);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(gradcheck_suite());
+    int failed;
+
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
