@@ -5,7 +5,8 @@
  *   tools/bench [--quick] [--data clean_weather.csv] [--gradcheck PATH]
  *               [--json FILE] [--only seed|weather|mnist|softmax]
  *
- * Workloads (one step = forward, loss, backward, SGD update):
+ * Workloads (one step = forward, loss, backward, SGD update, the update
+ * through bp_optimizer_step with plain SGD):
  *   seed     10×3 → 3 → 1, relu, MSE     (first 10 weather rows: overhead)
  *   weather  13509×3 → 64 → 1, relu, MSE (the whole table: memory-bound)
  *   mnist    512×784 → 1024 → 10, relu, softmax cross-entropy (synthetic,
@@ -234,6 +235,7 @@ typedef struct graph_net {
     bp_graph *g;
     bp_node *x, *y, *loss;
     bp_node *param[4];    /* w1, b1, w2, b2 */
+    bp_optimizer *opt;    /* plain SGD (momentum 0) */
     size_t bytes;         /* peak bytes the library allocated for it */
 } graph_net;
 
@@ -278,22 +280,28 @@ static void graph_build(graph_net *n, const workload *w)
      * the hand-written version reads the same arrays every step. */
     if (bp_node_set_value(n->x, &xm) != BP_OK || bp_node_set_value(n->y, &ym) != BP_OK)
         die_graph(g, w->name);
+    {
+        bp_optim_config cfg = bp_optim_defaults(BP_OPTIM_SGD);
+        cfg.lr = w->lr;
+        if (bp_optimizer_new(g, n->param, 4, &cfg, &n->opt) != BP_OK)
+            die_graph(g, w->name);
+    }
+}
+
+static void graph_free(graph_net *n)
+{
+    bp_optimizer_free(n->opt);
+    bp_graph_free(n->g);
 }
 
 static int graph_step(void *ctx)
 {
     graph_net *n = ctx;
-    const double lr = n->w->lr;
 
     bp_zero_grad(n->g);
-    if (bp_forward(n->g, n->loss) != BP_OK || bp_backward(n->g, n->loss, NULL) != BP_OK)
+    if (bp_forward(n->g, n->loss) != BP_OK || bp_backward(n->g, n->loss, NULL) != BP_OK ||
+        bp_optimizer_step(n->opt) != BP_OK)
         return -1;
-    for (int i = 0; i < 4; i++) {
-        bp_matrix *v = bp_node_value(n->param[i]);
-        const bp_matrix *gr = bp_node_grad(n->param[i]);
-        for (size_t k = 0; k < v->rows * v->cols; k++)
-            v->data[k] -= lr * gr->data[k];
-    }
     return 0;
 }
 
@@ -578,7 +586,7 @@ static result bench_workload(workload *w, const options *opt)
            (double)r.graph_bytes / (double)r.hand_bytes);
     printf("  target %-8s <= %.2fx hand-written: %s\n", w->name, w->target,
            verdict(r.ratio <= w->target));
-    bp_graph_free(gn.g);
+    graph_free(&gn);
     hand_free(&hn);
     free(a.samples);
     free(b.samples);
@@ -707,8 +715,8 @@ static void bench_threads(workload *w, const options *opt)
     json_num("mnist_2threads_us", b.median);
     json_num("mnist_hand_1thread_us", c.median);
     json_num("mnist_hand_2threads_us", d.median);
-    bp_graph_free(gn1.g);
-    bp_graph_free(gn2.g);
+    graph_free(&gn1);
+    graph_free(&gn2);
     hand_free(&hn1);
     hand_free(&hn2);
     free(a.samples);
@@ -719,28 +727,40 @@ static void bench_threads(workload *w, const options *opt)
 
 /* ---- tools/gradcheck over every built-in op ---- */
 
+/* Wall time of one command; its exit status in *status. */
+static double run_timed(const char *cmd, int *status)
+{
+    double t0 = now_us();
+    int st = system(cmd);
+    *status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return (now_us() - t0) * 1e-6;
+}
+
 static void bench_gradcheck(const options *opt)
 {
-    double t0, t1;
-    int status;
+    int status, all_status;
+    double all_s;
     char cmd[1200];
 
     printf("\n== tools/gradcheck over every built-in op ==\n");
     if (access(opt->gradcheck, X_OK) != 0) {
-        printf("  skipped: %s not found (it is being written on branch 'gradcheck')\n",
-               opt->gradcheck);
+        printf("  skipped: %s not found\n", opt->gradcheck);
         return;
     }
-    snprintf(cmd, sizeof cmd, "'%s' > /dev/null", opt->gradcheck);
-    t0 = now_us();
-    status = system(cmd);
-    t1 = now_us();
-    printf("  %s: %.3f s wall, exit status %d\n", opt->gradcheck, (t1 - t0) * 1e-6,
-           WIFEXITED(status) ? WEXITSTATUS(status) : -1);
-    gradcheck_s = (t1 - t0) * 1e-6;
+    /* --no-graph: the ops alone, which is what the target is about; the
+     * default run (ops and graph cases) is timed too, for context. */
+    snprintf(cmd, sizeof cmd, "'%s' --no-graph > /dev/null", opt->gradcheck);
+    gradcheck_s = run_timed(cmd, &status);
     gradcheck_ok = status == 0;
-    printf("  target gradcheck < 2 s: %s\n", verdict((t1 - t0) < 2e6 && status == 0));
-    json_num("gradcheck_s", (t1 - t0) * 1e-6);
+    snprintf(cmd, sizeof cmd, "'%s' > /dev/null", opt->gradcheck);
+    all_s = run_timed(cmd, &all_status);
+    printf("  %s --no-graph (every registered op): %.3f s wall, exit status %d\n",
+           opt->gradcheck, gradcheck_s, status);
+    printf("  %s (ops and graph cases):            %.3f s wall, exit status %d\n",
+           opt->gradcheck, all_s, all_status);
+    printf("  target gradcheck < 2 s: %s\n", verdict(gradcheck_ok && gradcheck_s < 2.0));
+    json_num("gradcheck_s", gradcheck_s);
+    json_num("gradcheck_all_s", all_s);
 }
 
 static void usage(const char *argv0)
