@@ -62,6 +62,7 @@ bp_status bp_optimizer_new(bp_graph *g, bp_node *const *params, size_t n_params,
 {
     bp_optimizer *o;
     size_t n = 0;
+    int need_m;
 
     if (!g || !out)
         return BP_EINVAL;
@@ -99,6 +100,9 @@ bp_status bp_optimizer_new(bp_graph *g, bp_node *const *params, size_t n_params,
         return bpi_fail(g, BP_ENOMEM, "optimizer: out of memory");
     }
     o->n = n;
+    /* Plain SGD (momentum 0) needs no velocity: p −= lr·g directly, which
+     * saves a params-sized buffer and a pass over it every step. */
+    need_m = cfg->kind == BP_OPTIM_ADAM || cfg->momentum > 0;
     for (size_t i = 0, k = 0; k < n; i++) {
         bp_node *p = params ? params[i] : g->nodes[i];
         size_t size;
@@ -106,10 +110,11 @@ bp_status bp_optimizer_new(bp_graph *g, bp_node *const *params, size_t n_params,
             continue;
         size = p->value.rows * p->value.cols;
         o->params[k] = p;
-        o->m[k] = bpi_calloc(size, sizeof(double));
+        if (need_m)
+            o->m[k] = bpi_calloc(size, sizeof(double));
         if (o->v)
             o->v[k] = bpi_calloc(size, sizeof(double));
-        if (!o->m[k] || (o->v && !o->v[k])) {
+        if ((need_m && !o->m[k]) || (o->v && !o->v[k])) {
             bp_optimizer_free(o);
             return bpi_fail(g, BP_ENOMEM, "optimizer: out of memory for the state of '%s'",
                             bp_node_name(p));
@@ -151,7 +156,10 @@ bp_status bp_optimizer_step(bp_optimizer *o)
         if (!gr)
             continue;
         size = gr->rows * gr->cols;
-        if (c->kind == BP_OPTIM_SGD) {
+        if (c->kind == BP_OPTIM_SGD && !m) {
+            for (size_t k = 0; k < size; k++)
+                p[k] -= c->lr * gr->data[k];
+        } else if (c->kind == BP_OPTIM_SGD) {
             for (size_t k = 0; k < size; k++) {
                 m[k] = c->momentum * m[k] + gr->data[k];   /* v = μv + g */
                 p[k] -= c->lr * m[k];
