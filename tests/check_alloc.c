@@ -40,6 +40,7 @@ typedef struct net {
     size_t n_param;
     size_t k, o;          /* columns of x and y */
     double *xs, *ys;      /* max_rows rows of data */
+    bp_optimizer *opt;    /* NULL: SGD by hand on value and grad */
 } net;
 
 /* One training step on the first rows rows: bind, zero, forward,
@@ -53,6 +54,11 @@ static void step(net *n, size_t rows)
     bp_zero_grad(n->g);
     ck_assert_int_eq(bp_forward(n->g, n->loss), BP_OK);
     ck_assert_int_eq(bp_backward(n->g, n->loss, NULL), BP_OK);
+    if (n->opt) {
+        ck_assert_int_eq(bp_optimizer_step(n->opt), BP_OK);
+        ck_assert(isfinite(bp_node_value(n->loss)->data[0]));
+        return;
+    }
     for (size_t i = 0; i < n->n_param; i++) {
         bp_matrix *v = bp_node_value(n->param[i]);
         const bp_matrix *gr = bp_node_grad(n->param[i]);
@@ -97,6 +103,7 @@ static void fill_params(net *n, uint64_t *state)
 static void free_net(net *n)
 {
     size_t frees_before = n_free;
+    bp_optimizer_free(n->opt);
     bp_graph_free(n->g);
     /* Everything the library allocated came back through count_free. */
     ck_assert_uint_gt(n_free, frees_before);
@@ -129,12 +136,14 @@ START_TEST(lesson_network)
 END_TEST
 
 /* The mnist-like network at small size: dense, relu, dense, softmax
- * cross-entropy. */
+ * cross-entropy; the update by hand (_i = 0), then through each optimizer:
+ * SGD, SGD with momentum, Adam. */
 START_TEST(mnist_like_network)
 {
     enum { FULL = 32, LAST = 7, K = 20, H = 16, O = 5 };
     uint64_t state = 11;
     net n = {.k = K, .o = O, .n_param = 4};
+    bp_optim_config cfg = bp_optim_defaults(_i == 3 ? BP_OPTIM_ADAM : BP_OPTIM_SGD);
 
     n.g = bp_graph_new();
     n.x = bp_input(n.g, FULL, K, "x");
@@ -154,6 +163,10 @@ START_TEST(mnist_like_network)
     for (size_t i = 0; i < FULL; i++)
         n.ys[i * O + i % O] = 1.0;
     fill_params(&n, &state);
+    if (_i > 0) {
+        cfg.momentum = _i == 2 ? 0.9 : 0.0;
+        ck_assert_int_eq(bp_optimizer_new(n.g, NULL, 0, &cfg, &n.opt), BP_OK);
+    }
     check_no_allocs(&n, FULL, LAST);
     free_net(&n);
 }
@@ -221,7 +234,7 @@ static Suite *alloc_suite(void)
 
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, lesson_network);
-    tcase_add_test(tc, mnist_like_network);
+    tcase_add_loop_test(tc, mnist_like_network, 0, 4);
     tcase_add_test(tc, staged_softmax);
     tcase_add_test(tc, growing_allocates_once);
     suite_add_tcase(s, tc);
