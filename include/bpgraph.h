@@ -136,6 +136,9 @@ typedef struct bp_op_args {
     const bp_matrix *dout;              /* gradient of the loss w.r.t. out */
     bp_matrix *din[BP_MAX_INPUTS];      /* gradients to ADD into; NULL for an
                                            input that needs no gradient */
+    unsigned din_fresh;                 /* bit i: din[i] holds nothing yet and
+                                           its contents are undefined; set
+                                           only for BP_OP_ASSIGN_FRESH ops */
 
     /* Scratch kept from forward to backward; sizes set by shape(). */
     double *work;
@@ -154,7 +157,10 @@ typedef struct bp_op_args {
  * forward: compute out from in.  Must not allocate.
  * backward: ADD the gradient of each input into din[i] when din[i] is not
  *        NULL (beta = 1: an input used twice receives both contributions).
- *        It may read in, out, attr and the scratch left by forward. */
+ *        It may read in, out, attr and the scratch left by forward.  An op
+ *        flagged BP_OP_ASSIGN_FRESH must instead ASSIGN every element of
+ *        din[i] when bit i of din_fresh is set (beta = 0); the graph then
+ *        skips zeroing that buffer first, which saves a pass over memory. */
 typedef bp_status (*bp_shape_fn)(bp_op_args *args);
 typedef bp_status (*bp_forward_fn)(bp_op_args *args);
 typedef bp_status (*bp_backward_fn)(bp_op_args *args);
@@ -181,7 +187,8 @@ typedef struct bp_domain {
 } bp_domain;
 
 /* bp_op.flags */
-#define BP_OP_STOP_GRAD 1u   /* output carries no gradient (detach) */
+#define BP_OP_STOP_GRAD 1u     /* output carries no gradient (detach) */
+#define BP_OP_ASSIGN_FRESH 2u  /* backward honours bp_op_args.din_fresh */
 
 typedef struct bp_op {
     const char *name;         /* unique, e.g. "matmul" */

@@ -1269,6 +1269,13 @@ static bp_status check_stop_grad(gc_check *c, gc_target *t, bp_node *param0)
     return BP_OK;
 }
 
+/* Whether case i of op feeds its inputs through an op node, so that the
+ * op sees fresh input gradients (din_fresh). */
+static int fresh_path(const bp_op *op, size_t i)
+{
+    return (op->flags & BP_OP_ASSIGN_FRESH) && i % 2 == 1;
+}
+
 static bp_status run_case(gc_check *c, const bp_op *op, const gc_case *k, const double *attr)
 {
     const bp_check_options *o = c->o;
@@ -1294,6 +1301,11 @@ static bp_status run_case(gc_check *c, const bp_op *op, const gc_case *k, const 
         }
         in[i] = bp_param(g, k->rows[i], k->cols[i], NULL);
         t.params[p++] = in[i];
+        /* Through scale(1) the op writes gradients of op nodes, which it
+         * may assign rather than add (BP_OP_ASSIGN_FRESH); params it must
+         * add to.  Alternate cases check both paths. */
+        if (fresh_path(op, c->case_index))
+            in[i] = bp_scale(g, in[i], 1.0);
     }
     t.out = bp_apply(g, op, op->n_in, in, attr);
     if (!t.out) {
@@ -1445,6 +1457,10 @@ bp_status bp_gradcheck_op(const bp_op *op, const bp_check_options *opt,
         c.cur->index = i;
         c.cur->attr_set = cases[i].attr_set;
         case_label(op, &cases[i], attr, c.cur->label, sizeof c.cur->label);
+        if (fresh_path(op, i)) {
+            size_t len = strlen(c.cur->label);
+            snprintf(c.cur->label + len, sizeof c.cur->label - len, " [fresh gradients]");
+        }
         st = run_case(&c, op, &cases[i], attr);
     }
     bpi_free(cases);

@@ -461,6 +461,15 @@ static bp_status check_finite(bp_node *n, const bp_matrix *m, const char *what)
                     label, n->id, what, m->data[k], k / m->cols, k % m->cols, m->rows, m->cols);
 }
 
+/* True when in is exactly one of n's inputs. */
+static int used_once(const bp_node *n, const bp_node *in)
+{
+    size_t uses = 0;
+    for (size_t k = 0; k < n->n_in; k++)
+        uses += n->in[k] == in;
+    return uses == 1;
+}
+
 /* In bp_backward: a node of the pass whose gradient is not zeroed yet. */
 #define MARK_ZERO 2
 
@@ -625,7 +634,12 @@ bp_status bp_backward(bp_graph *g, bp_node *out, const bp_matrix *seed)
             bp_node *in = n->in[k];
             a.din[k] = in->requires_grad ? &in->grad : NULL;
             if (a.din[k] && g->mark[in->id] == MARK_ZERO) {
-                memset(in->grad.data, 0, in->grad.rows * in->grad.cols * sizeof(double));
+                /* The first writer may assign rather than add, unless it
+                 * writes this buffer twice (mul(x, x)). */
+                if ((n->op->flags & BP_OP_ASSIGN_FRESH) && used_once(n, in))
+                    a.din_fresh |= 1u << k;
+                else
+                    memset(in->grad.data, 0, in->grad.rows * in->grad.cols * sizeof(double));
                 g->mark[in->id] = 1;
             }
         }

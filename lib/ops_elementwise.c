@@ -3,6 +3,7 @@
 #include "bp_private.h"
 
 #include <math.h>
+#include <string.h>
 
 /* Two shapes broadcast when each dimension is equal or 1 in one operand;
  * the output takes the larger. */
@@ -44,6 +45,21 @@ static bp_status broadcast_shape(bp_op_args *a)
         }                                                                      \
     } while (0)
 
+/* Whether backward may assign din[i]: it is fresh and, not being
+ * broadcast, each of its elements is visited exactly once.  A fresh
+ * broadcast operand is zeroed here and then summed into as usual. */
+static int fresh_full(bp_op_args *a, unsigned i)
+{
+    bp_matrix *d = a->din[i];
+
+    if (!d || !((a->din_fresh >> i) & 1u))
+        return 0;
+    if (d->rows == a->out->rows && d->cols == a->out->cols)
+        return 1;
+    memset(d->data, 0, d->rows * d->cols * sizeof(double));
+    return 0;
+}
+
 /* One binary op: z = FWD(x, y); dx += g·DX; dy += g·DY. */
 #define BINARY_OP(NAME, DOC, LINEAR, DOM1, FWD, DX, DY)                        \
     static bp_status NAME##_forward(bp_op_args *a)                             \
@@ -62,19 +78,20 @@ static bp_status broadcast_shape(bp_op_args *a)
         const double *zd = a->out->data, *gd = a->dout->data;                  \
         double *dx = a->din[0] ? a->din[0]->data : NULL;                       \
         double *dy = a->din[1] ? a->din[1]->data : NULL;                       \
+        const int fx = fresh_full(a, 0), fy = fresh_full(a, 1);                \
         BROADCAST_LOOP(a, {                                                    \
             const double x = xd[ix], y = yd[iy], z = zd[iz], g = gd[iz];       \
             (void)x; (void)y; (void)z;                                         \
-            if (dx) dx[ix] += (DX);                                            \
-            if (dy) dy[iy] += (DY);                                            \
+            if (dx) { if (fx) dx[ix] = (DX); else dx[ix] += (DX); }            \
+            if (dy) { if (fy) dy[iy] = (DY); else dy[iy] += (DY); }            \
         });                                                                    \
         return BP_OK;                                                          \
     }                                                                          \
     const bp_op bpi_op_##NAME = {                                              \
         .name = #NAME, .doc = DOC, .n_in = 2,                                  \
         .shape = broadcast_shape, .forward = NAME##_forward,                   \
-        .backward = NAME##_backward, .linear = LINEAR,                         \
-        .domain = {{.kind = BP_DOMAIN_REAL}, DOM1},                            \
+        .backward = NAME##_backward, .flags = BP_OP_ASSIGN_FRESH,              \
+        .linear = LINEAR, .domain = {{.kind = BP_DOMAIN_REAL}, DOM1},          \
     };                                                                         \
     bp_node *bp_##NAME(bp_graph *g, bp_node *a, bp_node *b)                    \
     {                                                                          \
@@ -120,7 +137,13 @@ static bp_status same_shape(bp_op_args *a)
         const size_t len = a->out->rows * a->out->cols;                        \
         double *dx = a->din[0] ? a->din[0]->data : NULL;                       \
         (void)c;                                                               \
-        if (dx)                                                                \
+        if (dx && (a->din_fresh & 1u))                                         \
+            for (size_t k = 0; k < len; k++) {                                 \
+                const double x = xd[k], y = yd[k], g = gd[k];                  \
+                (void)x; (void)y;                                              \
+                dx[k] = (DX);                                                  \
+            }                                                                  \
+        else if (dx)                                                           \
             for (size_t k = 0; k < len; k++) {                                 \
                 const double x = xd[k], y = yd[k], g = gd[k];                  \
                 (void)x; (void)y;                                              \
@@ -131,8 +154,9 @@ static bp_status same_shape(bp_op_args *a)
     const bp_op bpi_op_##NAME = {                                              \
         .name = #NAME, .doc = DOC, .n_in = 1, .n_attr = N_ATTR,                \
         .shape = same_shape, .forward = NAME##_forward,                        \
-        .backward = NAME##_backward, .linear = LINEAR,                         \
-        .domain = {DOMAIN}, .check_attr = CHECK_ATTR, .n_check_attr = N_CHECK, \
+        .backward = NAME##_backward, .flags = BP_OP_ASSIGN_FRESH,              \
+        .linear = LINEAR, .domain = {DOMAIN},                                  \
+        .check_attr = CHECK_ATTR, .n_check_attr = N_CHECK,                     \
     };
 
 #define REAL {.kind = BP_DOMAIN_REAL}

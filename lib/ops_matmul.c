@@ -30,23 +30,29 @@ static bp_status matmul_forward(bp_op_args *a)
     return BP_OK;
 }
 
-/* The gradients of C = A·B, shared with dense. */
-static void matmul_grads(const bp_matrix *A, const bp_matrix *B, const bp_matrix *G,
-                         bp_matrix *dA, bp_matrix *dB)
+/* beta for dgemm into din[i]: 0 assigns a fresh buffer, 1 adds. */
+static double beta(const bp_op_args *a, unsigned i)
 {
+    return (a->din_fresh >> i) & 1u ? 0.0 : 1.0;
+}
+
+/* The gradients of C = A·B, shared with dense. */
+static void matmul_grads(const bp_op_args *a)
+{
+    const bp_matrix *A = a->in[0], *B = a->in[1], *G = a->dout;
     int m = (int)A->rows, k = (int)A->cols, n = (int)B->cols;
 
-    if (dA) /* dA += G·Bᵀ  (m×n · n×k) */
+    if (a->din[0]) /* dA += G·Bᵀ  (m×n · n×k) */
         cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, k, n,
-                    1.0, G->data, n, B->data, n, 1.0, dA->data, k);
-    if (dB) /* dB += Aᵀ·G  (k×m · m×n) */
+                    1.0, G->data, n, B->data, n, beta(a, 0), a->din[0]->data, k);
+    if (a->din[1]) /* dB += Aᵀ·G  (k×m · m×n) */
         cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, k, n, m,
-                    1.0, A->data, k, G->data, n, 1.0, dB->data, n);
+                    1.0, A->data, k, G->data, n, beta(a, 1), a->din[1]->data, n);
 }
 
 static bp_status matmul_backward(bp_op_args *a)
 {
-    matmul_grads(a->in[0], a->in[1], a->dout, a->din[0], a->din[1]);
+    matmul_grads(a);
     return BP_OK;
 }
 
@@ -57,6 +63,7 @@ const bp_op bpi_op_matmul = {
     .shape = matmul_shape,
     .forward = matmul_forward,
     .backward = matmul_backward,
+    .flags = BP_OP_ASSIGN_FRESH,
     .linear = 3u,
 };
 
@@ -144,11 +151,14 @@ static bp_status dense_backward(bp_op_args *a)
     const bp_matrix *G = a->dout;
     bp_matrix *db = a->din[2];
 
-    matmul_grads(a->in[0], a->in[1], G, a->din[0], a->din[1]);
-    if (db) /* db += colsum(G) */
+    matmul_grads(a);
+    if (db) { /* db += colsum(G) */
+        if (a->din_fresh & 4u)
+            memset(db->data, 0, G->cols * sizeof(double));
         for (size_t i = 0; i < G->rows; i++)
             for (size_t j = 0; j < G->cols; j++)
                 db->data[j] += G->data[i * G->cols + j];
+    }
     return BP_OK;
 }
 
@@ -159,6 +169,7 @@ const bp_op bpi_op_dense = {
     .shape = dense_shape,
     .forward = dense_forward,
     .backward = dense_backward,
+    .flags = BP_OP_ASSIGN_FRESH,
     .linear = 7u,
 };
 

@@ -48,8 +48,12 @@ static bp_status softmax_backward(bp_op_args *a)
         double dot = 0.0;
         for (size_t j = 0; j < S->cols; j++)
             dot += g[j] * s[j];
-        for (size_t j = 0; j < S->cols; j++)
-            dx->data[i * S->cols + j] += s[j] * (g[j] - dot);
+        if (a->din_fresh & 1u)
+            for (size_t j = 0; j < S->cols; j++)
+                dx->data[i * S->cols + j] = s[j] * (g[j] - dot);
+        else
+            for (size_t j = 0; j < S->cols; j++)
+                dx->data[i * S->cols + j] += s[j] * (g[j] - dot);
     }
     return BP_OK;
 }
@@ -57,6 +61,7 @@ static bp_status softmax_backward(bp_op_args *a)
 const bp_op bpi_op_softmax = {
     .name = "softmax", .doc = "row-wise softmax, fused (max-shifted)", .n_in = 1,
     .shape = same_shape, .forward = softmax_forward, .backward = softmax_backward,
+    .flags = BP_OP_ASSIGN_FRESH,
 };
 
 bp_node *bp_softmax(bp_graph *g, bp_node *a)

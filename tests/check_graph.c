@@ -398,6 +398,96 @@ START_TEST(anomaly_mode_in_backward_and_leaves)
 }
 END_TEST
 
+/* An identity op (one or two inputs, summed) that records the din_fresh
+ * bits the graph passes it, under the id in its attribute. */
+static unsigned seen_fresh[8];
+
+static bp_status probe_shape(bp_op_args *a)
+{
+    a->out->rows = a->in[0]->rows;
+    a->out->cols = a->in[0]->cols;
+    return BP_OK;
+}
+
+static bp_status probe_forward(bp_op_args *a)
+{
+    for (size_t k = 0; k < a->out->rows * a->out->cols; k++)
+        a->out->data[k] = a->in[0]->data[k] + (a->n_in > 1 ? a->in[1]->data[k] : 0.0);
+    return BP_OK;
+}
+
+static bp_status probe_backward(bp_op_args *a)
+{
+    seen_fresh[(int)a->attr[0]] = a->din_fresh;
+    for (size_t i = 0; i < a->n_in; i++)
+        for (size_t k = 0; a->din[i] && k < a->out->rows * a->out->cols; k++) {
+            if ((a->din_fresh >> i) & 1u)
+                a->din[i]->data[k] = a->dout->data[k];
+            else
+                a->din[i]->data[k] += a->dout->data[k];
+        }
+    return BP_OK;
+}
+
+static const double probe_attr[1] = {0.0};
+static const bp_op probe1 = {.name = "probe1", .n_in = 1, .n_attr = 1, .shape = probe_shape,
+                             .forward = probe_forward, .backward = probe_backward,
+                             .flags = BP_OP_ASSIGN_FRESH, .check_attr = probe_attr,
+                             .n_check_attr = 1};
+static const bp_op probe2 = {.name = "probe2", .n_in = 2, .n_attr = 1, .shape = probe_shape,
+                             .forward = probe_forward, .backward = probe_backward,
+                             .flags = BP_OP_ASSIGN_FRESH, .check_attr = probe_attr,
+                             .n_check_attr = 1};
+static const bp_op probe_plain = {.name = "probe_plain", .n_in = 1, .n_attr = 1,
+                                  .shape = probe_shape, .forward = probe_forward,
+                                  .backward = probe_backward, .check_attr = probe_attr,
+                                  .n_check_attr = 1};
+
+static bp_node *probe(const bp_op *op, bp_node *a, bp_node *b, double id)
+{
+    bp_node *in[2] = {a, b};
+    return bp_apply(g, op, op->n_in, in, &id);
+}
+
+/* din_fresh is set exactly for the first writer of an op node's gradient
+ * that uses it once; params always accumulate.  And the gradient stays
+ * right: h = b + f = e + 2e, plus the last probe's e, so L = Σ 4·e^p. */
+START_TEST(fresh_gradients_only_for_first_writers)
+{
+    const double pv[2] = {0.3, -1.1};
+    bp_node *p = bp_param(g, 1, 2, "p");
+    bp_node *e = bp_exp(g, p);
+    bp_node *a = probe(&probe1, p, NULL, 0);       /* param input: never fresh */
+    bp_node *b = probe(&probe1, e, NULL, 1);       /* e's second writer: adds */
+    bp_node *c = probe(&probe2, e, e, 2);          /* e twice: not fresh */
+    bp_node *d = probe(&probe_plain, c, NULL, 3);  /* no flag: engine zeroes */
+    bp_node *f = probe(&probe1, d, NULL, 4);       /* d's only writer: fresh */
+    bp_node *h = probe(&probe2, b, f, 5);          /* b and f: both fresh */
+    bp_node *loss = bp_sum(g, bp_add(g, h, probe(&probe1, e, NULL, 6)));  /* e's first writer */
+    double want[2];
+
+    (void)a;
+    tu_set(p, 1, 2, pv);
+    memset(seen_fresh, 0xff, sizeof seen_fresh);
+    ck_assert_int_eq(bp_forward(g, loss), BP_OK);
+    ck_assert_int_eq(bp_backward(g, loss, NULL), BP_OK);
+    ck_assert_uint_eq(seen_fresh[0], 0xffffffffu);   /* a is not on the loss's path */
+    ck_assert_uint_eq(seen_fresh[6], 1u);
+    ck_assert_uint_eq(seen_fresh[5], 3u);
+    ck_assert_uint_eq(seen_fresh[4], 1u);
+    ck_assert_uint_eq(seen_fresh[3], 0u);
+    ck_assert_uint_eq(seen_fresh[2], 0u);
+    ck_assert_uint_eq(seen_fresh[1], 0u);
+    for (int k = 0; k < 2; k++)
+        want[k] = 4.0 * exp(pv[k]);
+    tu_assert_matrix_near(bp_node_grad(p), want, 1e-14);
+    /* a graph built on the param directly: the param is never fresh */
+    ck_assert_int_eq(bp_forward(g, a), BP_OK);
+    ck_assert_int_eq(bp_backward(g, a, &(bp_matrix){1, 2, (double *)pv}), BP_OK);
+    ck_assert_uint_eq(seen_fresh[0], 0u);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("graph");
@@ -413,6 +503,7 @@ int main(void)
     tcase_add_test(run, rebind_and_smaller_batch);
     tcase_add_test(run, detach_stops_the_gradient);
     tcase_add_test(run, node_accessors);
+    tcase_add_test(run, fresh_gradients_only_for_first_writers);
     tcase_add_test(err, matmul_shape_error_names_op_and_shapes);
     tcase_add_test(err, broadcast_error);
     tcase_add_test(err, error_is_sticky_and_chains);
