@@ -189,6 +189,14 @@ typedef struct bp_domain {
 /* bp_op.flags */
 #define BP_OP_STOP_GRAD 1u     /* output carries no gradient (detach) */
 #define BP_OP_ASSIGN_FRESH 2u  /* backward honours bp_op_args.din_fresh */
+#define BP_OP_INPLACE 4u       /* may run in place (bp_graph_set_inplace):
+                                  forward with out == in[0], each element
+                                  read before it is written; backward reads
+                                  out and dout but never in[0], and with
+                                  din_fresh bit 0 may find din[0] == dout.
+                                  Needs BP_OP_ASSIGN_FRESH as well. */
+#define BP_OP_BWD_NO_OUT 8u    /* backward never reads out, so a consumer
+                                  may overwrite this op's value in place */
 
 typedef struct bp_op {
     const char *name;         /* unique, e.g. "matmul" */
@@ -441,6 +449,17 @@ bp_status bp_backward(bp_graph *g, bp_node *out, const bp_matrix *seed);
 
 /* Sets every param's gradient to zero. */
 void bp_zero_grad(bp_graph *g);
+
+/* In-place mode, off by default.  When on, an op flagged BP_OP_INPLACE
+ * (relu, sigmoid, tanh, exp, sqrt, neg, scale, softmax) whose input is an
+ * op node flagged BP_OP_BWD_NO_OUT (matmul, dense, add, ...) and read by
+ * nothing else in the pass writes its output over that input's value, and
+ * in backward turns its own gradient into the input's in the same buffer,
+ * as hand-written code applies relu in place: such a pair needs half the
+ * memory and traffic.  Gradients of params are the same either way.  The
+ * price: after bp_forward the input node's value shows the op's output,
+ * and after bp_backward the op node's gradient shows its input's. */
+void bp_graph_set_inplace(bp_graph *g, int on);
 
 /* Anomaly mode (like PyTorch's detect_anomaly), off by default.  When on,
  * bp_forward checks every leaf value and op output it computes, and

@@ -8,8 +8,10 @@
 
 enum bpi_node_kind { BPI_INPUT, BPI_PARAM, BPI_CONSTANT, BPI_OP };
 
-/* A growable buffer of doubles: value, gradient or scratch.  cap counts
- * doubles; the buffer only ever grows, so a smaller batch reuses it. */
+/* Buffers (value, gradient, scratch) are owned growable arrays; cap counts
+ * elements, and a buffer only ever grows, so a smaller batch reuses it.
+ * value.data and grad.data are views: of the node's own buffer, or in
+ * in-place mode of a neighbour's (value_alias, grad_alias). */
 struct bp_node {
     bp_graph *graph;
     size_t id;                      /* index in graph->nodes: topological */
@@ -23,9 +25,14 @@ struct bp_node {
     int has_value;                  /* an input bound, or an op computed */
 
     bp_matrix value;
+    double *value_buf;
     size_t value_cap;
     bp_matrix grad;
+    double *grad_buf;
     size_t grad_cap;
+    size_t uses;                    /* consumers in the current forward */
+    bp_node *value_alias;           /* in-place: value is in[0]'s buffer */
+    bp_node *grad_alias;            /* in-place: grad is this consumer's */
     double *work;
     size_t work_cap;
     size_t n_work;
@@ -45,6 +52,7 @@ struct bp_graph {
     unsigned long fwd_stamp;
     unsigned long bwd_stamp;
     int anomaly;                    /* check every result for NaN and inf */
+    int inplace;                    /* let BP_OP_INPLACE ops share buffers */
     bp_status status;
     char message[512];
 };

@@ -13,8 +13,8 @@ bp_graph *bp_graph_new(void)
 
 static void node_free(bp_node *n)
 {
-    bpi_free(n->value.data);
-    bpi_free(n->grad.data);
+    bpi_free(n->value_buf);
+    bpi_free(n->grad_buf);
     bpi_free(n->work);
     bpi_free(n->iwork);
     bpi_free(n->name);
@@ -131,8 +131,8 @@ static bp_node *add_leaf(bp_graph *g, enum bpi_node_kind kind, size_t rows,
     n->value.cols = cols;
     n->requires_grad = kind == BPI_PARAM;
     if (kind != BPI_INPUT) {
-        n->value.data = bpi_calloc(rows * cols, sizeof(double));
-        if (!n->value.data) {
+        n->value.data = n->value_buf = bpi_calloc(rows * cols, sizeof(double));
+        if (!n->value_buf) {
             bpi_fail(g, BP_ENOMEM, "%s '%s': out of memory for %zux%zu",
                      kind_name(kind), name ? name : "", rows, cols);
             g->n_nodes--;
@@ -418,7 +418,8 @@ bp_status bp_node_set_value(bp_node *n, const bp_matrix *src)
                         kind_name(n->kind), name, want, src->rows, src->cols);
     }
     need = src->rows * src->cols;
-    st = bpi_reserve(&n->value.data, &n->value_cap, need);
+    st = bpi_reserve(&n->value_buf, &n->value_cap, need);
+    n->value.data = n->value_buf;
     if (st != BP_OK)
         return bpi_fail(g, st, "set_value %s '%s': out of memory for %zux%zu",
                         kind_name(n->kind), name, src->rows, src->cols);
@@ -503,6 +504,37 @@ static bp_status check_node(bp_graph *g, const bp_node *n, const char *fn)
     return BP_OK;
 }
 
+/* For the nodes marked for this forward: how many marked nodes consume
+ * each, and no buffer sharing yet. */
+static void count_uses(bp_graph *g, const bp_node *out)
+{
+    for (size_t i = 0; i <= out->id; i++) {
+        bp_node *n = g->nodes[i];
+        if (g->mark[i]) {
+            n->uses = 0;
+            n->value_alias = n->grad_alias = NULL;
+        }
+    }
+    for (size_t i = 0; i <= out->id; i++)
+        for (size_t k = 0; g->mark[i] && k < g->nodes[i]->n_in; k++)
+            g->nodes[i]->in[k]->uses++;
+}
+
+/* In-place mode: n may write its output over its input's value when the
+ * input is an op node that nothing else in this pass reads and whose
+ * backward does not need its own output, as hand-written code applies relu
+ * in place.  n's backward then also turns the input's gradient out of its
+ * own, in the same buffer. */
+static int can_share(const bp_node *n)
+{
+    const unsigned both = BP_OP_INPLACE | BP_OP_ASSIGN_FRESH;
+    const bp_node *in = n->in[0];
+
+    return (n->op->flags & both) == both && in->kind == BPI_OP && in->uses == 1 &&
+           (in->op->flags & BP_OP_BWD_NO_OUT) && in->value.rows == n->value.rows &&
+           in->value.cols == n->value.cols;
+}
+
 static bp_status forward_node(bp_node *n)
 {
     char msg[384];
@@ -512,8 +544,16 @@ static bp_status forward_node(bp_node *n)
     st = run_shape(n, "forward: ");
     if (st != BP_OK)
         return st;
-    if (bpi_reserve(&n->value.data, &n->value_cap, n->value.rows * n->value.cols) != BP_OK ||
-        bpi_reserve(&n->work, &n->work_cap, n->n_work) != BP_OK)
+    if (n->graph->inplace && can_share(n)) {
+        n->value_alias = n->in[0];
+        n->in[0]->grad_alias = n;
+        n->value.data = n->value_alias->value.data;
+    } else {
+        if (bpi_reserve(&n->value_buf, &n->value_cap, n->value.rows * n->value.cols) != BP_OK)
+            return op_error(n, BP_ENOMEM, "forward: ", "");
+        n->value.data = n->value_buf;
+    }
+    if (bpi_reserve(&n->work, &n->work_cap, n->n_work) != BP_OK)
         return op_error(n, BP_ENOMEM, "forward: ", "");
     if (n->n_iwork > n->iwork_cap) {
         int overflow = 0;
@@ -533,6 +573,12 @@ static bp_status forward_node(bp_node *n)
     return BP_OK;
 }
 
+void bp_graph_set_inplace(bp_graph *g, int on)
+{
+    if (g)
+        g->inplace = on != 0;
+}
+
 bp_status bp_forward(bp_graph *g, bp_node *out)
 {
     bp_status st = check_node(g, out, "forward");
@@ -540,6 +586,7 @@ bp_status bp_forward(bp_graph *g, bp_node *out)
     if (st != BP_OK)
         return st;
     mark_ancestors(g, out, 0);
+    count_uses(g, out);
     g->fwd_stamp++;
     for (size_t i = 0; i <= out->id; i++) {
         bp_node *n = g->nodes[i];
@@ -563,8 +610,9 @@ static bp_status prepare_grad(bp_node *n, int zero)
     size_t size = n->value.rows * n->value.cols;
     size_t old_cap = n->grad_cap;
 
-    if (bpi_reserve(&n->grad.data, &n->grad_cap, size) != BP_OK)
+    if (bpi_reserve(&n->grad_buf, &n->grad_cap, size) != BP_OK)
         return BP_ENOMEM;
+    n->grad.data = n->grad_buf;
     if (n->grad_cap != old_cap || zero)
         memset(n->grad.data, 0, size * sizeof(double));
     n->grad.rows = n->value.rows;
@@ -596,8 +644,13 @@ bp_status bp_backward(bp_graph *g, bp_node *out, const bp_matrix *seed)
     mark_ancestors(g, out, 1);
     for (size_t i = 0; i <= out->id; i++) {
         bp_node *n = g->nodes[i];
-        if (g->mark[i] && prepare_grad(n, 0) != BP_OK)
+        if (g->mark[i] && n->grad_alias && g->mark[n->grad_alias->id]) {
+            /* shares its in-place consumer's buffer, set when it runs */
+            n->grad.rows = n->value.rows;
+            n->grad.cols = n->value.cols;
+        } else if (g->mark[i] && prepare_grad(n, 0) != BP_OK) {
             return bpi_fail(g, BP_ENOMEM, "backward: out of memory for the gradient of node %zu", i);
+        }
         /* An op node's gradient is zeroed just before the first backward
          * that adds into it (see below), while it is about to be touched
          * anyway, not in one sweep over every buffer up front; out's is
@@ -636,6 +689,8 @@ bp_status bp_backward(bp_graph *g, bp_node *out, const bp_matrix *seed)
             if (a.din[k] && g->mark[in->id] == MARK_ZERO) {
                 /* The first writer may assign rather than add, unless it
                  * writes this buffer twice (mul(x, x)). */
+                if (in->grad_alias == n)
+                    in->grad.data = n->grad.data;
                 if ((n->op->flags & BP_OP_ASSIGN_FRESH) && used_once(n, in))
                     a.din_fresh |= 1u << k;
                 else

@@ -61,7 +61,7 @@ static int fresh_full(bp_op_args *a, unsigned i)
 }
 
 /* One binary op: z = FWD(x, y); dx += g·DX; dy += g·DY. */
-#define BINARY_OP(NAME, DOC, LINEAR, DOM1, FWD, DX, DY)                        \
+#define BINARY_OP(NAME, DOC, LINEAR, FLAGS, DOM1, FWD, DX, DY)                        \
     static bp_status NAME##_forward(bp_op_args *a)                             \
     {                                                                          \
         const double *xd = a->in[0]->data, *yd = a->in[1]->data;               \
@@ -90,7 +90,7 @@ static int fresh_full(bp_op_args *a, unsigned i)
     const bp_op bpi_op_##NAME = {                                              \
         .name = #NAME, .doc = DOC, .n_in = 2,                                  \
         .shape = broadcast_shape, .forward = NAME##_forward,                   \
-        .backward = NAME##_backward, .flags = BP_OP_ASSIGN_FRESH,              \
+        .backward = NAME##_backward, .flags = BP_OP_ASSIGN_FRESH | (FLAGS),    \
         .linear = LINEAR, .domain = {{.kind = BP_DOMAIN_REAL}, DOM1},          \
     };                                                                         \
     bp_node *bp_##NAME(bp_graph *g, bp_node *a, bp_node *b)                    \
@@ -98,13 +98,13 @@ static int fresh_full(bp_op_args *a, unsigned i)
         return bpi_apply2(g, &bpi_op_##NAME, a, b);                            \
     }
 
-BINARY_OP(add, "a + b, broadcasting", 3u, {.kind = BP_DOMAIN_REAL},
+BINARY_OP(add, "a + b, broadcasting", 3u, BP_OP_BWD_NO_OUT, {.kind = BP_DOMAIN_REAL},
           x + y, g, g)
-BINARY_OP(sub, "a − b, broadcasting", 3u, {.kind = BP_DOMAIN_REAL},
+BINARY_OP(sub, "a − b, broadcasting", 3u, BP_OP_BWD_NO_OUT, {.kind = BP_DOMAIN_REAL},
           x - y, g, -g)
-BINARY_OP(mul, "a ⊙ b, broadcasting", 3u, {.kind = BP_DOMAIN_REAL},
+BINARY_OP(mul, "a ⊙ b, broadcasting", 3u, BP_OP_BWD_NO_OUT, {.kind = BP_DOMAIN_REAL},
           x * y, g * y, g * x)
-BINARY_OP(div, "a ⊘ b, broadcasting", 1u, {.kind = BP_DOMAIN_NONZERO},
+BINARY_OP(div, "a ⊘ b, broadcasting", 1u, 0u, {.kind = BP_DOMAIN_NONZERO},
           x / y, g / y, -g * z / y)
 
 static bp_status same_shape(bp_op_args *a)
@@ -114,8 +114,9 @@ static bp_status same_shape(bp_op_args *a)
     return BP_OK;
 }
 
-/* One unary op: y = FWD(x, c); dx += g·DX(x, y, c), c the attribute. */
-#define UNARY_OP(NAME, DOC, N_ATTR, CHECK_ATTR, N_CHECK, LINEAR, DOMAIN, FWD, DX) \
+/* One unary op: y = FWD(x, c); dx += g·DX(x, y, c), c the attribute.  An
+ * op flagged BP_OP_INPLACE must not read x in DX: in place, x is y. */
+#define UNARY_OP(NAME, DOC, N_ATTR, CHECK_ATTR, N_CHECK, LINEAR, FLAGS, DOMAIN, FWD, DX) \
     static bp_status NAME##_forward(bp_op_args *a)                             \
     {                                                                          \
         const double *xd = a->in[0]->data;                                     \
@@ -154,7 +155,7 @@ static bp_status same_shape(bp_op_args *a)
     const bp_op bpi_op_##NAME = {                                              \
         .name = #NAME, .doc = DOC, .n_in = 1, .n_attr = N_ATTR,                \
         .shape = same_shape, .forward = NAME##_forward,                        \
-        .backward = NAME##_backward, .flags = BP_OP_ASSIGN_FRESH,              \
+        .backward = NAME##_backward, .flags = BP_OP_ASSIGN_FRESH | (FLAGS),    \
         .linear = LINEAR, .domain = {DOMAIN},                                  \
         .check_attr = CHECK_ATTR, .n_check_attr = N_CHECK,                     \
     };
@@ -162,23 +163,24 @@ static bp_status same_shape(bp_op_args *a)
 #define REAL {.kind = BP_DOMAIN_REAL}
 #define KINK_AT_ZERO {.kind = BP_DOMAIN_REAL, .kinks = BP_KINK_AT, .kink = 0.0}
 
-UNARY_OP(neg, "−a", 0, NULL, 0, 1u, REAL, -x, -g)
+UNARY_OP(neg, "−a", 0, NULL, 0, 1u, BP_OP_INPLACE | BP_OP_BWD_NO_OUT, REAL, -x, -g)
 UNARY_OP(scale, "c·a for a constant c", 1, ((const double[]){2.385, -0.5}), 2,
-         1u, REAL, c * x, c * g)
-UNARY_OP(exp, "e^a", 0, NULL, 0, 0u, REAL, exp(x), g * y)
-UNARY_OP(log, "natural log, a > 0", 0, NULL, 0, 0u, {.kind = BP_DOMAIN_POSITIVE},
+         1u, BP_OP_INPLACE | BP_OP_BWD_NO_OUT, REAL, c * x, c * g)
+UNARY_OP(exp, "e^a", 0, NULL, 0, 0u, BP_OP_INPLACE, REAL, exp(x), g * y)
+UNARY_OP(log, "natural log, a > 0", 0, NULL, 0, 0u, BP_OP_BWD_NO_OUT, {.kind = BP_DOMAIN_POSITIVE},
          log(x), g / x)
 UNARY_OP(pow, "a^p for a constant p, a > 0 (any a for integer p)", 1,
-         ((const double[]){-1.0, 2.0, 0.5, 3.7}), 4, 0u, {.kind = BP_DOMAIN_POSITIVE},
+         ((const double[]){-1.0, 2.0, 0.5, 3.7}), 4, 0u, BP_OP_BWD_NO_OUT,
+         {.kind = BP_DOMAIN_POSITIVE},
          pow(x, c), g * c * pow(x, c - 1.0))
-UNARY_OP(sqrt, "√a, a > 0", 0, NULL, 0, 0u, {.kind = BP_DOMAIN_POSITIVE},
+UNARY_OP(sqrt, "√a, a > 0", 0, NULL, 0, 0u, BP_OP_INPLACE, {.kind = BP_DOMAIN_POSITIVE},
          sqrt(x), g * 0.5 / y)
-UNARY_OP(relu, "max(a, 0); gradient 0 at a = 0", 0, NULL, 0, 0u,
-         KINK_AT_ZERO, x > 0.0 ? x : 0.0, x > 0.0 ? g : 0.0)
-UNARY_OP(sigmoid, "1 / (1 + e^−a)", 0, NULL, 0, 0u, REAL,
+UNARY_OP(relu, "max(a, 0); gradient 0 at a = 0", 0, NULL, 0, 0u, BP_OP_INPLACE,
+         KINK_AT_ZERO, x > 0.0 ? x : 0.0, y > 0.0 ? g : 0.0)
+UNARY_OP(sigmoid, "1 / (1 + e^−a)", 0, NULL, 0, 0u, BP_OP_INPLACE, REAL,
          x >= 0.0 ? 1.0 / (1.0 + exp(-x)) : exp(x) / (1.0 + exp(x)),
          g * y * (1.0 - y))
-UNARY_OP(tanh, "tanh a", 0, NULL, 0, 0u, REAL, tanh(x), g * (1.0 - y * y))
+UNARY_OP(tanh, "tanh a", 0, NULL, 0, 0u, BP_OP_INPLACE, REAL, tanh(x), g * (1.0 - y * y))
 
 bp_node *bp_neg(bp_graph *g, bp_node *a)
 {

@@ -55,6 +55,7 @@ static bp_status mse_backward(bp_op_args *a)
 const bp_op bpi_op_mse = {
     .name = "mse", .doc = "mean of (pred − target)² over all entries → 1×1", .n_in = 2,
     .shape = loss_shape, .forward = mse_forward, .backward = mse_backward,
+    .flags = BP_OP_BWD_NO_OUT,
 };
 
 /* L = −(1/m) Σ y ⊙ log p */
@@ -90,6 +91,7 @@ const bp_op bpi_op_nll = {
     .name = "nll",
     .doc = "−(1/m) Σ target ⊙ log(prob) → 1×1; prob read as max(prob, 1e-300)",
     .n_in = 2, .shape = loss_shape, .forward = nll_forward, .backward = nll_backward,
+    .flags = BP_OP_BWD_NO_OUT,
     .domain = {{.kind = BP_DOMAIN_INTERVAL, .lo = 0.0, .hi = 1.0}, {.kind = BP_DOMAIN_REAL}},
     .linear = 2u,
 };
@@ -158,6 +160,7 @@ const bp_op bpi_op_softmax_ce = {
     .doc = "nll(softmax(logits), target) → 1×1, fused: gradient (p − target)/m",
     .n_in = 2, .shape = softmax_ce_shape, .forward = softmax_ce_forward,
     .backward = softmax_ce_backward, .linear = 2u,
+    .flags = BP_OP_BWD_NO_OUT,
 };
 
 bp_node *bp_mse(bp_graph *g, bp_node *pred, bp_node *target)

@@ -63,7 +63,7 @@ const bp_op bpi_op_matmul = {
     .shape = matmul_shape,
     .forward = matmul_forward,
     .backward = matmul_backward,
-    .flags = BP_OP_ASSIGN_FRESH,
+    .flags = BP_OP_ASSIGN_FRESH | BP_OP_BWD_NO_OUT,
     .linear = 3u,
 };
 
@@ -110,6 +110,7 @@ const bp_op bpi_op_transpose = {
     .shape = transpose_shape,
     .forward = transpose_forward,
     .backward = transpose_backward,
+    .flags = BP_OP_BWD_NO_OUT,
     .linear = 1u,
 };
 
@@ -169,7 +170,7 @@ const bp_op bpi_op_dense = {
     .shape = dense_shape,
     .forward = dense_forward,
     .backward = dense_backward,
-    .flags = BP_OP_ASSIGN_FRESH,
+    .flags = BP_OP_ASSIGN_FRESH | BP_OP_BWD_NO_OUT,
     .linear = 7u,
 };
 

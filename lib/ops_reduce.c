@@ -156,30 +156,35 @@ static bp_status rowmax_backward(bp_op_args *a)
 const bp_op bpi_op_rowsum = {
     .name = "rowsum", .doc = "m×n → m×1, the sum of each row", .n_in = 1,
     .shape = rowsum_shape, .forward = rowsum_forward, .backward = rowsum_backward,
+    .flags = BP_OP_BWD_NO_OUT,
     .linear = 1u,
 };
 
 const bp_op bpi_op_colsum = {
     .name = "colsum", .doc = "m×n → 1×n, the sum of each column", .n_in = 1,
     .shape = colsum_shape, .forward = colsum_forward, .backward = colsum_backward,
+    .flags = BP_OP_BWD_NO_OUT,
     .linear = 1u,
 };
 
 const bp_op bpi_op_sum = {
     .name = "sum", .doc = "m×n → 1×1, the sum of all entries", .n_in = 1,
     .shape = scalar_shape, .forward = sum_forward, .backward = sum_backward,
+    .flags = BP_OP_BWD_NO_OUT,
     .linear = 1u,
 };
 
 const bp_op bpi_op_mean = {
     .name = "mean", .doc = "m×n → 1×1, the mean of all entries", .n_in = 1,
     .shape = scalar_shape, .forward = mean_forward, .backward = mean_backward,
+    .flags = BP_OP_BWD_NO_OUT,
     .linear = 1u,
 };
 
 const bp_op bpi_op_rowmax = {
     .name = "rowmax", .doc = "m×n → m×1, the largest entry of each row; gradient to the first arg-max",
     .n_in = 1, .shape = rowmax_shape, .forward = rowmax_forward, .backward = rowmax_backward,
+    .flags = BP_OP_BWD_NO_OUT,
     .domain = {{.kind = BP_DOMAIN_REAL, .kinks = BP_KINK_TIES}},
 };
 

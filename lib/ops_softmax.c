@@ -61,7 +61,7 @@ static bp_status softmax_backward(bp_op_args *a)
 const bp_op bpi_op_softmax = {
     .name = "softmax", .doc = "row-wise softmax, fused (max-shifted)", .n_in = 1,
     .shape = same_shape, .forward = softmax_forward, .backward = softmax_backward,
-    .flags = BP_OP_ASSIGN_FRESH,
+    .flags = BP_OP_ASSIGN_FRESH | BP_OP_INPLACE,
 };
 
 bp_node *bp_softmax(bp_graph *g, bp_node *a)
@@ -77,7 +77,8 @@ static bp_status detach_forward(bp_op_args *a)
 
 const bp_op bpi_op_detach = {
     .name = "detach", .doc = "the value of a; no gradient flows through", .n_in = 1,
-    .shape = same_shape, .forward = detach_forward, .flags = BP_OP_STOP_GRAD,
+    .shape = same_shape, .forward = detach_forward,
+    .flags = BP_OP_STOP_GRAD | BP_OP_BWD_NO_OUT,
 };
 
 bp_node *bp_detach(bp_graph *g, bp_node *a)

@@ -111,7 +111,8 @@ static void free_net(net *n)
     free(n->ys);
 }
 
-/* The lesson's network: relu(x·W1)·W2, MSE, on weather-like rows. */
+/* The lesson's network: relu(x·W1)·W2, MSE, on weather-like rows; with
+ * in-place mode off (_i = 0) and on (_i = 1). */
 START_TEST(lesson_network)
 {
     enum { FULL = 10, LAST = 4 };
@@ -124,6 +125,7 @@ START_TEST(lesson_network)
     n.param[0] = bp_param(n.g, 3, 3, "w1");
     n.param[1] = bp_param(n.g, 3, 1, "w2");
     n.loss = bp_mse(n.g, bp_matmul(n.g, bp_relu(n.g, bp_matmul(n.g, n.x, n.param[0])), n.param[1]), n.y);
+    bp_graph_set_inplace(n.g, _i);
     ck_assert_int_eq(bp_graph_status(n.g), BP_OK);
     n.xs = malloc(FULL * 3 * sizeof(double));
     n.ys = malloc(FULL * sizeof(double));
@@ -233,7 +235,7 @@ static Suite *alloc_suite(void)
     TCase *tc = tcase_create("steps");
 
     tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_add_test(tc, lesson_network);
+    tcase_add_loop_test(tc, lesson_network, 0, 2);
     tcase_add_loop_test(tc, mnist_like_network, 0, 4);
     tcase_add_test(tc, staged_softmax);
     tcase_add_test(tc, growing_allocates_once);

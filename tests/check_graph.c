@@ -488,6 +488,85 @@ START_TEST(fresh_gradients_only_for_first_writers)
 }
 END_TEST
 
+/* x → dense → relu → dense → mse, run with in-place mode off then on. */
+static void run_mlp(int inplace, double *loss, double *grads, int *shared, int *shared_grad)
+{
+    double xv[6 * 3], yv[6], w1[3 * 4], b1[4], w2[4], b2[1] = {0.3};
+    uint64_t rng = 99;
+    bp_graph *h = bp_graph_new();
+    bp_node *x = bp_input(h, 6, 3, "x"), *y = bp_input(h, 6, 1, "y");
+    bp_node *W1 = bp_param(h, 3, 4, "W1"), *B1 = bp_param(h, 1, 4, "b1");
+    bp_node *W2 = bp_param(h, 4, 1, "W2"), *B2 = bp_param(h, 1, 1, "b2");
+    bp_node *z1 = bp_dense(h, x, W1, B1), *a1 = bp_relu(h, z1);
+    bp_node *l = bp_mse(h, bp_dense(h, a1, W2, B2), y);
+    bp_node *params[4] = {W1, B1, W2, B2};
+
+    tu_fill(xv, 18, &rng, -1.0, 1.0);
+    tu_fill(yv, 6, &rng, -1.0, 1.0);
+    tu_fill(w1, 12, &rng, -1.0, 1.0);
+    tu_fill(b1, 4, &rng, -0.5, 0.5);
+    tu_fill(w2, 4, &rng, -1.0, 1.0);
+    tu_set(x, 6, 3, xv);
+    tu_set(y, 6, 1, yv);
+    tu_set(W1, 3, 4, w1);
+    tu_set(B1, 1, 4, b1);
+    tu_set(W2, 4, 1, w2);
+    tu_set(B2, 1, 1, b2);
+    bp_graph_set_inplace(h, inplace);
+    ck_assert_int_eq(bp_forward(h, l), BP_OK);
+    *shared = bp_node_value(z1)->data == bp_node_value(a1)->data;
+    ck_assert_int_eq(bp_backward(h, l, NULL), BP_OK);
+    *shared_grad = bp_node_grad(z1)->data == bp_node_grad(a1)->data;
+    *loss = bp_node_value(l)->data[0];
+    for (size_t p = 0, k = 0; p < 4; p++)
+        for (size_t q = 0; q < bp_node_rows(params[p]) * bp_node_cols(params[p]); q++)
+            grads[k++] = bp_node_grad(params[p])->data[q];
+    bp_graph_free(h);
+}
+
+START_TEST(inplace_mode_changes_memory_not_gradients)
+{
+    double loss_off, loss_on, g_off[21], g_on[21];
+    int shared, shared_grad;
+
+    run_mlp(0, &loss_off, g_off, &shared, &shared_grad);
+    ck_assert(!shared && !shared_grad);
+    run_mlp(1, &loss_on, g_on, &shared, &shared_grad);
+    ck_assert(shared && shared_grad);
+    ck_assert_double_eq(loss_on, loss_off);
+    for (int k = 0; k < 21; k++)
+        ck_assert_double_eq(g_on[k], g_off[k]);
+}
+END_TEST
+
+/* No sharing where the input's value is still needed: read by a second
+ * op, or by its own backward (exp), or a leaf. */
+START_TEST(inplace_mode_shares_only_when_safe)
+{
+    const double xv[3] = {0.5, -1.25, 2.0};
+    bp_node *x = bp_param(g, 1, 3, "x");
+    bp_node *s1 = bp_scale(g, x, 2.0), *r1 = bp_relu(g, s1);   /* shares */
+    bp_node *s2 = bp_scale(g, x, 3.0), *r2 = bp_relu(g, s2);   /* s2 read twice */
+    bp_node *e = bp_exp(g, x), *r3 = bp_relu(g, e);            /* exp needs its value */
+    bp_node *r4 = bp_relu(g, x);                               /* a leaf */
+    bp_node *loss = bp_sum(g, bp_add(g, bp_add(g, r1, bp_mul(g, r2, s2)), bp_add(g, r3, r4)));
+    double want[3];
+
+    bp_graph_set_inplace(g, 1);
+    tu_set(x, 1, 3, xv);
+    ck_assert_int_eq(bp_forward(g, loss), BP_OK);
+    ck_assert_ptr_eq(bp_node_value(r1)->data, bp_node_value(s1)->data);
+    ck_assert_ptr_ne(bp_node_value(r2)->data, bp_node_value(s2)->data);
+    ck_assert_ptr_ne(bp_node_value(r3)->data, bp_node_value(e)->data);
+    ck_assert_ptr_ne(bp_node_value(r4)->data, bp_node_value(x)->data);
+    ck_assert_int_eq(bp_backward(g, loss, NULL), BP_OK);
+    /* L = Σ relu(2x) + relu(3x)·3x + e^x + relu(x), by hand */
+    for (int k = 0; k < 3; k++)
+        want[k] = (xv[k] > 0 ? 2.0 + 18.0 * xv[k] + 1.0 : 0.0) + exp(xv[k]);
+    tu_assert_matrix_near(bp_node_grad(x), want, 1e-13);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("graph");
@@ -504,6 +583,8 @@ int main(void)
     tcase_add_test(run, detach_stops_the_gradient);
     tcase_add_test(run, node_accessors);
     tcase_add_test(run, fresh_gradients_only_for_first_writers);
+    tcase_add_test(run, inplace_mode_changes_memory_not_gradients);
+    tcase_add_test(run, inplace_mode_shares_only_when_safe);
     tcase_add_test(err, matmul_shape_error_names_op_and_shapes);
     tcase_add_test(err, broadcast_error);
     tcase_add_test(err, error_is_sticky_and_chains);

@@ -258,6 +258,8 @@ static void graph_build(graph_net *n, const workload *w)
     n->g = g = bp_graph_new();
     if (!g)
         die_graph(NULL, "graph");
+    /* relu over its dense layer's buffers, as the hand-written step does */
+    bp_graph_set_inplace(g, 1);
     n->x = bp_input(g, w->m, w->k, "x");
     n->y = bp_input(g, w->m, w->o, "y");
     n->param[0] = bp_param(g, w->k, w->h, "w1");

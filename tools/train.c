@@ -275,6 +275,8 @@ static int build(model *m, size_t n_in, size_t hidden, size_t k, int classify, u
         fprintf(stderr, "%s: out of memory\n", prog);
         return 1;
     }
+    /* The trainer never looks at Z1 itself: let relu work over its buffers. */
+    bp_graph_set_inplace(m->g, 1);
     m->x = bp_input(m->g, 1, n_in, "x");
     m->y = bp_input(m->g, 1, k, "y");
     m->W1 = bp_param(m->g, n_in, hidden, "W1");
