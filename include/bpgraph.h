@@ -106,7 +106,8 @@ static inline void bp_matrix_set(bp_matrix *m, size_t i, size_t j, double v)
     m->data[i * m->cols + j] = v;
 }
 
-/* Largest |a(i,j) - b(i,j)|, or -1 when the shapes differ or either is NULL. */
+/* Largest |a(i,j) - b(i,j)|, or -1 when the shapes differ, either is NULL,
+ * or rows * cols * sizeof(double) overflows. */
 double bp_matrix_max_abs_diff(const bp_matrix *a, const bp_matrix *b);
 
 /* ------------------------------------------------------------------------ */
