@@ -398,8 +398,8 @@ int bp_node_requires_grad(const bp_node *n);     /* a param, or an op node
 
 /* Copies src into a leaf's value.  An input takes any number of rows with
  * its declared columns; a param or constant takes exactly its shape.
- * BP_EDIM on a shape mismatch, BP_EINVAL for an op node; the node's value
- * is unchanged on error. */
+ * BP_EDIM on a shape mismatch (or a shape whose byte count overflows),
+ * BP_EINVAL for an op node; the node's value is unchanged on error. */
 bp_status bp_node_set_value(bp_node *n, const bp_matrix *src);
 
 /* The node's value (borrowed; valid until the graph is freed or the node's

@@ -402,7 +402,7 @@ bp_status bp_node_set_value(bp_node *n, const bp_matrix *src)
 
     if (!n)
         return BP_EINVAL;
-    if (!src || (!src->data && src->rows * src->cols > 0))
+    if (!src || (!src->data && src->rows > 0 && src->cols > 0))
         return bpi_fail(g, BP_EINVAL, "set_value '%s': source matrix is NULL", name);
     if (n->kind == BPI_OP)
         return bpi_fail(g, BP_EINVAL, "set_value '%s': node is computed by %s, not a leaf",
@@ -417,7 +417,16 @@ bp_status bp_node_set_value(bp_node *n, const bp_matrix *src)
         return bpi_fail(g, BP_EDIM, "set_value %s '%s': expects %s, given %zux%zu",
                         kind_name(n->kind), name, want, src->rows, src->cols);
     }
-    need = src->rows * src->cols;
+    /* A shape whose byte count overflows cannot be a real matrix, and its
+     * wrapped element count would bind a buffer smaller than its rows say. */
+    {
+        int overflow = 0;
+        need = bpi_mul_size(src->rows, src->cols, &overflow);
+        bpi_mul_size(need, sizeof(double), &overflow);
+        if (overflow)
+            return bpi_fail(g, BP_EDIM, "set_value %s '%s': %zux%zu doubles overflow size_t",
+                            kind_name(n->kind), name, src->rows, src->cols);
+    }
     st = bpi_reserve(&n->value.data, &n->value_cap, need);
     if (st != BP_OK)
         return bpi_fail(g, st, "set_value %s '%s': out of memory for %zux%zu",
