@@ -652,7 +652,8 @@ bp_status bp_npy_load(const char *path, bp_matrix **out, bp_error *err);
  * damages an existing file; an existing file's permission bits are kept,
  * a new file gets 0666 less the umask.  m is borrowed.  Errors, with err
  * (may be NULL) naming the file: BP_EINVAL (path or m NULL, m->data NULL
- * with m not empty, or a big-endian host); BP_EIO (the temporary file
+ * with m not empty, rows * cols * 8 overflowing size_t, or a big-endian
+ * host); BP_EIO (the temporary file
  * cannot be created, written, synced or renamed: it is removed); BP_ENOMEM. */
 bp_status bp_npy_save(const char *path, const bp_matrix *m, bp_error *err);
 

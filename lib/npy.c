@@ -515,6 +515,15 @@ bp_status bp_npy_save(const char *path, const bp_matrix *m, bp_error *err)
     if (!path || !m || (!m->data && m->rows && m->cols))
         return bpi_set_error(err, BP_EINVAL,
                              "bp_npy_save: path and m must not be NULL");
+    {
+        /* A shape whose byte count overflows is no real matrix: writing
+         * rows * cols (wrapped) doubles would read past its data. */
+        int overflow = 0;
+        bpi_mul_size(bpi_mul_size(m->rows, m->cols, &overflow), sizeof(double), &overflow);
+        if (overflow)
+            return bpi_set_error(err, BP_EINVAL, "%s: %zux%zu doubles overflow size_t",
+                                 path, m->rows, m->cols);
+    }
     if (!host_is_little_endian())
         return refuse_big_endian(path, err);
 
