@@ -569,8 +569,9 @@ void bp_check_report_clear(bp_check_report *report);
 
 /* Checks every case of op (see above).  opt may be NULL for the defaults.
  * Returns BP_OK when the check ran, whatever its result (read
- * report->result); BP_EINVAL for a NULL op or report or an op that fails
- * bp_op_validate; BP_ENOMEM.  Never prints. */
+ * report->result); BP_EINVAL for a NULL op or report, an op that fails
+ * bp_op_validate, or a max_cases so large that the case count overflows;
+ * BP_ENOMEM.  Never prints. */
 bp_status bp_gradcheck_op(const bp_op *op, const bp_check_options *opt,
                           bp_check_report *report);
 

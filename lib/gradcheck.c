@@ -1406,7 +1406,19 @@ bp_status bp_gradcheck_op(const bp_op *op, const bp_check_options *opt,
         return BP_OK;
     }
     n_sets = op->n_attr > 0 ? op->n_check_attr : 1;
-    cap = n_sets * (o.max_cases + 3);
+    {
+        /* A huge max_cases must not wrap the case array's size (each set
+         * adds at most max_cases + 2 cases). */
+        int overflow = o.max_cases > SIZE_MAX - 3;
+        cap = bpi_mul_size(n_sets, o.max_cases + 3, &overflow);
+        bpi_mul_size(cap, sizeof *cases, &overflow);
+        if (overflow) {
+            report->result = BP_CHECK_ERROR;
+            snprintf(report->message, sizeof report->message,
+                     "max_cases %zu is too large", o.max_cases);
+            return BP_EINVAL;
+        }
+    }
     cases = bpi_malloc(cap * sizeof *cases);
     if (!cases)
         return BP_ENOMEM;
