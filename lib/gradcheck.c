@@ -323,7 +323,10 @@ static bp_status target_alloc(gc_target *t, size_t n_params)
     t->params = bpi_calloc(n_params ? n_params : 1, sizeof *t->params);
     t->offset = bpi_calloc(n_params ? n_params : 1, sizeof *t->offset);
     t->symmetric = bpi_calloc(n_params ? n_params : 1, sizeof *t->symmetric);
-    return t->params && t->offset && t->symmetric ? BP_OK : BP_ENOMEM;
+    if (t->params && t->offset && t->symmetric)
+        return BP_OK;
+    target_free(t);   /* bp_gradcheck_graph returns at once on failure */
+    return BP_ENOMEM;
 }
 
 /* Flat index → param number, row, col. */
