@@ -1498,6 +1498,12 @@ bp_status bp_gradcheck_graph(bp_graph *g, bp_node *out, const bp_check_options *
                  "node '%s' depends on no param", bp_node_name(out));
         return BP_ESTATE;
     }
+    /* The report's bookkeeping first: the failures below jump to done,
+     * which finishes the report through c. */
+    memset(&c, 0, sizeof c);
+    c.o = &o;
+    c.rep = report;
+    c.first_failed_case = BP_CHECK_NONE;
     for (size_t i = 0; i < bp_graph_size(g); i++)
         n_params += bp_node_is_param(bp_graph_node(g, i)) ? 1 : 0;
     if ((st = target_alloc(&t, n_params)) != BP_OK)
@@ -1517,12 +1523,8 @@ bp_status bp_gradcheck_graph(bp_graph *g, bp_node *out, const bp_check_options *
     }
     t.g = g;
     t.out = out;
-    memset(&c, 0, sizeof c);
-    c.o = &o;
-    c.rep = report;
     c.cur = &report->cases[0];
     c.input_names = names;
-    c.first_failed_case = BP_CHECK_NONE;
     report->n_cases = 1;
 
     if ((st = bp_forward(g, out)) != BP_OK) {
