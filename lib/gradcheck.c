@@ -320,6 +320,7 @@ static bp_status target_alloc(gc_target *t, size_t n_params)
 {
     memset(t, 0, sizeof *t);
     t->n_params = n_params;
+    /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
     t->params = bpi_calloc(n_params ? n_params : 1, sizeof *t->params);
     t->offset = bpi_calloc(n_params ? n_params : 1, sizeof *t->offset);
     t->symmetric = bpi_calloc(n_params ? n_params : 1, sizeof *t->symmetric);
@@ -1347,6 +1348,7 @@ static bp_status run_case(gc_check *c, const bp_op *op, const gc_case *k, const 
     if (st == BP_ENUMERIC || st == BP_EDIM || st == BP_ESTATE || st == BP_EINVAL)
         st = BP_OK;   /* recorded in the case already */
 done:
+    c->input_names = NULL;   /* names_shared is this frame's */
     bpi_free(w);
     target_free(&t);
     bp_graph_free(g);
@@ -1360,7 +1362,7 @@ static void finish_report(gc_check *c)
     bp_check_report *rep = c->rep;
 
     rep->failed_case = BP_CHECK_NONE;
-    if (rep->result == BP_CHECK_PASS)
+    if (rep->result == BP_CHECK_PASS || !rep->cases)   /* no cases: out of memory */
         return;
     if (rep->n_worst > 0 && entry_score(&rep->worst[0]) > 1.0)
         rep->failed_case = rep->worst[0].case_index;
@@ -1527,7 +1529,7 @@ bp_status bp_gradcheck_graph(bp_graph *g, bp_node *out, const bp_check_options *
     c.input_names = names;
     report->n_cases = 1;
 
-    if ((st = bp_forward(g, out)) != BP_OK) {
+    if (bp_forward(g, out) != BP_OK) {
         raise_result(&c, BP_CHECK_ERROR);
         case_message(&c, "%s", bp_graph_message(g));
         st = BP_OK;
