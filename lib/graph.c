@@ -59,6 +59,7 @@ static bp_node *add_node(bp_graph *g, enum bpi_node_kind kind, const char *name)
 
     if (g->n_nodes == g->cap_nodes) {
         size_t cap = g->cap_nodes ? 2 * g->cap_nodes : 16;
+        /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
         bp_node **nodes = bpi_malloc(cap * sizeof *nodes);
         unsigned char *mark = bpi_malloc(cap);
         if (!nodes || !mark) {
@@ -68,6 +69,7 @@ static bp_node *add_node(bp_graph *g, enum bpi_node_kind kind, const char *name)
             return NULL;
         }
         if (g->n_nodes)
+            /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
             memcpy(nodes, g->nodes, g->n_nodes * sizeof *nodes);
         bpi_free(g->nodes);
         bpi_free(g->mark);
