@@ -19,6 +19,12 @@
  *    caller frees it), or "borrowed" (owned by the library; the comment says
  *    how long it stays valid).
  *  - The library never aborts, exits or prints.
+ *  - Threads: the library has no global state but the allocator pair of
+ *    bp_set_alloc_funcs, which must be set before other threads use the
+ *    library.  Separate graphs are independent and may run in separate
+ *    threads at once; one graph, with its nodes, is used by one thread at a
+ *    time.  A registry is filled at set-up time and read-only afterwards,
+ *    when any number of threads may read it at once.
  */
 #ifndef BPGRAPH_H
 #define BPGRAPH_H
@@ -218,8 +224,10 @@ size_t bp_builtin_count(void);
 const bp_op *bp_builtin(size_t i);   /* NULL when i >= bp_builtin_count() */
 
 /* A registry: a list of ops by name, holding the built-ins and any that a
- * program or plugin adds.  Registries are independent objects; one may be
- * used from one thread at a time (fill it at set-up, then read it freely). */
+ * program or plugin adds.  Registries are independent objects.  Fill one at
+ * set-up time, before other threads see it; afterwards it is read-only, and
+ * any number of threads may call bp_registry_count/get/find on it and apply
+ * its ops at once.  Adding while another thread reads it is a data race. */
 typedef struct bp_registry bp_registry;
 
 /* A new registry holding every built-in op (new), or NULL when memory runs
