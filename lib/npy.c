@@ -411,6 +411,21 @@ bp_status bp_npy_load(const char *path, bp_matrix **out, bp_error *err)
                            path, rows, cols);
         goto fail;
     }
+    {
+        /* A header may claim any shape: check a regular file holds the data
+         * before allocating for it, so a few bytes cannot ask for
+         * terabytes (found by tests/fuzz). */
+        struct stat sb;
+        size_t start = hstart + hlen;
+        if (fstat(fileno(f), &sb) == 0 && S_ISREG(sb.st_mode) &&
+            (uintmax_t)sb.st_size >= start && (uintmax_t)sb.st_size - start < bytes) {
+            got = (size_t)((uintmax_t)sb.st_size - start);
+            st = bpi_set_error(err, BP_EPARSE,
+                               "%s: offset %zu: truncated data: %zu of %zu bytes",
+                               path, start + got, got, bytes);
+            goto fail;
+        }
+    }
     m = bp_matrix_alloc(rows, cols);
     if (!m) {
         st = bpi_set_error(err, BP_ENOMEM, "%s: out of memory for %zu x %zu",
