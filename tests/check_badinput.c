@@ -849,6 +849,16 @@ static void check_csv(const char *name)
     }
 }
 
+/* The largest block the library asked for. */
+static size_t largest;
+
+static void *largest_malloc(size_t size)
+{
+    if (size > largest)
+        largest = size;
+    return malloc(size);
+}
+
 /* .npy: missing arguments, a missing file, bad headers, shapes whose byte
  * count overflows, truncated data; saving bad matrices and to nowhere. */
 static void check_npy(const char *name)
@@ -897,6 +907,28 @@ static void check_npy(const char *name)
         st = bp_npy_load(path, &out, &err);
         ck_assert_msg(st == BP_EPARSE || st == BP_ENOMEM, "header %zu: %d %s", i, st, err.message);
         expect_error_struct(err, st, path);
+        ck_assert_ptr_null(out);
+        remove_temp(path);
+    }
+
+    /* A header claiming 8 TB over no data: an error before any allocation
+     * of that size. */
+    {
+        const char *hdr = "{'descr': '<f8', 'fortran_order': False, 'shape': (1000000000, 1000), }";
+        size_t len = strlen(hdr);
+        memcpy(file, "\x93NUMPY\x01\x00", 8);
+        file[8] = (char)((len + 1) & 0xff);
+        file[9] = (char)((len + 1) >> 8);
+        memcpy(file + 10, hdr, len);
+        file[10 + len] = '\n';
+        memcpy(file + 11 + len, "12345678", 8);
+        path = temp_file("claims.npy", file, 11 + len + 8);
+        ck_assert_int_eq(bp_set_alloc_funcs(largest_malloc, free), BP_OK);
+        largest = 0;
+        ck_assert_int_eq(bp_npy_load(path, &out, &err), BP_EPARSE);
+        ck_assert_int_eq(bp_set_alloc_funcs(NULL, NULL), BP_OK);
+        expect_error_struct(err, BP_EPARSE, "truncated data: 8 of 8000000000000 bytes");
+        ck_assert_uint_lt(largest, 1 << 20);
         ck_assert_ptr_null(out);
         remove_temp(path);
     }
