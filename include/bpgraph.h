@@ -19,6 +19,12 @@
  *    caller frees it), or "borrowed" (owned by the library; the comment says
  *    how long it stays valid).
  *  - The library never aborts, exits or prints.
+ *  - Threads: the library has no global state but the allocator pair of
+ *    bp_set_alloc_funcs, which must be set before other threads use the
+ *    library.  Separate graphs are independent and may run in separate
+ *    threads at once; one graph, with its nodes, is used by one thread at a
+ *    time.  A registry is filled at set-up time and read-only afterwards,
+ *    when any number of threads may read it at once.
  */
 #ifndef BPGRAPH_H
 #define BPGRAPH_H
@@ -108,7 +114,8 @@ static inline void bp_matrix_set(bp_matrix *m, size_t i, size_t j, double v)
     m->data[i * m->cols + j] = v;
 }
 
-/* Largest |a(i,j) - b(i,j)|, or -1 when the shapes differ or either is NULL. */
+/* Largest |a(i,j) - b(i,j)|, or -1 when the shapes differ, either is NULL,
+ * or rows * cols * sizeof(double) overflows. */
 double bp_matrix_max_abs_diff(const bp_matrix *a, const bp_matrix *b);
 
 /* ------------------------------------------------------------------------ */
@@ -234,8 +241,10 @@ size_t bp_builtin_count(void);
 const bp_op *bp_builtin(size_t i);   /* NULL when i >= bp_builtin_count() */
 
 /* A registry: a list of ops by name, holding the built-ins and any that a
- * program or plugin adds.  Registries are independent objects; one may be
- * used from one thread at a time (fill it at set-up, then read it freely). */
+ * program or plugin adds.  Registries are independent objects.  Fill one at
+ * set-up time, before other threads see it; afterwards it is read-only, and
+ * any number of threads may call bp_registry_count/get/find on it and apply
+ * its ops at once.  Adding while another thread reads it is a data race. */
 typedef struct bp_registry bp_registry;
 
 /* A new registry holding every built-in op (new), or NULL when memory runs
@@ -414,8 +423,8 @@ int bp_node_requires_grad(const bp_node *n);     /* a param, or an op node
 
 /* Copies src into a leaf's value.  An input takes any number of rows with
  * its declared columns; a param or constant takes exactly its shape.
- * BP_EDIM on a shape mismatch, BP_EINVAL for an op node; the node's value
- * is unchanged on error. */
+ * BP_EDIM on a shape mismatch (or a shape whose byte count overflows),
+ * BP_EINVAL for an op node; the node's value is unchanged on error. */
 bp_status bp_node_set_value(bp_node *n, const bp_matrix *src);
 
 /* The node's value (borrowed; valid until the graph is freed or the node's
@@ -596,8 +605,9 @@ void bp_check_report_clear(bp_check_report *report);
 
 /* Checks every case of op (see above).  opt may be NULL for the defaults.
  * Returns BP_OK when the check ran, whatever its result (read
- * report->result); BP_EINVAL for a NULL op or report or an op that fails
- * bp_op_validate; BP_ENOMEM.  Never prints. */
+ * report->result); BP_EINVAL for a NULL op or report, an op that fails
+ * bp_op_validate, or a max_cases so large that the case count overflows;
+ * BP_ENOMEM.  Never prints. */
 bp_status bp_gradcheck_op(const bp_op *op, const bp_check_options *opt,
                           bp_check_report *report);
 
@@ -911,7 +921,8 @@ bp_status bp_npy_load(const char *path, bp_matrix **out, bp_error *err);
  * damages an existing file; an existing file's permission bits are kept,
  * a new file gets 0666 less the umask.  m is borrowed.  Errors, with err
  * (may be NULL) naming the file: BP_EINVAL (path or m NULL, m->data NULL
- * with m not empty, or a big-endian host); BP_EIO (the temporary file
+ * with m not empty, rows * cols * 8 overflowing size_t, or a big-endian
+ * host); BP_EIO (the temporary file
  * cannot be created, written, synced or renamed: it is removed); BP_ENOMEM. */
 bp_status bp_npy_save(const char *path, const bp_matrix *m, bp_error *err);
 

@@ -431,6 +431,7 @@ bp_status bp_csv_read(const char *path, const char *const *columns,
     for (size_t k = 0; k < n_columns; k++) {
         size_t h = 0;
 
+        /* NOLINTNEXTLINE(clang-analyzer-core.NonNullParamChecker): h < n_header, so the header was parsed into c.text */
         while (h < n_header && strcmp(c.text.p + c.off[h], columns[k]) != 0)
             h++;
         if (h == n_header) {

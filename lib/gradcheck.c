@@ -320,10 +320,14 @@ static bp_status target_alloc(gc_target *t, size_t n_params)
 {
     memset(t, 0, sizeof *t);
     t->n_params = n_params;
+    /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
     t->params = bpi_calloc(n_params ? n_params : 1, sizeof *t->params);
     t->offset = bpi_calloc(n_params ? n_params : 1, sizeof *t->offset);
     t->symmetric = bpi_calloc(n_params ? n_params : 1, sizeof *t->symmetric);
-    return t->params && t->offset && t->symmetric ? BP_OK : BP_ENOMEM;
+    if (t->params && t->offset && t->symmetric)
+        return BP_OK;
+    target_free(t);   /* bp_gradcheck_graph returns at once on failure */
+    return BP_ENOMEM;
 }
 
 /* Flat index → param number, row, col. */
@@ -1360,6 +1364,7 @@ static bp_status run_case(gc_check *c, const bp_op *op, const gc_case *k, const 
     if (st == BP_ENUMERIC || st == BP_EDIM || st == BP_ESTATE || st == BP_EINVAL)
         st = BP_OK;   /* recorded in the case already */
 done:
+    c->input_names = NULL;   /* names_shared is this frame's */
     bpi_free(w);
     target_free(&t);
     bp_graph_free(g);
@@ -1373,7 +1378,7 @@ static void finish_report(gc_check *c)
     bp_check_report *rep = c->rep;
 
     rep->failed_case = BP_CHECK_NONE;
-    if (rep->result == BP_CHECK_PASS)
+    if (rep->result == BP_CHECK_PASS || !rep->cases)   /* no cases: out of memory */
         return;
     if (rep->n_worst > 0 && entry_score(&rep->worst[0]) > 1.0)
         rep->failed_case = rep->worst[0].case_index;
@@ -1422,7 +1427,19 @@ bp_status bp_gradcheck_op(const bp_op *op, const bp_check_options *opt,
         return BP_OK;
     }
     n_sets = op->n_attr > 0 ? op->n_check_attr : 1;
-    cap = n_sets * (o.max_cases + 3);
+    {
+        /* A huge max_cases must not wrap the case array's size (each set
+         * adds at most max_cases + 2 cases). */
+        int overflow = o.max_cases > SIZE_MAX - 3;
+        cap = bpi_mul_size(n_sets, o.max_cases + 3, &overflow);
+        bpi_mul_size(cap, sizeof *cases, &overflow);
+        if (overflow) {
+            report->result = BP_CHECK_ERROR;
+            snprintf(report->message, sizeof report->message,
+                     "max_cases %zu is too large", o.max_cases);
+            return BP_EINVAL;
+        }
+    }
     cases = bpi_malloc(cap * sizeof *cases);
     if (!cases)
         return BP_ENOMEM;
@@ -1503,6 +1520,12 @@ bp_status bp_gradcheck_graph(bp_graph *g, bp_node *out, const bp_check_options *
                  "node '%s' depends on no param", bp_node_name(out));
         return BP_ESTATE;
     }
+    /* The report's bookkeeping first: the failures below jump to done,
+     * which finishes the report through c. */
+    memset(&c, 0, sizeof c);
+    c.o = &o;
+    c.rep = report;
+    c.first_failed_case = BP_CHECK_NONE;
     for (size_t i = 0; i < bp_graph_size(g); i++)
         n_params += bp_node_is_param(bp_graph_node(g, i)) ? 1 : 0;
     if ((st = target_alloc(&t, n_params)) != BP_OK)
@@ -1522,15 +1545,11 @@ bp_status bp_gradcheck_graph(bp_graph *g, bp_node *out, const bp_check_options *
     }
     t.g = g;
     t.out = out;
-    memset(&c, 0, sizeof c);
-    c.o = &o;
-    c.rep = report;
     c.cur = &report->cases[0];
     c.input_names = names;
-    c.first_failed_case = BP_CHECK_NONE;
     report->n_cases = 1;
 
-    if ((st = bp_forward(g, out)) != BP_OK) {
+    if (bp_forward(g, out) != BP_OK) {
         raise_result(&c, BP_CHECK_ERROR);
         case_message(&c, "%s", bp_graph_message(g));
         st = BP_OK;

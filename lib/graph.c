@@ -59,6 +59,7 @@ static bp_node *add_node(bp_graph *g, enum bpi_node_kind kind, const char *name)
 
     if (g->n_nodes == g->cap_nodes) {
         size_t cap = g->cap_nodes ? 2 * g->cap_nodes : 16;
+        /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
         bp_node **nodes = bpi_malloc(cap * sizeof *nodes);
         unsigned char *mark = bpi_malloc(cap);
         if (!nodes || !mark) {
@@ -68,6 +69,7 @@ static bp_node *add_node(bp_graph *g, enum bpi_node_kind kind, const char *name)
             return NULL;
         }
         if (g->n_nodes)
+            /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
             memcpy(nodes, g->nodes, g->n_nodes * sizeof *nodes);
         bpi_free(g->nodes);
         bpi_free(g->mark);
@@ -402,7 +404,7 @@ bp_status bp_node_set_value(bp_node *n, const bp_matrix *src)
 
     if (!n)
         return BP_EINVAL;
-    if (!src || (!src->data && src->rows * src->cols > 0))
+    if (!src || (!src->data && src->rows > 0 && src->cols > 0))
         return bpi_fail(g, BP_EINVAL, "set_value '%s': source matrix is NULL", name);
     if (n->kind == BPI_OP)
         return bpi_fail(g, BP_EINVAL, "set_value '%s': node is computed by %s, not a leaf",
@@ -417,7 +419,16 @@ bp_status bp_node_set_value(bp_node *n, const bp_matrix *src)
         return bpi_fail(g, BP_EDIM, "set_value %s '%s': expects %s, given %zux%zu",
                         kind_name(n->kind), name, want, src->rows, src->cols);
     }
-    need = src->rows * src->cols;
+    /* A shape whose byte count overflows cannot be a real matrix, and its
+     * wrapped element count would bind a buffer smaller than its rows say. */
+    {
+        int overflow = 0;
+        need = bpi_mul_size(src->rows, src->cols, &overflow);
+        bpi_mul_size(need, sizeof(double), &overflow);
+        if (overflow)
+            return bpi_fail(g, BP_EDIM, "set_value %s '%s': %zux%zu doubles overflow size_t",
+                            kind_name(n->kind), name, src->rows, src->cols);
+    }
     st = bpi_reserve(&n->value_buf, &n->value_cap, need);
     n->value.data = n->value_buf;
     if (st != BP_OK)

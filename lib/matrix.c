@@ -52,8 +52,14 @@ void bp_matrix_free(bp_matrix *m)
 double bp_matrix_max_abs_diff(const bp_matrix *a, const bp_matrix *b)
 {
     double worst = 0.0;
+    int overflow = 0;
 
     if (!a || !b || a->rows != b->rows || a->cols != b->cols)
+        return -1.0;
+    /* No matrix holds more than PTRDIFF_MAX bytes: such a shape is a lie,
+     * and rows * cols would wrap. */
+    bpi_mul_size(bpi_mul_size(a->rows, a->cols, &overflow), sizeof(double), &overflow);
+    if (overflow)
         return -1.0;
     for (size_t i = 0; i < a->rows * a->cols; i++) {
         double d = fabs(a->data[i] - b->data[i]);

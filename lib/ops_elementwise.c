@@ -88,10 +88,10 @@ static int fresh_full(bp_op_args *a, unsigned i)
         return BP_OK;                                                          \
     }                                                                          \
     const bp_op bpi_op_##NAME = {                                              \
-        .name = #NAME, .doc = DOC, .n_in = 2,                                  \
+        .name = #NAME, .doc = (DOC), .n_in = 2,                                \
         .shape = broadcast_shape, .forward = NAME##_forward,                   \
         .backward = NAME##_backward, .flags = BP_OP_ASSIGN_FRESH | (FLAGS),    \
-        .linear = LINEAR, .domain = {{.kind = BP_DOMAIN_REAL}, DOM1},          \
+        .linear = (LINEAR), .domain = {{.kind = BP_DOMAIN_REAL}, DOM1},        \
     };                                                                         \
     bp_node *bp_##NAME(bp_graph *g, bp_node *a, bp_node *b)                    \
     {                                                                          \
@@ -121,7 +121,7 @@ static bp_status same_shape(bp_op_args *a)
     {                                                                          \
         const double *xd = a->in[0]->data;                                     \
         double *yd = a->out->data;                                             \
-        const double c = N_ATTR ? a->attr[0] : 0.0;                            \
+        const double c = (N_ATTR) ? a->attr[0] : 0.0;                          \
         const size_t len = a->out->rows * a->out->cols;                        \
         (void)c;                                                               \
         for (size_t k = 0; k < len; k++) {                                     \
@@ -134,7 +134,7 @@ static bp_status same_shape(bp_op_args *a)
     {                                                                          \
         const double *xd = a->in[0]->data, *yd = a->out->data;                 \
         const double *gd = a->dout->data;                                      \
-        const double c = N_ATTR ? a->attr[0] : 0.0;                            \
+        const double c = (N_ATTR) ? a->attr[0] : 0.0;                          \
         const size_t len = a->out->rows * a->out->cols;                        \
         double *dx = a->din[0] ? a->din[0]->data : NULL;                       \
         (void)c;                                                               \
@@ -153,11 +153,11 @@ static bp_status same_shape(bp_op_args *a)
         return BP_OK;                                                          \
     }                                                                          \
     const bp_op bpi_op_##NAME = {                                              \
-        .name = #NAME, .doc = DOC, .n_in = 1, .n_attr = N_ATTR,                \
+        .name = #NAME, .doc = (DOC), .n_in = 1, .n_attr = (N_ATTR),            \
         .shape = same_shape, .forward = NAME##_forward,                        \
         .backward = NAME##_backward, .flags = BP_OP_ASSIGN_FRESH | (FLAGS),    \
-        .linear = LINEAR, .domain = {DOMAIN},                                  \
-        .check_attr = CHECK_ATTR, .n_check_attr = N_CHECK,                     \
+        .linear = (LINEAR), .domain = {DOMAIN},                                \
+        .check_attr = (CHECK_ATTR), .n_check_attr = (N_CHECK),                 \
     };
 
 #define REAL {.kind = BP_DOMAIN_REAL}

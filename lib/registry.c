@@ -56,10 +56,12 @@ bp_status bp_registry_add(bp_registry *reg, const bp_op *op)
         return BP_EINVAL;
     if (reg->n == reg->cap) {
         size_t cap = reg->cap ? 2 * reg->cap : 32;
+        /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
         const bp_op **ops = bpi_malloc(cap * sizeof *ops);
         if (!ops)
             return BP_ENOMEM;
         if (reg->n)
+            /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
             memcpy(ops, reg->ops, reg->n * sizeof *ops);
         bpi_free(reg->ops);
         reg->ops = ops;

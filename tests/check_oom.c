@@ -54,6 +54,42 @@ START_TEST(every_allocation_failure_is_reported_and_leaks_nothing)
 }
 END_TEST
 
+/* bp_gradcheck_graph on a small graph.  An allocation failing inside its
+ * forward passes is reported in the report (result ERROR, the graph's
+ * message) rather than as its return value; both count as BP_ENOMEM. */
+static bp_status gradcheck_graph_run(void)
+{
+    const double xv[3 * 2] = {0.3, -1.2, 2.385, 0.7, -0.4, 1.1};
+    bp_graph *g = bp_graph_new();
+    bp_node *x, *w, *loss;
+    bp_check_report rep;
+    bp_status st;
+
+    if (!g)
+        return BP_ENOMEM;
+    x = bp_constant(g, 3, 2, xv, "x");
+    w = bp_param(g, 2, 2, "w");
+    loss = bp_sum(g, bp_tanh(g, bp_matmul(g, x, w)));
+    st = bp_graph_status(g);
+    if (st == BP_OK) {
+        memset(&rep, 0, sizeof rep);
+        st = bp_gradcheck_graph(g, loss, NULL, &rep);
+        if (st == BP_OK && rep.result == BP_CHECK_ERROR && strstr(rep.message, "out of memory"))
+            st = BP_ENOMEM;
+        else if (st == BP_OK)
+            ck_assert_int_eq(rep.result, BP_CHECK_PASS);
+        bp_check_report_clear(&rep);
+    }
+    bp_graph_free(g);
+    return st;
+}
+
+START_TEST(gradcheck_graph_allocation_failures)
+{
+    tu_every_alloc_failure(gradcheck_graph_run, 10);
+}
+END_TEST
+
 START_TEST(alloc_funcs_are_both_or_neither)
 {
     bp_malloc_fn m;
@@ -74,6 +110,7 @@ int main(void)
 
     tcase_add_test(tc, every_allocation_failure_is_reported_and_leaks_nothing);
     tcase_add_test(tc, alloc_funcs_are_both_or_neither);
+    tcase_add_test(tc, gradcheck_graph_allocation_failures);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

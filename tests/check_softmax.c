@@ -156,6 +156,34 @@ START_TEST(softmax_ce_gives_p_minus_y_and_its_loss)
 }
 END_TEST
 
+/* Logits of ±1e4: every softmax, loss and gradient stays finite.  The
+ * nll of a probability that underflowed to 0 is read at the 1e-300 floor:
+ * -log(1e-300)/rows per such row. */
+START_TEST(extreme_logits_stay_finite)
+{
+    const double zv[2 * 3] = {1e4, -1e4, 0, -1e4, 2.385, 1e4};
+    const double yv[2 * 3] = {0, 1, 0, 0, 1, 0};   /* the underflowed classes */
+    bp_node *x = bp_param(g, 2, 3, "x");
+    bp_node *y = bp_constant(g, 2, 3, yv, "y");
+    bp_node *outs[4];
+
+    outs[0] = bp_sum(g, bp_mul(g, bp_softmax(g, x), y));
+    outs[1] = bp_nll(g, bp_softmax_staged(g, x), y);
+    outs[2] = bp_nll(g, bp_softmax(g, x), y);
+    outs[3] = bp_softmax_ce(g, x, y);
+    tu_set(x, 2, 3, zv);
+    bp_graph_set_anomaly_mode(g, 1);   /* any NaN or inf fails the pass */
+    for (int k = 0; k < 4; k++) {
+        ck_assert_ptr_nonnull(outs[k]);
+        bp_zero_grad(g);
+        ck_assert_msg(bp_forward(g, outs[k]) == BP_OK, "%d: %s", k, bp_graph_message(g));
+        ck_assert_msg(bp_backward(g, outs[k], NULL) == BP_OK, "%d: %s", k, bp_graph_message(g));
+    }
+    ck_assert_double_eq_tol(bp_node_value(outs[2])->data[0], -log(1e-300), 1e-9);
+    ck_assert_double_eq_tol(bp_node_value(outs[3])->data[0], (2e4 + 1e4 - 2.385) / 2, 1e-9);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("softmax");
@@ -168,6 +196,7 @@ int main(void)
     tcase_add_test(tc, staged_softmax_nll_gives_p_minus_y);
     tcase_add_test(tc, fused_softmax_nll_gives_p_minus_y);
     tcase_add_test(tc, softmax_ce_gives_p_minus_y_and_its_loss);
+    tcase_add_test(tc, extreme_logits_stay_finite);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

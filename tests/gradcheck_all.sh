@@ -2,12 +2,12 @@
 # tools/gradcheck with no arguments: every registered op and the graph
 # cases must pass (exit 0), and --list must name every op it checks.
 gc="${top_builddir:-.}/tools/gradcheck"
-out=$("$gc") ; rc=$?
+out=$(${BP_RUN:-} "$gc") ; rc=$?
 printf '%s\n' "$out"
 [ "$rc" -eq 0 ] || { echo "gradcheck exited $rc, expected 0" >&2; exit 1; }
-for name in $("$gc" --list); do
+for name in $(${BP_RUN:-} "$gc" --list); do
     printf '%s\n' "$out" | grep -q "^$name .*PASS$" || { echo "no PASS row for $name" >&2; exit 1; }
 done
-json=$("$gc" --format json) || { echo "--format json exited $?" >&2; exit 1; }
+json=$(${BP_RUN:-} "$gc" --format json) || { echo "--format json exited $?" >&2; exit 1; }
 printf '%s\n' "$json" | grep -q '"result": "PASS"}}' || { echo "json summary not PASS" >&2; exit 1; }
 exit 0

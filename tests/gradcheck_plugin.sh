@@ -6,13 +6,13 @@ gc="$b/tools/gradcheck"
 good="$b/examples/plugin/.libs/libmyops.so"
 bad="$b/examples/plugin/.libs/libmyops_wrong.so"
 
-out=$("$gc" --plugin "$good" softplus) ; rc=$?
+out=$(${BP_RUN:-} "$gc" --plugin "$good" softplus) ; rc=$?
 printf '%s\n' "$out"
 [ "$rc" -eq 0 ] || { echo "good plugin: exit $rc, expected 0" >&2; exit 1; }
 printf '%s\n' "$out" | grep -q "^softplus .*PASS$" || { echo "softplus not checked" >&2; exit 1; }
-"$gc" --plugin "$good" --list | grep -qx softplus || { echo "--list misses softplus" >&2; exit 1; }
+${BP_RUN:-} "$gc" --plugin "$good" --list | grep -qx softplus || { echo "--list misses softplus" >&2; exit 1; }
 
-out=$("$gc" --plugin "$bad" --no-graph) ; rc=$?
+out=$(${BP_RUN:-} "$gc" --plugin "$bad" --no-graph) ; rc=$?
 printf '%s\n' "$out"
 [ "$rc" -eq 1 ] || { echo "wrong plugin: exit $rc, expected 1" >&2; exit 1; }
 printf '%s\n' "$out" | grep -q "^softplus .*FAIL$" || { echo "softplus not FAIL" >&2; exit 1; }

@@ -1,7 +1,7 @@
 #!/bin/sh
 # --self-test: every injected fault caught, no false failure over 50 seeds.
 gc="${top_builddir:-.}/tools/gradcheck"
-out=$("$gc" --self-test) ; rc=$?
+out=$(${BP_RUN:-} "$gc" --self-test) ; rc=$?
 printf '%s\n' "$out"
 [ "$rc" -eq 0 ] || { echo "gradcheck --self-test exited $rc, expected 0" >&2; exit 1; }
 printf '%s\n' "$out" | grep -q "MISSED" && { echo "a fault was missed" >&2; exit 1; }

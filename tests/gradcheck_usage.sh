@@ -3,7 +3,7 @@
 gc="${top_builddir:-.}/tools/gradcheck"
 expect() {
     want=$1; shift
-    "$gc" "$@" >/dev/null 2>&1 ; rc=$?
+    ${BP_RUN:-} "$gc" "$@" >/dev/null 2>&1 ; rc=$?
     [ "$rc" -eq "$want" ] || { echo "gradcheck $*: exit $rc, expected $want" >&2; exit 1; }
 }
 expect 2 --bogus

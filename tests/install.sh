@@ -17,7 +17,9 @@ ls "$tmp$libdir"/libbpgraph.so* "$tmp$libdir"/libbpgraph.a >/dev/null
 export PKG_CONFIG_PATH="$tmp$libdir/pkgconfig" PKG_CONFIG_SYSROOT_DIR="$tmp"
 flags=$(pkg-config --cflags --libs bpgraph)
 echo "cc install_prog.c $flags"
-${CC:-cc} "$top_srcdir/tests/install_prog.c" -o "$tmp/prog" $flags
+# CFLAGS and LDFLAGS as configured: a library built with
+# --enable-sanitizers needs its programs linked with the same runtime.
+${CC:-cc} ${CFLAGS:-} "$top_srcdir/tests/install_prog.c" -o "$tmp/prog" $flags ${LDFLAGS:-}
 LD_LIBRARY_PATH="$tmp$libdir" "$tmp/prog"
 
 # Only bp_-prefixed symbols are exported.

@@ -1,0 +1,171 @@
+/* libFuzzer target: graphs built and run from a byte program.  Each
+ * instruction byte picks an action (a new leaf, an op of the registry
+ * applied to earlier nodes with attributes from the input, a forward and
+ * backward from some node, rebinding an input with another number of rows,
+ * clearing the error, anomaly mode, zero_grad); its operands come from the
+ * bytes that follow.  Any status is fine; a crash, leak, sanitizer report
+ * or a broken contract (an error without a message, a value missing after
+ * a successful forward) is not. */
+#include "bpgraph.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_NODES 48
+#define MAX_DIM 4
+
+struct prog {
+    const uint8_t *p;
+    size_t left;
+};
+
+static unsigned next(struct prog *pr)
+{
+    if (!pr->left)
+        return 0;
+    pr->left--;
+    return *pr->p++;
+}
+
+/* Mostly small values, some special ones. */
+static double next_value(struct prog *pr)
+{
+    unsigned b = next(pr);
+    switch (b) {
+    case 0xff: return NAN;
+    case 0xfe: return INFINITY;
+    case 0xfd: return -INFINITY;
+    case 0xfc: return 1e300;
+    case 0xfb: return -1e4;
+    case 0xfa: return 0.0;
+    default: return ((double)b - 120.0) / 16.0;
+    }
+}
+
+static void check_graph_error(const bp_graph *g)
+{
+    if (bp_graph_status(g) != BP_OK && !bp_graph_message(g)[0])
+        abort();
+}
+
+static void run_from(bp_graph *g, bp_node *out, struct prog *pr)
+{
+    double seed[MAX_DIM * MAX_DIM * MAX_DIM];
+    bp_matrix s, *v;
+    bp_status st = bp_forward(g, out);
+
+    check_graph_error(g);
+    if (st != BP_OK)
+        return;
+    v = bp_node_value(out);
+    if (!v || v->rows != bp_node_rows(out) || v->cols != bp_node_cols(out))
+        abort();
+    if (!bp_node_requires_grad(out))
+        return;
+    if (v->rows * v->cols <= sizeof seed / sizeof seed[0] && (next(pr) & 1)) {
+        s.rows = v->rows;
+        s.cols = v->cols;
+        s.data = seed;
+        for (size_t k = 0; k < v->rows * v->cols; k++)
+            seed[k] = next_value(pr);
+        bp_backward(g, out, &s);
+    } else {
+        bp_backward(g, out, NULL);
+    }
+    check_graph_error(g);
+    for (size_t i = 0; i < bp_graph_size(g); i++) {
+        bp_matrix *gr = bp_node_grad(bp_graph_node(g, i));
+        volatile double sum = 0;
+        for (size_t k = 0; gr && k < gr->rows * gr->cols; k++)
+            sum += gr->data[k];
+        (void)sum;
+    }
+}
+
+static bp_registry *reg;
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    struct prog pr = {data, size};
+    bp_node *nodes[MAX_NODES], *inputs[MAX_NODES];
+    size_t n = 0, n_inputs = 0;
+    double buf[MAX_DIM * 2 * MAX_DIM];
+    bp_graph *g;
+
+    if (!reg && !(reg = bp_registry_new()))
+        abort();
+    g = bp_graph_new();
+    if (!g)
+        abort();
+    while (pr.left) {
+        unsigned action = next(&pr) % 8;
+        if (action == 0 || n == 0) {
+            /* a leaf: input, param or constant of small shape */
+            unsigned kind = next(&pr) % 3;
+            size_t rows = 1 + next(&pr) % MAX_DIM, cols = 1 + next(&pr) % MAX_DIM;
+            bp_node *leaf;
+            for (size_t k = 0; k < rows * cols; k++)
+                buf[k] = next_value(&pr);
+            if (kind == 0) {
+                bp_matrix m = {rows, cols, buf};
+                leaf = bp_input(g, rows, cols, "x");
+                if (leaf && bp_node_set_value(leaf, &m) != BP_OK)
+                    abort();
+                if (leaf && n_inputs < MAX_NODES)
+                    inputs[n_inputs++] = leaf;
+            } else if (kind == 1) {
+                leaf = bp_param(g, rows, cols, "w");
+                if (leaf)
+                    memcpy(bp_node_value(leaf)->data, buf, rows * cols * sizeof(double));
+            } else {
+                leaf = bp_constant(g, rows, cols, buf, "c");
+            }
+            check_graph_error(g);
+            if (leaf && n < MAX_NODES)
+                nodes[n++] = leaf;
+        } else if (action <= 4) {
+            /* an op of the registry on earlier nodes */
+            const bp_op *op = bp_registry_get(reg, next(&pr) % bp_registry_count(reg));
+            bp_node *in[BP_MAX_INPUTS];
+            double attr[BP_MAX_ATTRS];
+            bp_node *node;
+            for (size_t i = 0; i < op->n_in; i++)
+                in[i] = nodes[next(&pr) % n];
+            for (size_t i = 0; i < op->n_attr; i++)
+                attr[i] = next_value(&pr);
+            node = bp_apply(g, op, op->n_in, in, attr);
+            check_graph_error(g);
+            if (node && n < MAX_NODES)
+                nodes[n++] = node;
+            else if (!node)
+                bp_graph_clear_error(g);
+        } else if (action == 5) {
+            run_from(g, nodes[next(&pr) % n], &pr);
+        } else if (action == 6 && n_inputs) {
+            /* rebind an input with another number of rows */
+            bp_node *x = inputs[next(&pr) % n_inputs];
+            size_t rows = 1 + next(&pr) % (2 * MAX_DIM), cols = bp_node_cols(x);
+            bp_matrix m = {rows, cols, buf};
+            for (size_t k = 0; k < rows * cols; k++)
+                buf[k] = next_value(&pr);
+            bp_node_set_value(x, &m);
+            check_graph_error(g);
+        } else {
+            unsigned what = next(&pr) % 3;
+            if (what == 0)
+                bp_graph_clear_error(g);
+            else if (what == 1)
+                bp_graph_set_anomaly_mode(g, next(&pr) & 1);
+            else
+                bp_zero_grad(g);
+        }
+    }
+    if (n)
+        run_from(g, nodes[n - 1], &pr);
+    bp_graph_free(g);
+    return 0;
+}
