@@ -53,7 +53,9 @@ for t in "${targets[@]}"; do
     mkdir -p "$work/corpus_$t"
     log="$work/fuzz_$t.log"
     echo "fuzz: $t for ${seconds}s"
-    if (cd "$work" && ./"fuzz_$t" -max_total_time="$seconds" -max_len=4096 -timeout=10 \
+    # A fixed seed (BP_FUZZ_SEED, default 1) keeps a CI run repeatable;
+    # set another to explore further.
+    if (cd "$work" && ./"fuzz_$t" -seed="${BP_FUZZ_SEED:-1}" -max_total_time="$seconds" -max_len=4096 -timeout=10 \
             -rss_limit_mb=2048 -print_final_stats=1 "corpus_$t" "$here/corpus/$t") >"$log" 2>&1; then
         printf 'fuzz: %-6s ok   %s\n' "$t" "$(grep -m1 -o 'stat::number_of_executed_units: *[0-9]*' "$log" | awk '{print $2}') runs, $(grep -o 'cov: [0-9]*' "$log" | tail -1)"
     else
