@@ -2,8 +2,8 @@
  * instruction byte picks an action (a new leaf, an op of the registry
  * applied to earlier nodes with attributes from the input, a forward and
  * backward from some node, rebinding an input with another number of rows,
- * clearing the error, anomaly mode, zero_grad); its operands come from the
- * bytes that follow.  Any status is fine; a crash, leak, sanitizer report
+ * clearing the error, anomaly mode, in-place mode, zero_grad); its operands
+ * come from the bytes that follow.  Any status is fine; a crash, leak, sanitizer report
  * or a broken contract (an error without a message, a value missing after
  * a successful forward) is not. */
 #include "bpgraph.h"
@@ -155,11 +155,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             bp_node_set_value(x, &m);
             check_graph_error(g);
         } else {
-            unsigned what = next(&pr) % 3;
+            unsigned what = next(&pr) % 4;
             if (what == 0)
                 bp_graph_clear_error(g);
             else if (what == 1)
                 bp_graph_set_anomaly_mode(g, next(&pr) & 1);
+            else if (what == 2)
+                bp_graph_set_inplace(g, next(&pr) & 1);
             else
                 bp_zero_grad(g);
         }
