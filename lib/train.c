@@ -411,9 +411,10 @@ bp_status bp_batcher_new(size_t n_src, const bp_matrix *const *src,
         b->dst[k] = dst[k];
         b->stage[k] = bpi_calloc(bpi_mul_size(b->batch_size, src[k]->cols, &overflow), sizeof(double));
         if (overflow || !b->stage[k]) {
+            size_t batch = b->batch_size;
             bp_batcher_free(b);
             return bpi_set_error(err, BP_ENOMEM, "batcher: out of memory for a %zux%zu batch",
-                           b->batch_size, src[k]->cols);
+                           batch, src[k]->cols);
         }
     }
     *out = b;
