@@ -647,8 +647,10 @@ uint64_t bp_rng_next(bp_rng *rng);          /* 64 random bits */
 double bp_rng_uniform(bp_rng *rng);         /* in [0, 1), 53 bits */
 double bp_rng_normal(bp_rng *rng);          /* standard normal (Box–Muller) */
 size_t bp_rng_below(bp_rng *rng, size_t n); /* uniform in [0, n); 0 when n is 0 */
+/* (These cannot fail: with a NULL rng they return 0, and seeding or
+ * shuffling with one does nothing.) */
 
-/* Shuffles idx[0..n) in place (Fisher–Yates). */
+/* Shuffles idx[0..n) in place (Fisher–Yates); nothing when idx is NULL. */
 void bp_shuffle(size_t *idx, size_t n, bp_rng *rng);
 
 /* Parameter initialisation, in place.  param must be a bp_param; BP_EINVAL
@@ -855,7 +857,8 @@ typedef enum bp_chain_format {
  * bp_grad_chain writes into buf like snprintf: at most size bytes with a
  * terminating NUL, and *needed (may be NULL) receives the full length
  * without the NUL; BP_OK even when truncated.  bp_grad_chain_write writes
- * to f.  BP_EINVAL for NULL or foreign nodes; BP_ENOMEM; BP_EIO. */
+ * to f.  BP_EINVAL for NULL or foreign nodes or an unknown format;
+ * BP_ENOMEM; BP_EIO. */
 bp_status bp_grad_chain(bp_graph *g, bp_node *loss, bp_node *wrt,
                         bp_chain_format format, char *buf, size_t size,
                         size_t *needed, bp_error *err);

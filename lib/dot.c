@@ -249,6 +249,8 @@ static bp_status write_chain(bp_graph *g, bp_node *loss, bp_node *wrt, bp_chain_
         return bpi_set_error(err, BP_EINVAL, "grad_chain: NULL graph or node");
     if (loss->graph != g || wrt->graph != g)
         return bpi_set_error(err, BP_EINVAL, "grad_chain: node belongs to another graph");
+    if (fmt != BP_CHAIN_TEXT && fmt != BP_CHAIN_LATEX)
+        return bpi_set_error(err, BP_EINVAL, "grad_chain: unknown format %d", (int)fmt);
     partial(s, loss, wrt, fmt);
     sink_printf(s, " = ");
     if (loss == wrt) {

@@ -64,8 +64,10 @@ bp_status bp_optimizer_new(bp_graph *g, bp_node *const *params, size_t n_params,
     size_t n = 0;
     int need_m;
 
-    if (!g || !out)
+    if (!g)
         return BP_EINVAL;
+    if (!out)
+        return bpi_fail(g, BP_EINVAL, "optimizer: out is NULL");
     *out = NULL;
     if (g->status != BP_OK)
         return g->status;

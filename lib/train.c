@@ -16,9 +16,13 @@ static uint64_t splitmix64(uint64_t *x)
     return z ^ (z >> 31);
 }
 
+/* The generator functions cannot fail; a NULL rng gives 0 (and seeding
+ * it does nothing) rather than a crash. */
 void bp_rng_seed(bp_rng *rng, uint64_t seed)
 {
     uint64_t x = seed;
+    if (!rng)
+        return;
     for (int i = 0; i < 4; i++)
         rng->s[i] = splitmix64(&x);
 }
@@ -30,9 +34,12 @@ static uint64_t rotl(uint64_t x, int k)
 
 uint64_t bp_rng_next(bp_rng *rng)
 {
-    uint64_t *s = rng->s;
-    uint64_t result = rotl(s[1] * 5, 7) * 9;
-    uint64_t t = s[1] << 17;
+    uint64_t *s, result, t;
+    if (!rng)
+        return 0;
+    s = rng->s;
+    result = rotl(s[1] * 5, 7) * 9;
+    t = s[1] << 17;
     s[2] ^= s[0];
     s[3] ^= s[1];
     s[1] ^= s[2];
@@ -50,7 +57,11 @@ double bp_rng_uniform(bp_rng *rng)
 double bp_rng_normal(bp_rng *rng)
 {
     /* Box–Muller; 1 − u is in (0, 1], so the log is finite. */
-    double u = 1.0 - bp_rng_uniform(rng), v = bp_rng_uniform(rng);
+    double u, v;
+    if (!rng)
+        return 0.0;
+    u = 1.0 - bp_rng_uniform(rng);
+    v = bp_rng_uniform(rng);
     return sqrt(-2.0 * log(u)) * cos(6.283185307179586 * v);
 }
 
@@ -58,7 +69,7 @@ size_t bp_rng_below(bp_rng *rng, size_t n)
 {
     /* Rejection sampling removes the modulo bias. */
     uint64_t limit, r;
-    if (n == 0)
+    if (n == 0 || !rng)
         return 0;
     limit = UINT64_MAX - UINT64_MAX % (uint64_t)n;
     do
@@ -69,6 +80,8 @@ size_t bp_rng_below(bp_rng *rng, size_t n)
 
 void bp_shuffle(size_t *idx, size_t n, bp_rng *rng)
 {
+    if (!idx || !rng)
+        return;
     for (size_t i = n; i > 1; i--) {
         size_t j = bp_rng_below(rng, i);
         size_t t = idx[i - 1];
@@ -95,7 +108,9 @@ bp_status bp_init_uniform(bp_node *param, double lo, double hi, bp_rng *rng)
     bp_status st = check_param(param, rng, "init_uniform");
     if (st != BP_OK)
         return st;
-    if (!(lo <= hi) || !isfinite(lo) || !isfinite(hi))
+    /* hi − lo must be finite too: [−DBL_MAX, DBL_MAX) would fill with
+     * infinities and NaN (inf · 0). */
+    if (!(lo <= hi) || !isfinite(lo) || !isfinite(hi) || !isfinite(hi - lo))
         return bpi_fail(param->graph, BP_EINVAL, "init_uniform '%s': bad range [%g, %g)",
                         bp_node_name(param), lo, hi);
     for (size_t k = 0; k < param->value.rows * param->value.cols; k++)
@@ -123,6 +138,12 @@ bp_status bp_init_he(bp_node *param, bp_rng *rng)
     for (size_t k = 0; k < param->value.rows * param->value.cols; k++)
         param->value.data[k] = sd * bp_rng_normal(rng);
     return BP_OK;
+}
+
+/* A matrix argument that is NULL, or claims rows and columns with no data. */
+static int bad_matrix(const bp_matrix *m)
+{
+    return !m || (!m->data && m->rows > 0 && m->cols > 0);
 }
 
 /* ---- splits ---- */
@@ -179,8 +200,8 @@ bp_status bp_matrix_take_rows(const bp_matrix *src, const size_t *rows,
     if (!out)
         return bpi_set_error(err, BP_EINVAL, "take_rows: out is NULL");
     *out = NULL;
-    if (!src || (!rows && n > 0))
-        return bpi_set_error(err, BP_EINVAL, "take_rows: NULL matrix or row list");
+    if (bad_matrix(src) || (!rows && n > 0))
+        return bpi_set_error(err, BP_EINVAL, "take_rows: NULL matrix, data or row list");
     for (size_t i = 0; i < n; i++)
         if (rows[i] >= src->rows)
             return bpi_set_error(err, BP_EINVAL, "take_rows: row %zu is out of range (%zu rows)",
@@ -212,8 +233,8 @@ bp_status bp_scaler_fit(const bp_matrix *x, const size_t *rows, size_t n_rows,
     if (!out)
         return bpi_set_error(err, BP_EINVAL, "scaler_fit: out is NULL");
     *out = NULL;
-    if (!x)
-        return bpi_set_error(err, BP_EINVAL, "scaler_fit: matrix is NULL");
+    if (bad_matrix(x))
+        return bpi_set_error(err, BP_EINVAL, "scaler_fit: matrix or its data is NULL");
     n = rows ? n_rows : x->rows;
     if (n == 0 || x->cols == 0)
         return bpi_set_error(err, BP_EINVAL, "scaler_fit: no rows to fit on");
@@ -279,8 +300,8 @@ const double *bp_scaler_std(const bp_scaler *s)
 
 static bp_status scaler_check(const bp_scaler *s, const bp_matrix *x, bp_error *err, const char *fn)
 {
-    if (!s || !x)
-        return bpi_set_error(err, BP_EINVAL, "%s: NULL scaler or matrix", fn);
+    if (!s || bad_matrix(x))
+        return bpi_set_error(err, BP_EINVAL, "%s: NULL scaler, matrix or data", fn);
     if (x->cols != s->cols)
         return bpi_set_error(err, BP_EDIM, "%s: matrix has %zu columns, scaler %zu", fn, x->cols, s->cols);
     return BP_OK;
@@ -351,8 +372,8 @@ bp_status bp_batcher_new(size_t n_src, const bp_matrix *const *src,
         return bpi_set_error(err, BP_EINVAL, "batcher: needs 1 to %d sources and nodes and a batch size > 0",
                        BP_MAX_INPUTS);
     for (size_t k = 0; k < n_src; k++) {
-        if (!src[k] || !dst[k])
-            return bpi_set_error(err, BP_EINVAL, "batcher: source or node %zu is NULL", k);
+        if (bad_matrix(src[k]) || !dst[k])
+            return bpi_set_error(err, BP_EINVAL, "batcher: source, its data or node %zu is NULL", k);
         if (dst[k]->kind != BPI_INPUT)
             return bpi_set_error(err, BP_EINVAL, "batcher: node '%s' is not an input", bp_node_name(dst[k]));
         if (src[k]->rows != src[0]->rows)
@@ -390,9 +411,10 @@ bp_status bp_batcher_new(size_t n_src, const bp_matrix *const *src,
         b->dst[k] = dst[k];
         b->stage[k] = bpi_calloc(bpi_mul_size(b->batch_size, src[k]->cols, &overflow), sizeof(double));
         if (overflow || !b->stage[k]) {
+            size_t batch = b->batch_size;
             bp_batcher_free(b);
             return bpi_set_error(err, BP_ENOMEM, "batcher: out of memory for a %zux%zu batch",
-                           b->batch_size, src[k]->cols);
+                           batch, src[k]->cols);
         }
     }
     *out = b;

@@ -11,6 +11,8 @@
  * makes each bp_status code happen at least once. */
 #include "test_util.h"
 
+#include <float.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -950,6 +952,852 @@ static void check_npy(const char *name)
     remove_temp(path);
 }
 
+/* ---- training: generator, initialisation, splits, scaling, batches ---- */
+
+/* err zeroed, so a message seen afterwards is the call's own. */
+static bp_error *fresh(bp_error *err)
+{
+    memset(err, 0, sizeof *err);
+    return err;
+}
+
+static void assert_values(bp_node *n, const double *want)
+{
+    const bp_matrix *v = bp_node_value(n);
+    for (size_t k = 0; k < v->rows * v->cols; k++)
+        ck_assert_msg(memcmp(&v->data[k], &want[k], sizeof(double)) == 0,
+                      "'%s' entry %zu changed: %g, was %g", bp_node_name(n), k, v->data[k], want[k]);
+}
+
+static void check_rng_and_init(const char *name)
+{
+    bp_rng rng, copy;
+    size_t idx[5] = {0, 1, 2, 3, 4}, seen = 0;
+    bp_graph *g = new_graph();
+    bp_node *w = filled_param(g, 3, 2, "w");
+    bp_node *x = bp_input(g, 2, 3, "x");
+    bp_node *y = bp_matmul(g, x, w);
+    bp_node *c = constant_leaf(g, 2, 2, "c");
+    bp_node *not_params[3] = {x, y, c};
+    const double bad_range[][2] = {
+        {1, 0}, {NAN, 1}, {0, NAN}, {-INFINITY, 0}, {0, INFINITY}, {-DBL_MAX, DBL_MAX},
+    };
+    double w0[6];
+
+    (void)name;
+    memcpy(w0, bp_node_value(w)->data, sizeof w0);
+    /* The generator cannot fail: a NULL rng gives 0, and seeding or
+     * shuffling with one does nothing. */
+    bp_rng_seed(NULL, 1);
+    ck_assert_uint_eq(bp_rng_next(NULL), 0);
+    ck_assert_double_eq(bp_rng_uniform(NULL), 0);
+    ck_assert_double_eq(bp_rng_normal(NULL), 0);
+    ck_assert_uint_eq(bp_rng_below(NULL, 10), 0);
+    bp_rng_seed(&rng, 3);
+    bp_shuffle(idx, 5, NULL);
+    bp_shuffle(NULL, 5, &rng);
+    bp_shuffle(idx, 0, &rng);
+    bp_shuffle(idx, 1, &rng);
+    for (size_t i = 0; i < 5; i++)
+        ck_assert_uint_eq(idx[i], i);
+    bp_shuffle(idx, 5, &rng);
+    for (size_t i = 0; i < 5; i++)
+        seen |= (size_t)1 << idx[i];
+    ck_assert_uint_eq(seen, 31);   /* still a permutation */
+
+    /* Extreme seeds and bounds: seed 0 must not give xoshiro's all-zero
+     * fixed point; n = 0, 1 and SIZE_MAX stay in range. */
+    bp_rng_seed(&rng, 0);
+    ck_assert((rng.s[0] | rng.s[1] | rng.s[2] | rng.s[3]) != 0);
+    copy = rng;
+    ck_assert_uint_eq(bp_rng_next(&rng), bp_rng_next(&copy));   /* a copy replays */
+    bp_rng_seed(&rng, UINT64_MAX);
+    for (int i = 0; i < 1000; i++) {
+        double u = bp_rng_uniform(&rng), z = bp_rng_normal(&rng);
+        ck_assert(u >= 0 && u < 1);
+        ck_assert(isfinite(z));
+        ck_assert_uint_lt(bp_rng_below(&rng, SIZE_MAX), SIZE_MAX);
+        ck_assert_uint_eq(bp_rng_below(&rng, 1), 0);
+        ck_assert_uint_eq(bp_rng_below(&rng, 0), 0);
+    }
+
+    /* Initialisation: no param (no graph to report to), no rng, a node
+     * that is not a param, a range that is empty, not finite or whose
+     * width overflows.  The param is unchanged each time. */
+    ck_assert_int_eq(bp_init_uniform(NULL, 0, 1, &rng), BP_EINVAL);
+    ck_assert_int_eq(bp_init_glorot(NULL, &rng), BP_EINVAL);
+    ck_assert_int_eq(bp_init_he(NULL, &rng), BP_EINVAL);
+    for (int k = 0; k < 3; k++) {
+        const char *fn = k == 0 ? "init_uniform" : k == 1 ? "init_glorot" : "init_he";
+        bp_status st = k == 0 ? bp_init_uniform(w, -1, 1, NULL)
+                     : k == 1 ? bp_init_glorot(w, NULL) : bp_init_he(w, NULL);
+        ck_assert_int_eq(st, BP_EINVAL);
+        expect_graph_error(g, BP_EINVAL, fn);
+        expect_graph_error(g, BP_EINVAL, "rng is NULL");
+        bp_graph_clear_error(g);
+        for (size_t i = 0; i < 3; i++) {
+            st = k == 0 ? bp_init_uniform(not_params[i], -1, 1, &rng)
+               : k == 1 ? bp_init_glorot(not_params[i], &rng) : bp_init_he(not_params[i], &rng);
+            ck_assert_int_eq(st, BP_EINVAL);
+            expect_graph_error(g, BP_EINVAL, "is not a param");
+            expect_graph_error(g, BP_EINVAL, fn);
+            bp_graph_clear_error(g);
+        }
+        assert_values(w, w0);
+    }
+    ck_assert_ptr_null(bp_node_value(y));   /* an op node's value was not written */
+    for (size_t i = 0; i < sizeof bad_range / sizeof bad_range[0]; i++) {
+        ck_assert_int_eq(bp_init_uniform(w, bad_range[i][0], bad_range[i][1], &rng), BP_EINVAL);
+        expect_graph_error(g, BP_EINVAL, "bad range");
+        expect_graph_error(g, BP_EINVAL, "'w'");
+        bp_graph_clear_error(g);
+        assert_values(w, w0);
+    }
+    /* Valid calls give finite values in range. */
+    ck_assert_int_eq(bp_init_uniform(w, -DBL_MAX / 2, DBL_MAX / 2, &rng), BP_OK);
+    ck_assert_int_eq(bp_init_glorot(w, &rng), BP_OK);
+    for (size_t k = 0; k < 6; k++)
+        ck_assert(fabs(bp_node_value(w)->data[k]) <= sqrt(6.0 / 5.0));   /* 3x2: fans 3 + 2 */
+    ck_assert_int_eq(bp_init_he(w, &rng), BP_OK);
+    for (size_t k = 0; k < 6; k++)
+        ck_assert(isfinite(bp_node_value(w)->data[k]));
+    expect_graph_error(g, BP_OK, NULL);
+    bp_graph_free(g);
+}
+
+static void check_split_and_scaler(const char *name)
+{
+    const double fracs[][2] = {
+        {-0.1, 0}, {0, -0.1}, {1, 0}, {0, 1}, {0.5, 0.5}, {0.7, 0.6}, {NAN, 0}, {0, NAN},
+        {INFINITY, 0}, {0, -INFINITY},
+    };
+    double d[8] = {1, 10, 2, 20, 3, 30, 4, 40}, before[8];
+    double cst[6] = {5, 1, 5, 2, 5, 3};
+    bp_matrix x = {4, 2, d}, nodata = {4, 2, NULL}, huge = {1, SIZE_MAX / 4, d};
+    bp_matrix three = {2, 3, d}, none = {0, 2, NULL}, c = {3, 2, cst}, empty3 = {0, 3, NULL};
+    const size_t rows[3] = {0, 2, 3}, far[2] = {0, 4}, zeros[2] = {0, 0};
+    bp_split sp;
+    bp_matrix *m = (bp_matrix *)&m;
+    bp_scaler *s = (bp_scaler *)&s, *s3;
+    bp_error err;
+
+    (void)name;
+    /* Splits: no out, fractions outside [0, 1) or summing to 1 or more,
+     * no rows, and row counts whose index array overflows size_t. */
+    ck_assert_int_eq(bp_split_rows(10, 0.2, 0.1, 1, 1, NULL, fresh(&err)), BP_EINVAL);
+    expect_error_struct(err, BP_EINVAL, "out is NULL");
+    ck_assert_int_eq(bp_split_rows(10, 0.2, 0.1, 1, 1, NULL, NULL), BP_EINVAL);
+    for (size_t i = 0; i < sizeof fracs / sizeof fracs[0]; i++) {
+        sp.index = (size_t *)&sp;
+        ck_assert_int_eq(bp_split_rows(10, fracs[i][0], fracs[i][1], 1, 1, &sp, fresh(&err)), BP_EINVAL);
+        expect_error_struct(err, BP_EINVAL, "fractions");
+        ck_assert_ptr_null(sp.index);
+    }
+    ck_assert_int_eq(bp_split_rows(0, 0, 0, 0, 1, &sp, fresh(&err)), BP_EINVAL);
+    expect_error_struct(err, BP_EINVAL, "no training rows");
+    ck_assert_int_eq(bp_split_rows(SIZE_MAX, 0, 0, 1, 1, &sp, fresh(&err)), BP_ENOMEM);
+    expect_error_struct(err, BP_ENOMEM, "out of memory");
+    ck_assert_ptr_null(sp.index);
+    ck_assert_int_eq(bp_split_rows(SIZE_MAX / 8 + 1, 0.1, 0.1, 0, 1, &sp, fresh(&err)), BP_ENOMEM);
+    expect_error_struct(err, BP_ENOMEM, "out of memory");
+    bp_split_free(&sp);            /* a failed split is empty: freeing it is safe */
+    bp_split_free(NULL);
+    ck_assert_int_eq(bp_split_rows(1, 0.5, 0.4, 1, UINT64_MAX, &sp, NULL), BP_OK);
+    ck_assert_uint_eq(sp.n_train, 1);
+    bp_split_free(&sp);
+    bp_split_free(&sp);            /* twice: it zeroed the split */
+    ck_assert_ptr_null(sp.index);
+
+    /* Taking rows: no out, no matrix, data or row list, a row out of
+     * range, and a result whose size overflows. */
+    ck_assert_int_eq(bp_matrix_take_rows(&x, rows, 3, NULL, fresh(&err)), BP_EINVAL);
+    expect_error_struct(err, BP_EINVAL, "out is NULL");
+    ck_assert_int_eq(bp_matrix_take_rows(NULL, rows, 3, &m, fresh(&err)), BP_EINVAL);
+    expect_error_struct(err, BP_EINVAL, "NULL");
+    ck_assert_ptr_null(m);
+    ck_assert_int_eq(bp_matrix_take_rows(&nodata, rows, 3, &m, fresh(&err)), BP_EINVAL);
+    expect_error_struct(err, BP_EINVAL, "NULL");
+    ck_assert_int_eq(bp_matrix_take_rows(&x, NULL, 2, &m, fresh(&err)), BP_EINVAL);
+    expect_error_struct(err, BP_EINVAL, "row list");
+    ck_assert_int_eq(bp_matrix_take_rows(&x, far, 2, &m, fresh(&err)), BP_EINVAL);
+    expect_error_struct(err, BP_EINVAL, "row 4 is out of range (4 rows)");
+    ck_assert_int_eq(bp_matrix_take_rows(&huge, zeros, 2, &m, fresh(&err)), BP_ENOMEM);
+    expect_error_struct(err, BP_ENOMEM, "out of memory");
+    ck_assert_ptr_null(m);
+    ck_assert_int_eq(bp_matrix_take_rows(&x, NULL, 0, &m, NULL), BP_OK);   /* 0 rows is valid */
+    ck_assert_uint_eq(m->rows, 0);
+    bp_matrix_free(m);
+    ck_assert_int_eq(bp_matrix_take_rows(&x, rows, 3, &m, NULL), BP_OK);
+    ck_assert_double_eq(m->data[5], 40);
+    bp_matrix_free(m);
+
+    /* Scaler fit: no out or matrix, no rows, a row out of range,
+     * non-finite data, columns whose statistics overflow size_t. */
+    ck_assert_int_eq(bp_scaler_fit(&x, NULL, 0, NULL, fresh(&err)), BP_EINVAL);
+    expect_error_struct(err, BP_EINVAL, "out is NULL");
+    ck_assert_int_eq(bp_scaler_fit(NULL, NULL, 0, &s, fresh(&err)), BP_EINVAL);
+    expect_error_struct(err, BP_EINVAL, "NULL");
+    ck_assert_ptr_null(s);
+    ck_assert_int_eq(bp_scaler_fit(&nodata, NULL, 0, &s, fresh(&err)), BP_EINVAL);
+    expect_error_struct(err, BP_EINVAL, "NULL");
+    ck_assert_int_eq(bp_scaler_fit(&x, rows, 0, &s, fresh(&err)), BP_EINVAL);
+    expect_error_struct(err, BP_EINVAL, "no rows");
+    ck_assert_int_eq(bp_scaler_fit(&none, NULL, 0, &s, fresh(&err)), BP_EINVAL);
+    expect_error_struct(err, BP_EINVAL, "no rows");
+    ck_assert_int_eq(bp_scaler_fit(&x, far, 2, &s, fresh(&err)), BP_EINVAL);
+    expect_error_struct(err, BP_EINVAL, "row 4 is out of range");
+    ck_assert_int_eq(bp_scaler_fit(&huge, NULL, 0, &s, fresh(&err)), BP_ENOMEM);
+    expect_error_struct(err, BP_ENOMEM, "out of memory");
+    ck_assert_ptr_null(s);
+    d[2] = NAN;
+    ck_assert_int_eq(bp_scaler_fit(&x, NULL, 0, &s, fresh(&err)), BP_ENUMERIC);
+    expect_error_struct(err, BP_ENUMERIC, "row 1, column 0");
+    ck_assert_ptr_null(s);
+    ck_assert_int_eq(bp_scaler_fit(&x, rows, 3, &s, NULL), BP_OK);   /* row 1 is not used */
+    bp_scaler_free(s);
+    d[2] = 2;
+    d[7] = -INFINITY;
+    ck_assert_int_eq(bp_scaler_fit(&x, rows, 3, &s, fresh(&err)), BP_ENUMERIC);
+    expect_error_struct(err, BP_ENUMERIC, "row 3, column 1");
+    d[7] = 40;
+
+    /* Applying a scaler fitted on 3 columns to 2: BP_EDIM, x unchanged. */
+    ck_assert_int_eq(bp_scaler_fit(&three, NULL, 0, &s3, NULL), BP_OK);
+    ck_assert_uint_eq(bp_scaler_cols(s3), 3);
+    memcpy(before, d, sizeof d);
+    ck_assert_int_eq(bp_scaler_apply(s3, &x, fresh(&err)), BP_EDIM);
+    expect_error_struct(err, BP_EDIM, "matrix has 2 columns, scaler 3");
+    ck_assert_int_eq(bp_scaler_invert(s3, &x, fresh(&err)), BP_EDIM);
+    expect_error_struct(err, BP_EDIM, "scaler_invert");
+    ck_assert_int_eq(bp_scaler_apply(s3, &x, NULL), BP_EDIM);
+    ck_assert_mem_eq(before, d, sizeof d);
+    ck_assert_int_eq(bp_scaler_apply(NULL, &x, fresh(&err)), BP_EINVAL);
+    expect_error_struct(err, BP_EINVAL, "scaler_apply");
+    ck_assert_int_eq(bp_scaler_invert(s3, NULL, fresh(&err)), BP_EINVAL);
+    expect_error_struct(err, BP_EINVAL, "scaler_invert");
+    ck_assert_int_eq(bp_scaler_apply(s3, &nodata, fresh(&err)), BP_EINVAL);
+    expect_error_struct(err, BP_EINVAL, "NULL");
+    ck_assert_int_eq(bp_scaler_apply(s3, &empty3, NULL), BP_OK);   /* no rows: nothing to do */
+    bp_scaler_free(s3);
+
+    /* The accessors and free cannot fail: NULL gives 0 / NULL / nothing. */
+    ck_assert_uint_eq(bp_scaler_cols(NULL), 0);
+    ck_assert_ptr_null(bp_scaler_mean(NULL));
+    ck_assert_ptr_null(bp_scaler_std(NULL));
+    bp_scaler_free(NULL);
+
+    /* A constant column gets std 1 and maps to 0, not to NaN; apply and
+     * invert round-trip. */
+    ck_assert_int_eq(bp_scaler_fit(&c, NULL, 0, &s, NULL), BP_OK);
+    ck_assert_double_eq(bp_scaler_std(s)[0], 1);
+    ck_assert_double_eq(bp_scaler_mean(s)[0], 5);
+    ck_assert_int_eq(bp_scaler_apply(s, &c, NULL), BP_OK);
+    ck_assert_double_eq(cst[0], 0);
+    ck_assert_int_eq(bp_scaler_invert(s, &c, NULL), BP_OK);
+    ck_assert_double_eq_tol(cst[5], 3, 1e-12);
+    bp_scaler_free(s);
+}
+
+static void check_batcher(const char *name)
+{
+    double xd[8] = {1, 2, 3, 4, 5, 6, 7, 8}, yd[4] = {1, 2, 3, 4};
+    bp_matrix xm = {4, 2, xd}, ym = {4, 1, yd}, y3 = {3, 1, yd}, nodata = {4, 1, NULL};
+    bp_graph *g = new_graph();
+    bp_node *x = bp_input(g, 2, 2, "x"), *y = bp_input(g, 2, 1, "y");
+    bp_node *w = filled_param(g, 2, 1, "w");
+    bp_node *p = bp_matmul(g, x, w);
+    const bp_matrix *src[2] = {&xm, &ym}, *src_bad[2];
+    bp_node *dst[2] = {x, y}, *dst_bad[2];
+    const size_t rows[2] = {3, 1}, far[2] = {1, 4};
+    bp_batcher *b = (bp_batcher *)&b;
+    bp_error err;
+    size_t n = 7;
+
+    (void)name;
+    ck_assert_int_eq(bp_batcher_new(2, src, dst, NULL, 0, 2, 0, 1, NULL, fresh(&err)), BP_EINVAL);
+    expect_error_struct(err, BP_EINVAL, "out is NULL");
+    ck_assert_int_eq(bp_batcher_new(2, NULL, dst, NULL, 0, 2, 0, 1, &b, fresh(&err)), BP_EINVAL);
+    expect_error_struct(err, BP_EINVAL, "batcher");
+    ck_assert_ptr_null(b);
+    ck_assert_int_eq(bp_batcher_new(2, src, NULL, NULL, 0, 2, 0, 1, &b, fresh(&err)), BP_EINVAL);
+    expect_error_struct(err, BP_EINVAL, "batcher");
+    ck_assert_int_eq(bp_batcher_new(0, src, dst, NULL, 0, 2, 0, 1, &b, fresh(&err)), BP_EINVAL);
+    expect_error_struct(err, BP_EINVAL, "sources");
+    ck_assert_int_eq(bp_batcher_new(BP_MAX_INPUTS + 1, src, dst, NULL, 0, 2, 0, 1, &b, fresh(&err)),
+                     BP_EINVAL);
+    expect_error_struct(err, BP_EINVAL, "sources");
+    ck_assert_int_eq(bp_batcher_new(SIZE_MAX, src, dst, NULL, 0, 2, 0, 1, &b, fresh(&err)), BP_EINVAL);
+    ck_assert_int_eq(bp_batcher_new(2, src, dst, NULL, 0, 0, 0, 1, &b, fresh(&err)), BP_EINVAL);
+    expect_error_struct(err, BP_EINVAL, "batch size");
+    ck_assert_int_eq(bp_batcher_new(2, src, dst, NULL, 0, 0, 0, 1, &b, NULL), BP_EINVAL);
+
+    /* One bad source or node among good ones. */
+    src_bad[0] = &xm;
+    dst_bad[0] = x;
+    dst_bad[1] = y;
+    src_bad[1] = NULL;
+    ck_assert_int_eq(bp_batcher_new(2, src_bad, dst, NULL, 0, 2, 0, 1, &b, fresh(&err)), BP_EINVAL);
+    expect_error_struct(err, BP_EINVAL, "node 1 is NULL");
+    src_bad[1] = &nodata;
+    ck_assert_int_eq(bp_batcher_new(2, src_bad, dst, NULL, 0, 2, 0, 1, &b, fresh(&err)), BP_EINVAL);
+    expect_error_struct(err, BP_EINVAL, "node 1 is NULL");
+    src_bad[1] = &y3;   /* sources of different row counts */
+    ck_assert_int_eq(bp_batcher_new(2, src_bad, dst, NULL, 0, 2, 0, 1, &b, fresh(&err)), BP_EDIM);
+    expect_error_struct(err, BP_EDIM, "source 1 has 3 rows, source 0 has 4");
+    src_bad[1] = &xm;   /* a destination of the wrong column count */
+    ck_assert_int_eq(bp_batcher_new(2, src_bad, dst, NULL, 0, 2, 0, 1, &b, fresh(&err)), BP_EDIM);
+    expect_error_struct(err, BP_EDIM, "source 1 has 2 columns, input 'y' takes 1");
+    dst_bad[1] = NULL;
+    ck_assert_int_eq(bp_batcher_new(2, src, dst_bad, NULL, 0, 2, 0, 1, &b, fresh(&err)), BP_EINVAL);
+    expect_error_struct(err, BP_EINVAL, "node 1 is NULL");
+    dst_bad[1] = w;     /* a param, not an input */
+    ck_assert_int_eq(bp_batcher_new(2, src, dst_bad, NULL, 0, 2, 0, 1, &b, fresh(&err)), BP_EINVAL);
+    expect_error_struct(err, BP_EINVAL, "'w' is not an input");
+    dst_bad[1] = p;     /* an op node */
+    ck_assert_int_eq(bp_batcher_new(2, src, dst_bad, NULL, 0, 2, 0, 1, &b, fresh(&err)), BP_EINVAL);
+    expect_error_struct(err, BP_EINVAL, "is not an input");
+    ck_assert_int_eq(bp_batcher_new(2, src, dst, rows, 0, 2, 0, 1, &b, fresh(&err)), BP_EINVAL);
+    expect_error_struct(err, BP_EINVAL, "no rows");
+    ck_assert_int_eq(bp_batcher_new(2, src, dst, far, 2, 2, 0, 1, &b, fresh(&err)), BP_EINVAL);
+    expect_error_struct(err, BP_EINVAL, "row 4 is out of range (4 rows)");
+    ck_assert_ptr_null(b);
+    ck_assert_ptr_null(bp_node_value(x));   /* nothing was bound */
+
+    /* The rest cannot fail, or only with BP_EINVAL for NULL: NULL gives
+     * 0 / NULL / nothing. */
+    bp_batcher_free(NULL);
+    ck_assert_int_eq(bp_batcher_next(NULL, &n), BP_EINVAL);
+    ck_assert_uint_eq(n, 0);
+    ck_assert_int_eq(bp_batcher_next(NULL, NULL), BP_EINVAL);
+    bp_batcher_reset(NULL);
+    ck_assert_uint_eq(bp_batcher_batches(NULL), 0);
+    n = 7;
+    ck_assert_ptr_null(bp_batcher_rows(NULL, &n));
+    ck_assert_uint_eq(n, 0);
+    ck_assert_ptr_null(bp_batcher_rows(NULL, NULL));
+
+    /* A batch size far beyond the rows (its staging size would overflow)
+     * is one batch of every row. */
+    ck_assert_int_eq(bp_batcher_new(2, src, dst, rows, 2, SIZE_MAX, 1, UINT64_MAX, &b, fresh(&err)),
+                     BP_OK);
+    ck_assert_uint_eq(bp_batcher_batches(b), 1);
+    ck_assert_ptr_null(bp_batcher_rows(b, &n));   /* no batch yet */
+    ck_assert_uint_eq(n, 0);
+    ck_assert_int_eq(bp_batcher_next(b, &n), BP_OK);
+    ck_assert_uint_eq(n, 2);
+    ck_assert_ptr_nonnull(bp_batcher_rows(b, NULL));
+    ck_assert_uint_eq(bp_node_rows(x), 2);
+    ck_assert_int_eq(bp_batcher_next(b, &n), BP_OK);
+    ck_assert_uint_eq(n, 0);                       /* the epoch is over */
+    ck_assert_ptr_null(bp_batcher_rows(b, &n));
+    ck_assert_int_eq(bp_batcher_next(b, NULL), BP_OK);
+    bp_batcher_reset(b);
+    bp_batcher_reset(b);
+    ck_assert_int_eq(bp_batcher_next(b, &n), BP_OK);
+    ck_assert_uint_eq(n, 2);
+    bp_batcher_free(b);
+
+    /* A remainder batch of one row. */
+    ck_assert_int_eq(bp_batcher_new(2, src, dst, NULL, 0, 3, 0, 1, &b, NULL), BP_OK);
+    ck_assert_uint_eq(bp_batcher_batches(b), 2);
+    ck_assert_int_eq(bp_batcher_next(b, &n), BP_OK);
+    ck_assert_uint_eq(n, 3);
+    ck_assert_int_eq(bp_batcher_next(b, &n), BP_OK);
+    ck_assert_uint_eq(n, 1);
+    ck_assert_double_eq(bp_node_value(y)->data[0], 4);
+    bp_batcher_free(b);
+    expect_graph_error(g, BP_OK, NULL);
+    bp_graph_free(g);
+}
+
+/* ---- optimizers ---- */
+
+static void check_optimizer(const char *name)
+{
+    double xd[4] = {1, 2, 3, 4};
+    bp_graph *g = new_graph(), *other = new_graph(), *bare = new_graph();
+    bp_node *x = bp_input(g, 2, 2, "x");
+    bp_node *w = filled_param(g, 2, 1, "w"), *b = filled_param(g, 1, 1, "b");
+    bp_node *loss = bp_sum(g, bp_add(g, bp_matmul(g, x, w), b));
+    bp_node *alien = filled_param(other, 2, 1, "alien");
+    bp_optim_config cfg, bad;
+    bp_optimizer *opt = (bp_optimizer *)&opt;
+    bp_node *list[2];
+    double w0[2], b0[1];
+    struct { bp_optim_kind kind; int field; double v; } bad_cfg[] = {
+        {BP_OPTIM_SGD, 0, 0}, {BP_OPTIM_SGD, 0, -1}, {BP_OPTIM_SGD, 0, NAN},
+        {BP_OPTIM_SGD, 0, INFINITY}, {BP_OPTIM_SGD, 1, -0.1}, {BP_OPTIM_SGD, 1, 1},
+        {BP_OPTIM_SGD, 1, NAN}, {BP_OPTIM_ADAM, 2, 1}, {BP_OPTIM_ADAM, 2, NAN},
+        {BP_OPTIM_ADAM, 3, 1}, {BP_OPTIM_ADAM, 3, -0.1}, {BP_OPTIM_ADAM, 4, 0},
+        {BP_OPTIM_ADAM, 4, -1}, {BP_OPTIM_ADAM, 4, NAN}, {(bp_optim_kind)7, 0, 0.1},
+        {(bp_optim_kind)-1, 0, 0.1},
+    };
+
+    (void)name;
+    memcpy(w0, bp_node_value(w)->data, sizeof w0);
+    memcpy(b0, bp_node_value(b)->data, sizeof b0);
+    cfg = bp_optim_defaults(BP_OPTIM_SGD);
+    ck_assert_double_eq(cfg.lr, 0.01);
+    ck_assert_double_eq(bp_optim_defaults(BP_OPTIM_ADAM).eps, 1e-8);
+    /* An unknown kind gets defaults too, and is refused when used. */
+    bad = bp_optim_defaults((bp_optim_kind)7);
+    ck_assert_int_eq(bp_optimizer_new(g, NULL, 0, &bad, &opt), BP_EINVAL);
+    expect_graph_error(g, BP_EINVAL, "bad configuration");
+    ck_assert_ptr_null(opt);
+    bp_graph_clear_error(g);
+
+    ck_assert_int_eq(bp_optimizer_new(NULL, NULL, 0, &cfg, &opt), BP_EINVAL);   /* no graph */
+    ck_assert_int_eq(bp_optimizer_new(g, NULL, 0, &cfg, NULL), BP_EINVAL);
+    expect_graph_error(g, BP_EINVAL, "out is NULL");
+    bp_graph_clear_error(g);
+    ck_assert_int_eq(bp_optimizer_new(g, NULL, 0, NULL, &opt), BP_EINVAL);
+    expect_graph_error(g, BP_EINVAL, "bad configuration");
+    bp_graph_clear_error(g);
+    for (size_t i = 0; i < sizeof bad_cfg / sizeof bad_cfg[0]; i++) {
+        bad = bp_optim_defaults(bad_cfg[i].kind);
+        switch (bad_cfg[i].field) {
+        case 0: bad.lr = bad_cfg[i].v; break;
+        case 1: bad.momentum = bad_cfg[i].v; break;
+        case 2: bad.beta1 = bad_cfg[i].v; break;
+        case 3: bad.beta2 = bad_cfg[i].v; break;
+        default: bad.eps = bad_cfg[i].v; break;
+        }
+        opt = (bp_optimizer *)&opt;
+        ck_assert_msg(bp_optimizer_new(g, NULL, 0, &bad, &opt) == BP_EINVAL, "config %zu", i);
+        expect_graph_error(g, BP_EINVAL, "bad configuration");
+        ck_assert_ptr_null(opt);
+        bp_graph_clear_error(g);
+    }
+
+    /* Nodes that are not params of g: another graph's, an input, an op
+     * node, NULL; an empty list; a graph with no params. */
+    list[0] = w;
+    list[1] = alien;
+    ck_assert_int_eq(bp_optimizer_new(g, list, 2, &cfg, &opt), BP_EINVAL);
+    expect_graph_error(g, BP_EINVAL, "node 1 ('alien') is not a param of this graph");
+    ck_assert_int_eq(bp_graph_status(other), BP_OK);
+    bp_graph_clear_error(g);
+    list[1] = x;
+    ck_assert_int_eq(bp_optimizer_new(g, list, 2, &cfg, &opt), BP_EINVAL);
+    expect_graph_error(g, BP_EINVAL, "('x') is not a param");
+    bp_graph_clear_error(g);
+    list[1] = loss;
+    ck_assert_int_eq(bp_optimizer_new(g, list, 2, &cfg, &opt), BP_EINVAL);
+    expect_graph_error(g, BP_EINVAL, "is not a param");
+    bp_graph_clear_error(g);
+    list[1] = NULL;
+    ck_assert_int_eq(bp_optimizer_new(g, list, 2, &cfg, &opt), BP_EINVAL);
+    expect_graph_error(g, BP_EINVAL, "NULL");
+    bp_graph_clear_error(g);
+    ck_assert_int_eq(bp_optimizer_new(g, list, 0, &cfg, &opt), BP_EINVAL);
+    expect_graph_error(g, BP_EINVAL, "no params");
+    bp_graph_clear_error(g);
+    ck_assert_ptr_nonnull(bp_input(bare, 2, 2, "only an input"));
+    ck_assert_int_eq(bp_optimizer_new(bare, NULL, 0, &cfg, &opt), BP_EINVAL);
+    expect_graph_error(bare, BP_EINVAL, "no params");
+    ck_assert_ptr_null(opt);
+    /* A graph with a sticky error keeps it. */
+    ck_assert_int_eq(bp_optimizer_new(bare, NULL, 0, &cfg, &opt), BP_EINVAL);
+    expect_graph_error(bare, BP_EINVAL, "no params");
+
+    /* The rest cannot fail but for BP_EINVAL on NULL; a bad learning rate
+     * is ignored. */
+    bp_optimizer_free(NULL);
+    ck_assert_int_eq(bp_optimizer_step(NULL), BP_EINVAL);
+    bp_optimizer_set_lr(NULL, 0.1);
+    ck_assert_uint_eq(bp_optimizer_steps(NULL), 0);
+
+    /* A NaN or infinite gradient: BP_ENUMERIC naming the param, and no
+     * param changes (nor the step count), for SGD, SGD with momentum and
+     * Adam; then finite gradients step normally. */
+    for (int k = 0; k < 3; k++) {
+        for (int inf = 0; inf < 2; inf++) {
+            double nx[4] = {1, 2, 3, 4};
+            cfg = bp_optim_defaults(k == 2 ? BP_OPTIM_ADAM : BP_OPTIM_SGD);
+            cfg.momentum = k == 1 ? 0.9 : 0.0;
+            ck_assert_int_eq(bp_optimizer_new(g, NULL, 0, &cfg, &opt), BP_OK);
+            ck_assert_int_eq(bp_optimizer_step(opt), BP_OK);   /* no gradient yet: skipped */
+            ck_assert_uint_eq(bp_optimizer_steps(opt), 1);
+            assert_values(w, w0);
+            nx[2] = inf ? INFINITY : NAN;
+            tu_set(x, 2, 2, nx);
+            ck_assert_int_eq(bp_forward(g, loss), BP_OK);
+            ck_assert_int_eq(bp_backward(g, loss, NULL), BP_OK);
+            ck_assert_int_eq(bp_optimizer_step(opt), BP_ENUMERIC);
+            expect_graph_error(g, BP_ENUMERIC, "gradient of 'w' is not finite");
+            ck_assert_uint_eq(bp_optimizer_steps(opt), 1);
+            assert_values(w, w0);
+            assert_values(b, b0);
+            bp_graph_clear_error(g);
+            bp_zero_grad(g);
+
+            tu_set(x, 2, 2, xd);
+            ck_assert_int_eq(bp_forward(g, loss), BP_OK);
+            ck_assert_int_eq(bp_backward(g, loss, NULL), BP_OK);
+            bp_optimizer_set_lr(opt, NAN);
+            bp_optimizer_set_lr(opt, -1);
+            bp_optimizer_set_lr(opt, 0);
+            bp_optimizer_set_lr(opt, INFINITY);
+            ck_assert_int_eq(bp_optimizer_step(opt), BP_OK);
+            ck_assert_uint_eq(bp_optimizer_steps(opt), 2);
+            if (k == 0)   /* plain SGD with the lr it was given: b −= 0.01 · 2 */
+                ck_assert_double_eq_tol(bp_node_value(b)->data[0], b0[0] - 0.02, 1e-15);
+            else          /* Adam's first step moves by about lr */
+                ck_assert(bp_node_value(b)->data[0] < b0[0]);
+            bp_optimizer_free(opt);
+            bp_zero_grad(g);
+            tu_set(w, 2, 1, w0);
+            tu_set(b, 1, 1, b0);
+        }
+    }
+    expect_graph_error(g, BP_OK, NULL);
+    bp_graph_free(bare);
+    bp_graph_free(other);
+    bp_graph_free(g);
+}
+
+/* ---- parameter files ---- */
+
+static uint64_t fnv1a64(const unsigned char *p, size_t n)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (size_t i = 0; i < n; i++) {
+        h ^= p[i];
+        h *= 0x100000001b3ULL;
+    }
+    return h;
+}
+
+static void put_le(unsigned char *p, uint64_t v, int bytes)
+{
+    for (int i = 0; i < bytes; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+/* The file's bytes with the checksum recomputed, so the reader gets past it. */
+static void fix_sum(unsigned char *buf, size_t len)
+{
+    put_le(buf + len - 8, fnv1a64(buf, len - 8), 8);
+}
+
+static bp_graph *params_graph(const char *w_name, size_t w_rows, size_t w_cols, int with_b)
+{
+    bp_graph *g = new_graph();
+    ck_assert_ptr_nonnull(bp_input(g, 2, w_rows, "x"));
+    filled_param(g, w_rows, w_cols, w_name);
+    if (with_b)
+        filled_param(g, 1, w_cols, "b");
+    return g;
+}
+
+static void check_params_files(const char *name)
+{
+    bp_graph *g = params_graph("w", 2, 3, 1), *other;
+    bp_node *w = bp_graph_node(g, 1), *b = bp_graph_node(g, 2);
+    unsigned char good[256], buf[300];
+    char path[512], dir[300];
+    double w0[6], b0[3];
+    size_t len;
+    bp_error err;
+    FILE *f;
+    struct { const char *what; size_t len; bp_status st; const char *part; } cases[] = {
+        {"empty", 0, BP_EPARSE, "truncated at offset 0"},
+        {"short", 10, BP_EPARSE, "truncated"},
+        {"magic", 0, BP_EPARSE, "bad magic at offset 0"},
+        {"garbage", 0, BP_EPARSE, "bad magic"},
+        {"version", 0, BP_EPARSE, "version 2 at offset 8"},
+        {"cut", 0, BP_EPARSE, "offset"},
+        {"flipped", 0, BP_EPARSE, "checksum mismatch"},
+        {"trailing", 0, BP_EPARSE, "unexpected bytes"},
+        {"count", 0, BP_EPARSE, "truncated"},
+        {"name length", 0, BP_EPARSE, "truncated"},
+        {"rows", 0, BP_EPARSE, "truncated"},
+        {"zero rows", 0, BP_EPARSE, "is 0x3"},
+        {"renamed", 0, BP_ENOTFOUND, "named 'v', the graph's is 'w'"},
+        {"reshaped", 0, BP_EDIM, "param 'w' at offset 16 is 3x2, the graph's is 2x3"},
+        {"recounted", 0, BP_EDIM, "holds 1 params at offset 12, the graph has 2"},
+    };
+
+    (void)name;
+    memcpy(w0, bp_node_value(w)->data, sizeof w0);
+    memcpy(b0, bp_node_value(b)->data, sizeof b0);
+    snprintf(path, sizeof path, "%s", temp_file("p.bin", "", 0));
+    snprintf(dir, sizeof dir, "%s", tmp_dir);
+
+    /* Missing arguments. */
+    ck_assert_int_eq(bp_params_save(NULL, path, fresh(&err)), BP_EINVAL);
+    expect_error_struct(err, BP_EINVAL, "params_save");
+    ck_assert_int_eq(bp_params_save(g, NULL, fresh(&err)), BP_EINVAL);
+    expect_error_struct(err, BP_EINVAL, "path");
+    ck_assert_int_eq(bp_params_save(g, "", fresh(&err)), BP_EINVAL);
+    expect_error_struct(err, BP_EINVAL, "path");
+    ck_assert_int_eq(bp_params_save(g, NULL, NULL), BP_EINVAL);
+    ck_assert_int_eq(bp_params_load(NULL, path, fresh(&err)), BP_EINVAL);
+    expect_error_struct(err, BP_EINVAL, "params_load");
+    ck_assert_int_eq(bp_params_load(g, NULL, fresh(&err)), BP_EINVAL);
+    expect_error_struct(err, BP_EINVAL, "path");
+    ck_assert_int_eq(bp_params_load(g, "", NULL), BP_EINVAL);
+
+    /* Nowhere to write or read: a missing directory, a directory. */
+    ck_assert_int_eq(bp_params_save(g, "/nonexistent/dir/p.bin", fresh(&err)), BP_EIO);
+    expect_error_struct(err, BP_EIO, "/nonexistent/dir/p.bin");
+    ck_assert_int_eq(bp_params_save(g, dir, fresh(&err)), BP_EIO);   /* rename over a directory */
+    expect_error_struct(err, BP_EIO, dir);
+    ck_assert_int_eq(bp_params_load(g, "/nonexistent/dir/p.bin", fresh(&err)), BP_EIO);
+    expect_error_struct(err, BP_EIO, "/nonexistent/dir/p.bin");
+    ck_assert_int_eq(bp_params_load(g, dir, fresh(&err)), BP_EIO);
+    expect_error_struct(err, BP_EIO, dir);
+
+    /* A good file, then damaged copies of it and files of other graphs;
+     * each is refused with the file named and g unchanged. */
+    ck_assert_int_eq(bp_params_save(g, path, fresh(&err)), BP_OK);
+    f = fopen(path, "rb");
+    ck_assert_ptr_nonnull(f);
+    len = fread(good, 1, sizeof good, f);
+    fclose(f);
+    ck_assert_uint_eq(len, 16 + (4 + 1 + 16 + 48) + (4 + 1 + 16 + 24) + 8);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *what = cases[i].what;
+        size_t n = len;
+        memcpy(buf, good, len);
+        if (strcmp(what, "empty") == 0 || strcmp(what, "short") == 0) {
+            n = cases[i].len;
+        } else if (strcmp(what, "magic") == 0) {
+            buf[0] = 'X';
+        } else if (strcmp(what, "garbage") == 0) {
+            for (size_t k = 0; k < n; k++)
+                buf[k] = (unsigned char)(k * 131 + 7);
+        } else if (strcmp(what, "version") == 0) {
+            put_le(buf + 8, 2, 4);
+        } else if (strcmp(what, "cut") == 0) {
+            n = len - 9;
+        } else if (strcmp(what, "flipped") == 0) {
+            buf[40] ^= 1;
+        } else if (strcmp(what, "trailing") == 0) {
+            memset(buf + len, 0, 8);
+            n = len + 8;
+            fix_sum(buf, n);
+        } else if (strcmp(what, "count") == 0) {
+            put_le(buf + 12, UINT32_MAX, 4);
+            fix_sum(buf, n);
+        } else if (strcmp(what, "name length") == 0) {
+            put_le(buf + 16, UINT32_MAX, 4);
+            fix_sum(buf, n);
+        } else if (strcmp(what, "rows") == 0) {
+            put_le(buf + 21, (uint64_t)1 << 62, 8);   /* bytes overflow size_t */
+            fix_sum(buf, n);
+        } else if (strcmp(what, "zero rows") == 0) {
+            put_le(buf + 21, 0, 8);
+            fix_sum(buf, n);
+        } else if (strcmp(what, "renamed") == 0) {
+            buf[20] = 'v';
+            fix_sum(buf, n);
+        }
+        if (strcmp(what, "reshaped") == 0 || strcmp(what, "recounted") == 0) {
+            other = strcmp(what, "reshaped") == 0 ? params_graph("w", 3, 2, 1)
+                                                   : params_graph("w", 2, 3, 0);
+            ck_assert_int_eq(bp_params_save(other, path, NULL), BP_OK);
+            bp_graph_free(other);
+        } else {
+            f = fopen(path, "wb");
+            ck_assert_ptr_nonnull(f);
+            ck_assert_uint_eq(fwrite(buf, 1, n, f), n);
+            ck_assert_int_eq(fclose(f), 0);
+        }
+        ck_assert_msg(bp_params_load(g, path, fresh(&err)) == cases[i].st, "%s: %d %s", what,
+                      err.status, err.message);
+        expect_error_struct(err, cases[i].st, cases[i].part);
+        expect_error_struct(err, cases[i].st, path);
+        ck_assert_int_eq(bp_params_load(g, path, NULL), cases[i].st);
+        assert_values(w, w0);
+        assert_values(b, b0);
+    }
+    /* A graph with no params against a file with two. */
+    ck_assert_int_eq(bp_params_save(g, path, NULL), BP_OK);
+    other = new_graph();
+    ck_assert_int_eq(bp_params_load(other, path, fresh(&err)), BP_EDIM);
+    expect_error_struct(err, BP_EDIM, "the graph has 0");
+    bp_graph_free(other);
+
+    /* Non-finite values are values: they round-trip. */
+    bp_node_value(w)->data[1] = NAN;
+    bp_node_value(b)->data[2] = -INFINITY;
+    ck_assert_int_eq(bp_params_save(g, path, NULL), BP_OK);
+    bp_node_value(w)->data[1] = 0;
+    bp_node_value(b)->data[2] = 0;
+    ck_assert_int_eq(bp_params_load(g, path, fresh(&err)), BP_OK);
+    ck_assert(isnan(bp_node_value(w)->data[1]));
+    ck_assert(isinf(bp_node_value(b)->data[2]));
+    expect_graph_error(g, BP_OK, NULL);
+    bp_graph_free(g);
+    remove_temp(path);
+}
+
+/* ---- pictures ---- */
+
+/* A stream that refuses writes: a file opened for reading. */
+static FILE *read_only_stream(char *path, size_t size)
+{
+    FILE *f;
+    snprintf(path, size, "%s", temp_file("ro.txt", "x", 1));
+    f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    return f;
+}
+
+static void check_pictures(const char *name)
+{
+    bp_graph *g = new_graph(), *other = new_graph();
+    bp_node *x = bp_input(g, 2, 3, "x"), *w = filled_param(g, 3, 1, "w1");
+    bp_node *loss = bp_sum(g, bp_matmul(g, x, w));
+    bp_node *alien = filled_param(other, 1, 1, "alien");
+    char path[512], buf[16];
+    size_t needed = 0;
+    bp_error err;
+    FILE *f = tmpfile(), *ro;
+
+    (void)name;
+    ck_assert_ptr_nonnull(f);
+    ck_assert_ptr_nonnull(loss);
+    /* DOT to a FILE: no graph, a node of another graph, no FILE, a FILE
+     * that refuses writes. */
+    ck_assert_int_eq(bp_dot_write(NULL, NULL, 0, f, fresh(&err)), BP_EINVAL);
+    expect_error_struct(err, BP_EINVAL, "graph is NULL");
+    ck_assert_int_eq(bp_dot_write(g, alien, 1, f, fresh(&err)), BP_EINVAL);
+    expect_error_struct(err, BP_EINVAL, "another graph");
+    ck_assert_int_eq(bp_dot_write(g, loss, 0, NULL, fresh(&err)), BP_EINVAL);
+    expect_error_struct(err, BP_EINVAL, "FILE is NULL");
+    ck_assert_int_eq(bp_dot_write(g, loss, 0, NULL, NULL), BP_EINVAL);
+    ro = read_only_stream(path, sizeof path);
+    ck_assert_int_eq(bp_dot_write(g, loss, 1, ro, fresh(&err)), BP_EIO);
+    expect_error_struct(err, BP_EIO, "write failed");
+    fclose(ro);
+    remove_temp(path);
+    /* Whole graph, any backward value, before any forward: fine. */
+    ck_assert_int_eq(bp_dot_write(g, NULL, 0, f, NULL), BP_OK);
+    ck_assert_int_eq(bp_dot_write(g, loss, -7, f, NULL), BP_OK);
+
+    /* DOT to a path: no path, no graph, a foreign node, a missing
+     * directory, a full device. */
+    ck_assert_int_eq(bp_dot_save(g, loss, 0, NULL, fresh(&err)), BP_EINVAL);
+    expect_error_struct(err, BP_EINVAL, "path is NULL");
+    ck_assert_int_eq(bp_dot_save(NULL, NULL, 0, "x.dot", fresh(&err)), BP_EINVAL);
+    expect_error_struct(err, BP_EINVAL, "graph is NULL");
+    ck_assert_int_eq(bp_dot_save(g, alien, 0, "x.dot", fresh(&err)), BP_EINVAL);
+    expect_error_struct(err, BP_EINVAL, "another graph");
+    ck_assert_int_eq(bp_dot_save(g, loss, 0, "/nonexistent/dir/g.dot", fresh(&err)), BP_EIO);
+    expect_error_struct(err, BP_EIO, "/nonexistent/dir/g.dot");
+    if (access("/dev/full", W_OK) == 0) {
+        ck_assert_int_eq(bp_dot_save(g, loss, 1, "/dev/full", fresh(&err)), BP_EIO);
+        expect_error_struct(err, BP_EIO, "/dev/full");
+    }
+    snprintf(path, sizeof path, "%s", temp_file("g.dot", "", 0));
+    ck_assert_int_eq(bp_dot_save(g, loss, 1, path, fresh(&err)), BP_OK);
+    remove_temp(path);
+
+    /* Chains: NULL graph or nodes, a foreign node, an unknown format. */
+    ck_assert_int_eq(bp_grad_chain(NULL, loss, w, BP_CHAIN_TEXT, buf, sizeof buf, &needed,
+                                   fresh(&err)), BP_EINVAL);
+    expect_error_struct(err, BP_EINVAL, "NULL");
+    ck_assert_int_eq(bp_grad_chain(g, NULL, w, BP_CHAIN_TEXT, buf, sizeof buf, NULL, fresh(&err)),
+                     BP_EINVAL);
+    expect_error_struct(err, BP_EINVAL, "NULL");
+    ck_assert_int_eq(bp_grad_chain(g, loss, NULL, BP_CHAIN_TEXT, buf, sizeof buf, NULL, NULL),
+                     BP_EINVAL);
+    ck_assert_int_eq(bp_grad_chain(g, loss, alien, BP_CHAIN_LATEX, buf, sizeof buf, NULL,
+                                   fresh(&err)), BP_EINVAL);
+    expect_error_struct(err, BP_EINVAL, "another graph");
+    ck_assert_int_eq(bp_grad_chain(g, loss, w, (bp_chain_format)7, buf, sizeof buf, NULL,
+                                   fresh(&err)), BP_EINVAL);
+    expect_error_struct(err, BP_EINVAL, "unknown format 7");
+    ck_assert_int_eq(bp_grad_chain(g, loss, w, (bp_chain_format)-1, buf, sizeof buf, NULL,
+                                   fresh(&err)), BP_EINVAL);
+    /* Buffers: none, one byte, too short: BP_OK, terminated, full length
+     * in needed. */
+    ck_assert_int_eq(bp_grad_chain(g, loss, w, BP_CHAIN_TEXT, NULL, 0, &needed, NULL), BP_OK);
+    ck_assert_uint_gt(needed, sizeof buf);
+    ck_assert_int_eq(bp_grad_chain(g, loss, w, BP_CHAIN_TEXT, NULL, 100, NULL, NULL), BP_OK);
+    buf[0] = 'z';
+    ck_assert_int_eq(bp_grad_chain(g, loss, w, BP_CHAIN_TEXT, buf, 1, NULL, NULL), BP_OK);
+    ck_assert_str_eq(buf, "");
+    ck_assert_int_eq(bp_grad_chain(g, loss, w, BP_CHAIN_LATEX, buf, sizeof buf, &needed, NULL),
+                     BP_OK);
+    ck_assert_uint_eq(strlen(buf), sizeof buf - 1);
+    ck_assert_uint_gt(needed, sizeof buf);
+    /* No gradient path (an input; loss below wrt): "= 0". */
+    ck_assert_int_eq(bp_grad_chain(g, loss, x, BP_CHAIN_TEXT, NULL, 0, &needed, NULL), BP_OK);
+    ck_assert_int_eq(bp_grad_chain(g, w, loss, BP_CHAIN_TEXT, NULL, 0, &needed, NULL), BP_OK);
+
+    ck_assert_int_eq(bp_grad_chain_write(g, loss, w, BP_CHAIN_TEXT, NULL, fresh(&err)), BP_EINVAL);
+    expect_error_struct(err, BP_EINVAL, "FILE is NULL");
+    ck_assert_int_eq(bp_grad_chain_write(NULL, loss, w, BP_CHAIN_TEXT, f, fresh(&err)), BP_EINVAL);
+    expect_error_struct(err, BP_EINVAL, "NULL");
+    ck_assert_int_eq(bp_grad_chain_write(g, alien, w, BP_CHAIN_TEXT, f, fresh(&err)), BP_EINVAL);
+    expect_error_struct(err, BP_EINVAL, "another graph");
+    ck_assert_int_eq(bp_grad_chain_write(g, loss, w, (bp_chain_format)2, f, fresh(&err)), BP_EINVAL);
+    expect_error_struct(err, BP_EINVAL, "unknown format");
+    ro = read_only_stream(path, sizeof path);
+    ck_assert_int_eq(bp_grad_chain_write(g, loss, w, BP_CHAIN_TEXT, ro, fresh(&err)), BP_EIO);
+    expect_error_struct(err, BP_EIO, "write failed");
+    fclose(ro);
+    remove_temp(path);
+    ck_assert_int_eq(bp_grad_chain_write(g, loss, w, BP_CHAIN_LATEX, f, NULL), BP_OK);
+    fclose(f);
+    /* None of this touched the graphs. */
+    expect_graph_error(g, BP_OK, NULL);
+    expect_graph_error(other, BP_OK, NULL);
+    bp_graph_free(other);
+    bp_graph_free(g);
+}
+
+/* ---- in-place mode ---- */
+
+/* relu(x·W) summed, with in-place mode `on` during forward and `on_bwd`
+ * during backward; W's gradient into grad. */
+static void inplace_run(int on, int on_bwd, double *grad)
+{
+    const double xd[6] = {1, -2, 0.5, -1, 2.385, 3};
+    bp_graph *g = new_graph();
+    bp_node *x = bp_constant(g, 2, 3, xd, "x"), *w = filled_param(g, 3, 2, "w");
+    bp_node *h = bp_matmul(g, x, w), *r = bp_relu(g, h), *loss = bp_sum(g, r);
+
+    bp_node_value(w)->data[0] = -5;   /* some entries negative: relu cuts */
+    bp_graph_set_inplace(g, on);
+    ck_assert_int_eq(bp_forward(g, loss), BP_OK);
+    bp_graph_set_inplace(g, on_bwd);   /* toggled between the passes */
+    ck_assert_int_eq(bp_backward(g, loss, NULL), BP_OK);
+    memcpy(grad, bp_node_grad(w)->data, 6 * sizeof(double));
+    expect_graph_error(g, BP_OK, NULL);
+    bp_graph_free(g);
+}
+
+static void check_inplace(const char *name)
+{
+    const int values[] = {0, 1, -1, INT_MIN, INT_MAX};
+    double ref[6], got[6];
+
+    (void)name;
+    /* It cannot fail: a NULL graph does nothing. */
+    bp_graph_set_inplace(NULL, 1);
+    bp_graph_set_inplace(NULL, 0);
+    /* Any int is on or off, and toggling it between forward and backward
+     * gives the same gradients as never turning it on. */
+    inplace_run(0, 0, ref);
+    for (size_t i = 0; i < sizeof values / sizeof values[0]; i++)
+        for (size_t j = 0; j < sizeof values / sizeof values[0]; j++) {
+            inplace_run(values[i], values[j], got);
+            ck_assert_mem_eq(got, ref, sizeof ref);
+        }
+    /* A graph with a sticky error: nothing changes. */
+    {
+        bp_graph *g = new_graph();
+        ck_assert_ptr_null(bp_input(g, 0, 1, "x"));
+        bp_graph_set_inplace(g, 1);
+        expect_graph_error(g, BP_EDIM, "'x'");
+        bp_graph_free(g);
+    }
+}
+
 /* ---- the table: every public function, and the check that tries it ---- */
 
 struct covered {
@@ -1045,6 +1893,44 @@ static const struct covered covered[] = {
     {"bp_csv_read", check_csv},
     {"bp_npy_load", check_npy},
     {"bp_npy_save", check_npy},
+    {"bp_graph_set_inplace", check_inplace},
+    {"bp_rng_seed", check_rng_and_init},
+    {"bp_rng_next", check_rng_and_init},
+    {"bp_rng_uniform", check_rng_and_init},
+    {"bp_rng_normal", check_rng_and_init},
+    {"bp_rng_below", check_rng_and_init},
+    {"bp_shuffle", check_rng_and_init},
+    {"bp_init_uniform", check_rng_and_init},
+    {"bp_init_glorot", check_rng_and_init},
+    {"bp_init_he", check_rng_and_init},
+    {"bp_split_rows", check_split_and_scaler},
+    {"bp_split_free", check_split_and_scaler},
+    {"bp_matrix_take_rows", check_split_and_scaler},
+    {"bp_scaler_fit", check_split_and_scaler},
+    {"bp_scaler_free", check_split_and_scaler},
+    {"bp_scaler_cols", check_split_and_scaler},
+    {"bp_scaler_mean", check_split_and_scaler},
+    {"bp_scaler_std", check_split_and_scaler},
+    {"bp_scaler_apply", check_split_and_scaler},
+    {"bp_scaler_invert", check_split_and_scaler},
+    {"bp_batcher_new", check_batcher},
+    {"bp_batcher_free", check_batcher},
+    {"bp_batcher_next", check_batcher},
+    {"bp_batcher_reset", check_batcher},
+    {"bp_batcher_batches", check_batcher},
+    {"bp_batcher_rows", check_batcher},
+    {"bp_optim_defaults", check_optimizer},
+    {"bp_optimizer_new", check_optimizer},
+    {"bp_optimizer_free", check_optimizer},
+    {"bp_optimizer_step", check_optimizer},
+    {"bp_optimizer_set_lr", check_optimizer},
+    {"bp_optimizer_steps", check_optimizer},
+    {"bp_params_save", check_params_files},
+    {"bp_params_load", check_params_files},
+    {"bp_dot_write", check_pictures},
+    {"bp_dot_save", check_pictures},
+    {"bp_grad_chain", check_pictures},
+    {"bp_grad_chain_write", check_pictures},
 };
 
 #define N_COVERED (sizeof covered / sizeof covered[0])

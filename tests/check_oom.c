@@ -4,7 +4,10 @@
  * nothing, and leave the graph safe to free. */
 #include "test_util.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* The lesson's network with biases, staged softmax beside it; returns the
  * first status that is not BP_OK. */
@@ -90,6 +93,111 @@ START_TEST(gradcheck_graph_allocation_failures)
 }
 END_TEST
 
+/* A short training run: scaler, optimizers (SGD with momentum, Adam), a
+ * batcher epoch, params saved and loaded, DOT and a derivative chain
+ * written; every status it meets is returned. */
+static char train_dir[256];
+
+static bp_status train_run(void)
+{
+    double xv[6 * 2] = {60, 35, 52, 39, 52, 35, 53, 36, 58, 31, 49, 40};
+    double yv[6] = {52, 52, 53, 52, 55, 50};
+    bp_matrix xm = tu_view(6, 2, xv), ym = tu_view(6, 1, yv);
+    const size_t train_rows[4] = {0, 1, 2, 3};
+    bp_graph *g = bp_graph_new();
+    bp_node *x, *y, *w, *b, *loss, *dst[2];
+    const bp_matrix *src[2];
+    bp_matrix *xs = NULL, *tr = NULL;
+    bp_scaler *sc = NULL;
+    bp_batcher *bt = NULL;
+    bp_optimizer *sgd = NULL, *adam = NULL;
+    bp_optim_config cfg;
+    char path[512], chain[256];
+    size_t n = 0;
+    bp_status st;
+
+    if (!g)
+        return BP_ENOMEM;
+    x = bp_input(g, 4, 2, "x");
+    y = bp_input(g, 4, 1, "y");
+    w = bp_param(g, 2, 1, "w");
+    b = bp_param(g, 1, 1, "b");
+    loss = bp_mse(g, bp_dense(g, x, w, b), y);
+    st = bp_graph_status(g);
+    if (st == BP_OK)
+        st = bp_scaler_fit(&xm, train_rows, 4, &sc, NULL);
+    if (st == BP_OK)
+        st = bp_matrix_take_rows(&xm, train_rows, 4, &tr, NULL);
+    if (st == BP_OK)
+        st = bp_scaler_apply(sc, tr, NULL);
+    if (st == BP_OK && (xs = bp_matrix_copy(&xm)) == NULL)
+        st = BP_ENOMEM;
+    if (st == BP_OK)
+        st = bp_scaler_apply(sc, xs, NULL);
+    if (st == BP_OK) {
+        cfg = bp_optim_defaults(BP_OPTIM_SGD);
+        cfg.momentum = 0.9;
+        st = bp_optimizer_new(g, NULL, 0, &cfg, &sgd);
+    }
+    if (st == BP_OK) {
+        cfg = bp_optim_defaults(BP_OPTIM_ADAM);
+        st = bp_optimizer_new(g, &w, 1, &cfg, &adam);
+    }
+    if (st == BP_OK) {
+        src[0] = xs;
+        src[1] = &ym;
+        dst[0] = x;
+        dst[1] = y;
+        st = bp_batcher_new(2, src, dst, NULL, 0, 4, 1, 7, &bt, NULL);
+    }
+    /* One epoch: a batch of 4, then the remainder of 2. */
+    while (st == BP_OK && (st = bp_batcher_next(bt, &n)) == BP_OK && n > 0) {
+        if ((st = bp_forward(g, loss)) == BP_OK && (st = bp_backward(g, loss, NULL)) == BP_OK &&
+            (st = bp_optimizer_step(sgd)) == BP_OK)
+            st = bp_optimizer_step(adam);
+        bp_zero_grad(g);
+    }
+    if (st == BP_OK) {
+        ck_assert_uint_eq(bp_optimizer_steps(adam), 2);
+        snprintf(path, sizeof path, "%s/params.bin", train_dir);
+        st = bp_params_save(g, path, NULL);
+    }
+    if (st == BP_OK)
+        st = bp_params_load(g, path, NULL);
+    if (st == BP_OK) {
+        snprintf(path, sizeof path, "%s/graph.dot", train_dir);
+        st = bp_dot_save(g, loss, 1, path, NULL);
+    }
+    if (st == BP_OK)
+        st = bp_grad_chain(g, loss, w, BP_CHAIN_LATEX, chain, sizeof chain, NULL, NULL);
+    if (st == BP_OK)
+        st = bp_scaler_invert(sc, xs, NULL);
+    bp_batcher_free(bt);
+    bp_optimizer_free(adam);
+    bp_optimizer_free(sgd);
+    bp_scaler_free(sc);
+    bp_matrix_free(xs);
+    bp_matrix_free(tr);
+    bp_graph_free(g);
+    return st;
+}
+
+START_TEST(training_allocation_failures)
+{
+    char path[512];
+    const char *t = getenv("TMPDIR");
+
+    snprintf(train_dir, sizeof train_dir, "%s/bp_oom.XXXXXX", t && t[0] ? t : "/tmp");
+    ck_assert_ptr_nonnull(mkdtemp(train_dir));
+    tu_every_alloc_failure(train_run, 40);
+    snprintf(path, sizeof path, "%s/params.bin", train_dir);
+    ck_assert_int_eq(unlink(path), 0);
+    snprintf(path, sizeof path, "%s/graph.dot", train_dir);
+    ck_assert_int_eq(unlink(path), 0);
+    ck_assert_int_eq(rmdir(train_dir), 0);   /* no temporary file left behind */
+}
+END_TEST
+
 START_TEST(alloc_funcs_are_both_or_neither)
 {
     bp_malloc_fn m;
@@ -111,6 +219,7 @@ int main(void)
     tcase_add_test(tc, every_allocation_failure_is_reported_and_leaks_nothing);
     tcase_add_test(tc, alloc_funcs_are_both_or_neither);
     tcase_add_test(tc, gradcheck_graph_allocation_failures);
+    tcase_add_test(tc, training_allocation_failures);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

@@ -7,8 +7,7 @@
 #   tests/fuzz/run.sh [seconds] [target...]     e.g. run.sh 30 csv
 #
 # A new target is a file fuzz_<name>.c and a folder corpus/<name>/ of a few
-# hand-made seeds (a parameter-file reader's target belongs here as
-# fuzz_params.c once that reader exists).  Needs clang and, on Debian,
+# hand-made seeds (targets: csv, graph, npy, params).  Needs clang and, on Debian,
 # libclang-rt-14-dev; plus libopenblas-dev and liblapacke-dev.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
