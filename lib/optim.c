@@ -93,6 +93,7 @@ bp_status bp_optimizer_new(bp_graph *g, bp_node *const *params, size_t n_params,
     o->cfg = *cfg;
     o->beta1_t = 1.0;
     o->beta2_t = 1.0;
+    /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
     o->params = bpi_calloc(n, sizeof *o->params);
     o->m = bpi_calloc(n, sizeof *o->m);
     if (cfg->kind == BP_OPTIM_ADAM)
