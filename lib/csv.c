@@ -3,10 +3,15 @@
  * The whole file is read into memory first: that makes line counting, the
  * NUL check and quoted fields that span lines simple, and the lesson's
  * tables are small. */
+/* strtod_l and newlocale: numbers are read in the C locale whatever the
+ * program's locale is (a decimal comma would otherwise cut "1.5" short). */
+#define _GNU_SOURCE 1
+
 #include "bp_private.h"
 
 #include <ctype.h>
 #include <errno.h>
+#include <locale.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -96,6 +101,7 @@ struct csv {
     size_t *off;
     size_t n_fields;
     size_t cap_fields;
+    locale_t c_locale;      /* "C", for strtod_l */
 };
 
 static bp_status csv_nomem(struct csv *c)
@@ -240,7 +246,7 @@ static int parse_cell(struct csv *c, const char *s, const char *name,
     if (*t == '\0')
         return 1;
     errno = 0;
-    *v = strtod(t, &e);
+    *v = strtod_l(t, &e, c->c_locale);
     while (isspace((unsigned char)*e))
         e++;
     if (e == t || *e != '\0')
@@ -401,6 +407,11 @@ bp_status bp_csv_read(const char *path, const char *const *columns,
     c.p = file.p;
     c.end = file.p + file.len;
     c.line = 1;
+    c.c_locale = newlocale(LC_ALL_MASK, "C", (locale_t)0);
+    if (c.c_locale == (locale_t)0) {
+        st = csv_nomem(&c);
+        goto done;
+    }
     if (file.len >= 3 && memcmp(file.p, "\xEF\xBB\xBF", 3) == 0)
         c.p += 3;   /* UTF-8 byte order mark */
 
@@ -448,6 +459,8 @@ bp_status bp_csv_read(const char *path, const char *const *columns,
         bpi_set_error(err, BP_OK, "%s", "");
 
 done:
+    if (c.c_locale != (locale_t)0)
+        freelocale(c.c_locale);
     bpi_free(map);
     bpi_free(c.off);
     bpi_free(c.text.p);

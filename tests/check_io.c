@@ -9,6 +9,7 @@
 
 #include <dirent.h>
 #include <limits.h>
+#include <locale.h>
 #include <math.h>
 #include <signal.h>
 #include <stdint.h>
@@ -214,6 +215,33 @@ START_TEST(test_csv_crlf_and_ffill)
     ck_assert_double_eq(bp_matrix_get(m, 3, 1), 9.0);
     ck_assert_uint_eq(filled, 3);
     bp_matrix_free(m);
+}
+END_TEST
+
+/* Numbers are read in the C locale whatever the program's locale: under
+ * de_DE, whose decimal point is a comma, "1.5" is still 1.5.  The locale is
+ * compiled into the test's directory (Debian's locales package provides
+ * localedef and the sources). */
+START_TEST(test_csv_ignores_the_program_locale)
+{
+    char cmd[2 * PATH_MAX];
+    const char *p = write_text("locale.csv", "a,b\n1.5,2.25\n-0.125,1e3\n");
+    bp_matrix *m;
+
+    snprintf(cmd, sizeof cmd, "localedef -i de_DE -f UTF-8 '%s/de_DE.UTF-8' 2>/dev/null",
+             tmpdir);
+    ck_assert_msg(system(cmd) == 0 || access(tpath("de_DE.UTF-8"), F_OK) == 0,
+                  "localedef could not build de_DE.UTF-8 (Debian: apt-get install locales)");
+    setenv("LOCPATH", tmpdir, 1);
+    ck_assert_ptr_nonnull(setlocale(LC_ALL, "de_DE.UTF-8"));
+    ck_assert_str_eq(localeconv()->decimal_point, ",");   /* the trap is set */
+    m = read_ok(p, ab, 2, NULL);
+    ck_assert_double_eq(bp_matrix_get(m, 0, 0), 1.5);
+    ck_assert_double_eq(bp_matrix_get(m, 0, 1), 2.25);
+    ck_assert_double_eq(bp_matrix_get(m, 1, 0), -0.125);
+    ck_assert_double_eq(bp_matrix_get(m, 1, 1), 1000.0);
+    bp_matrix_free(m);
+    setlocale(LC_ALL, "C");
 }
 END_TEST
 
@@ -863,6 +891,7 @@ static Suite *io_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_weather);
     tcase_add_test(tc, test_csv_crlf_and_ffill);
+    tcase_add_test(tc, test_csv_ignores_the_program_locale);
     tcase_add_test(tc, test_csv_bom_no_final_newline_blank_tail);
     tcase_add_test(tc, test_csv_quotes_and_spaces);
     tcase_add_test(tc, test_csv_quoted_newline_keeps_line_numbers);
