@@ -5,7 +5,8 @@
  * clearing the error, anomaly mode, in-place mode, zero_grad); its operands
  * come from the bytes that follow.  Any status is fine; a crash, leak, sanitizer report
  * or a broken contract (an error without a message, a value missing after
- * a successful forward) is not. */
+ * a successful forward, params' gradients that change with in-place mode)
+ * is not. */
 #include "bpgraph.h"
 
 #include <math.h>
@@ -82,6 +83,55 @@ static void run_from(bp_graph *g, bp_node *out, struct prog *pr)
             sum += gr->data[k];
         (void)sum;
     }
+}
+
+/* Runs out's forward and backward from zeroed gradients with in-place mode
+ * set as given; copies out's value and every param's gradient to buf
+ * (n doubles at most); returns how many it copied, or 0 on any error. */
+static size_t run_mode(bp_graph *g, bp_node *out, int inplace, double *buf, size_t n)
+{
+    double half[MAX_DIM * MAX_DIM * MAX_DIM];
+    bp_matrix seed = {bp_node_rows(out), bp_node_cols(out), half}, *v;
+    size_t used = 0;
+
+    if (seed.rows * seed.cols > sizeof half / sizeof half[0])
+        return 0;
+    for (size_t k = 0; k < seed.rows * seed.cols; k++)
+        half[k] = 0.5;
+    bp_graph_set_inplace(g, inplace);
+    bp_zero_grad(g);
+    if (bp_forward(g, out) != BP_OK ||
+        (bp_node_requires_grad(out) && bp_backward(g, out, &seed) != BP_OK))
+        return 0;
+    v = bp_node_value(out);
+    for (size_t k = 0; k < v->rows * v->cols && used < n; k++)
+        buf[used++] = v->data[k];
+    for (size_t i = 0; i < bp_graph_size(g); i++) {
+        bp_node *p = bp_graph_node(g, i);
+        bp_matrix *gr = bp_node_is_param(p) ? bp_node_grad(p) : NULL;
+        for (size_t k = 0; gr && k < gr->rows * gr->cols && used < n; k++)
+            buf[used++] = gr->data[k];
+    }
+    return used;
+}
+
+/* In-place mode may change where values live, never what a param's
+ * gradient or the output is: the two runs must agree (NaN with NaN). */
+static void check_inplace_agrees(bp_graph *g, bp_node *out)
+{
+    enum { N = MAX_NODES * 4 * MAX_DIM * MAX_DIM };
+    static double off[N], on[N];
+    size_t n_off, n_on;
+
+    if (bp_graph_status(g) != BP_OK)
+        return;
+    n_off = run_mode(g, out, 0, off, N);
+    n_on = run_mode(g, out, 1, on, N);
+    if (n_off != n_on)
+        abort();
+    for (size_t k = 0; k < n_off; k++)
+        if (!(off[k] == on[k] || (isnan(off[k]) && isnan(on[k]))))
+            abort();
 }
 
 static bp_registry *reg;
@@ -166,8 +216,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 bp_zero_grad(g);
         }
     }
-    if (n)
+    if (n) {
         run_from(g, nodes[n - 1], &pr);
+        check_inplace_agrees(g, nodes[n - 1]);
+    }
     bp_graph_free(g);
     return 0;
 }
