@@ -92,6 +92,9 @@ int bpi_fits_int(size_t n);
 #include "ops.def"
 #undef BP_OP
 
+/* The shape rule of ops whose output has their first input's shape. */
+bp_status bpi_same_shape(bp_op_args *a);
+
 /* Row-wise softmax of x into s (x->rows * x->cols doubles). */
 void bpi_softmax_rows(const bp_matrix *x, double *s);
 

@@ -615,8 +615,10 @@ bp_status bp_forward(bp_graph *g, bp_node *out)
     return BP_OK;
 }
 
-/* Makes n->grad the shape of n->value; zeroes it when fresh or asked. */
-static bp_status prepare_grad(bp_node *n, int zero)
+/* Makes n->grad the shape of n->value.  A newly allocated buffer starts at
+ * zero, which a param's accumulating gradient needs; an op node's is
+ * zeroed or assigned later by its first writer. */
+static bp_status prepare_grad(bp_node *n)
 {
     size_t size = n->value.rows * n->value.cols;
     size_t old_cap = n->grad_cap;
@@ -624,7 +626,7 @@ static bp_status prepare_grad(bp_node *n, int zero)
     if (bpi_reserve(&n->grad_buf, &n->grad_cap, size) != BP_OK)
         return BP_ENOMEM;
     n->grad.data = n->grad_buf;
-    if (n->grad_cap != old_cap || zero)
+    if (n->grad_cap != old_cap)
         memset(n->grad.data, 0, size * sizeof(double));
     n->grad.rows = n->value.rows;
     n->grad.cols = n->value.cols;
@@ -659,7 +661,7 @@ bp_status bp_backward(bp_graph *g, bp_node *out, const bp_matrix *seed)
             /* shares its in-place consumer's buffer, set when it runs */
             n->grad.rows = n->value.rows;
             n->grad.cols = n->value.cols;
-        } else if (g->mark[i] && prepare_grad(n, 0) != BP_OK) {
+        } else if (g->mark[i] && prepare_grad(n) != BP_OK) {
             return bpi_fail(g, BP_ENOMEM, "backward: out of memory for the gradient of node %zu", i);
         }
         /* An op node's gradient is zeroed just before the first backward

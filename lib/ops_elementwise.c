@@ -107,7 +107,7 @@ BINARY_OP(mul, "a ⊙ b, broadcasting", 3u, BP_OP_BWD_NO_OUT, {.kind = BP_DOMAIN
 BINARY_OP(div, "a ⊘ b, broadcasting", 1u, 0u, {.kind = BP_DOMAIN_NONZERO},
           x / y, g / y, -g * z / y)
 
-static bp_status same_shape(bp_op_args *a)
+bp_status bpi_same_shape(bp_op_args *a)
 {
     a->out->rows = a->in[0]->rows;
     a->out->cols = a->in[0]->cols;
@@ -154,7 +154,7 @@ static bp_status same_shape(bp_op_args *a)
     }                                                                          \
     const bp_op bpi_op_##NAME = {                                              \
         .name = #NAME, .doc = (DOC), .n_in = 1, .n_attr = (N_ATTR),            \
-        .shape = same_shape, .forward = NAME##_forward,                        \
+        .shape = bpi_same_shape, .forward = NAME##_forward,                    \
         .backward = NAME##_backward, .flags = BP_OP_ASSIGN_FRESH | (FLAGS),    \
         .linear = (LINEAR), .domain = {DOMAIN},                                \
         .check_attr = (CHECK_ATTR), .n_check_attr = (N_CHECK),                 \

@@ -4,13 +4,6 @@
 #include <math.h>
 #include <string.h>
 
-static bp_status same_shape(bp_op_args *a)
-{
-    a->out->rows = a->in[0]->rows;
-    a->out->cols = a->in[0]->cols;
-    return BP_OK;
-}
-
 /* S(i,j) = e^(x(i,j) − max_i) / Σ_k e^(x(i,k) − max_i): shifting by the row
  * max keeps every exponent ≤ 0, so nothing overflows. */
 void bpi_softmax_rows(const bp_matrix *x, double *s)
@@ -60,7 +53,7 @@ static bp_status softmax_backward(bp_op_args *a)
 
 const bp_op bpi_op_softmax = {
     .name = "softmax", .doc = "row-wise softmax, fused (max-shifted)", .n_in = 1,
-    .shape = same_shape, .forward = softmax_forward, .backward = softmax_backward,
+    .shape = bpi_same_shape, .forward = softmax_forward, .backward = softmax_backward,
     .flags = BP_OP_ASSIGN_FRESH | BP_OP_INPLACE,
 };
 
@@ -77,7 +70,7 @@ static bp_status detach_forward(bp_op_args *a)
 
 const bp_op bpi_op_detach = {
     .name = "detach", .doc = "the value of a; no gradient flows through", .n_in = 1,
-    .shape = same_shape, .forward = detach_forward,
+    .shape = bpi_same_shape, .forward = detach_forward,
     .flags = BP_OP_STOP_GRAD | BP_OP_BWD_NO_OUT,
 };
 
