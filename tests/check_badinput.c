@@ -158,6 +158,7 @@ static const struct wrapper wrappers[] = {
     /* the staged softmax starts with rowmax: its errors name that op */
     {"bp_softmax_staged", "rowmax", 1, bp_softmax_staged, NULL, NULL, NULL, 0},
     {"bp_dense", "dense", 3, NULL, NULL, NULL, bp_dense, SHAPED},
+    {"bp_dense_relu", "dense_relu", 3, NULL, NULL, NULL, bp_dense_relu, SHAPED},
     W2(solve, SHAPED | SQUARE | LINALG), W1(inv, SQUARE | LINALG),
     W1(cholesky, SQUARE | LINALG), W1(logdet, SQUARE | LINALG),
     W1(det, SQUARE | LINALG), W2(lstsq, SHAPED | SQUARE | LINALG),
@@ -509,7 +510,7 @@ static void check_leaves(const char *name)
 static void check_apply(const char *name)
 {
     const double attr[1] = {2.385};
-    const bp_op *scale = bp_builtin(8);
+    const bp_op *scale = tu_builtin("scale");
     bp_graph *g, *other;
     bp_node *x, *in[2];
     bp_op bad = silly_op;
@@ -757,7 +758,7 @@ static void check_gradcheck(const char *name)
     bp_check_report_clear(&rep);
     /* Options whose case count overflows size_t. */
     o.max_cases = SIZE_MAX;
-    ck_assert_int_eq(bp_gradcheck_op(bp_builtin(8), &o, &rep), BP_EINVAL);
+    ck_assert_int_eq(bp_gradcheck_op(tu_builtin("scale"), &o, &rep), BP_EINVAL);
     ck_assert_str_ne(rep.message, "");
     bp_check_report_clear(&rep);
     o = bp_check_options_default();
@@ -1858,6 +1859,7 @@ static const struct covered covered[] = {
     {"bp_rowmax", check_wrapper},
     {"bp_softmax", check_wrapper},
     {"bp_dense", check_wrapper},
+    {"bp_dense_relu", check_wrapper},
     {"bp_mse", check_wrapper},
     {"bp_nll", check_wrapper},
     {"bp_softmax_ce", check_wrapper},

@@ -2,6 +2,7 @@
  * against the hand-derived derivative. */
 #include "test_util.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static bp_graph *g;
@@ -98,6 +99,72 @@ START_TEST(dense_equals_matmul_plus_bias)
     tu_assert_matrix_near(bp_node_grad(x), dx, 1e-14);
     tu_assert_matrix_near(bp_node_grad(w), dw, 1e-14);
     tu_assert_matrix_near(bp_node_grad(bb), db, 1e-14);
+}
+END_TEST
+
+/* dense_relu against plain loops, at shapes that cover its paths: one
+ * block, several blocks with a short last one (m > 256), and a wide x
+ * (k >= 64) whose forward runs unblocked.  x feeds two dense_relu nodes
+ * through a sum, so dx is both assigned (first consumer) and added to. */
+static void check_dense_relu(size_t m, size_t k, size_t n)
+{
+    uint64_t st = m * 1000 + k * 10 + n;
+    double *X = malloc(m * k * sizeof *X), *G = malloc(m * n * sizeof *G);
+    double *W = malloc(2 * k * n * sizeof *W), b[2][8], *Y = malloc(2 * m * n * sizeof *Y);
+    double *dx = calloc(m * k, sizeof *dx), *dW = calloc(2 * k * n, sizeof *dW);
+    double db[2][8] = {{0}};
+    bp_node *x, *w[2], *bb[2], *y[2], *sum;
+
+    ck_assert(n <= 8);
+    tu_fill(X, m * k, &st, -1.0, 1.0);
+    tu_fill(W, 2 * k * n, &st, -1.0, 1.0);
+    tu_fill(G, m * n, &st, -1.0, 1.0);
+    tu_fill(b[0], n, &st, -0.3, 0.3);
+    tu_fill(b[1], n, &st, -0.3, 0.3);
+    /* row 0 of x is zero and b[0][0] is zero: z = 0 exactly, gradient 0 */
+    memset(X, 0, k * sizeof *X);
+    b[0][0] = 0.0;
+
+    x = param(m, k, X);
+    for (int l = 0; l < 2; l++) {
+        w[l] = param(k, n, W + l * k * n);
+        bb[l] = param(1, n, b[l]);
+        y[l] = bp_dense_relu(g, x, w[l], bb[l]);
+    }
+    sum = bp_add(g, y[0], y[1]);
+    run(sum, G);
+
+    /* z = x·W + b;  y = max(z, 0);  dz = G ⊙ [z > 0];
+     * dx = Σ dz·Wᵀ;  dW = xᵀ·dz;  db = colsum(dz) */
+    for (int l = 0; l < 2; l++)
+        for (size_t i = 0; i < m; i++)
+            for (size_t j = 0; j < n; j++) {
+                double z = b[l][j], dz;
+                for (size_t c = 0; c < k; c++)
+                    z += X[i * k + c] * W[l * k * n + c * n + j];
+                Y[l * m * n + i * n + j] = z > 0.0 ? z : 0.0;
+                dz = z > 0.0 ? G[i * n + j] : 0.0;
+                db[l][j] += dz;
+                for (size_t c = 0; c < k; c++) {
+                    dx[i * k + c] += dz * W[l * k * n + c * n + j];
+                    dW[l * k * n + c * n + j] += X[i * k + c] * dz;
+                }
+            }
+    for (int l = 0; l < 2; l++) {
+        tu_assert_matrix_near(bp_node_value(y[l]), Y + l * m * n, 1e-13);
+        tu_assert_matrix_near(bp_node_grad(w[l]), dW + l * k * n, 1e-11);
+        tu_assert_matrix_near(bp_node_grad(bb[l]), db[l], 1e-11);
+    }
+    tu_assert_matrix_near(bp_node_grad(x), dx, 1e-12);
+    ck_assert_double_eq(bp_node_value(y[0])->data[0], 0.0);
+    free(X), free(G), free(W), free(Y), free(dx), free(dW);
+}
+
+START_TEST(dense_relu_blocks)
+{
+    check_dense_relu(2, 3, 2);      /* one small block */
+    check_dense_relu(600, 3, 5);    /* blocks of 256, 256 and 88 rows */
+    check_dense_relu(300, 70, 4);   /* wide x: forward in one product */
 }
 END_TEST
 
@@ -333,6 +400,7 @@ int main(void)
     tcase_add_test(tc, matmul_rectangular);
     tcase_add_test(tc, transpose_values_and_gradient);
     tcase_add_test(tc, dense_equals_matmul_plus_bias);
+    tcase_add_test(tc, dense_relu_blocks);
     tcase_add_test(tc, broadcast_patterns);
     tcase_add_test(tc, unary_values_and_derivatives);
     tcase_add_test(tc, relu_sigmoid_neg_scale_pow);

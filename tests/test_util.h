@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "bpgraph.h"
 
@@ -35,6 +36,16 @@ static inline void tu_fill(double *x, size_t n, uint64_t *state, double lo, doub
 {
     for (size_t i = 0; i < n; i++)
         x[i] = tu_uniform(state, lo, hi);
+}
+
+/* The built-in op called name; fails the test when there is none. */
+static inline const bp_op *tu_builtin(const char *name)
+{
+    for (size_t i = 0; i < bp_builtin_count(); i++)
+        if (strcmp(bp_builtin(i)->name, name) == 0)
+            return bp_builtin(i);
+    ck_abort_msg("no built-in op '%s'", name);
+    return NULL;
 }
 
 /* Every entry of m within tol of expected (row-major, m's shape). */

@@ -266,7 +266,7 @@ static void graph_build(graph_net *n, const workload *w)
     n->param[1] = bp_param(g, 1, w->h, "b1");
     n->param[2] = bp_param(g, w->h, w->o, "w2");
     n->param[3] = bp_param(g, 1, w->o, "b2");
-    hid = bp_relu(g, bp_dense(g, n->x, n->param[0], n->param[1]));
+    hid = bp_dense_relu(g, n->x, n->param[0], n->param[1]);
     n->loss = w->softmax
         ? bp_softmax_ce(g, bp_dense(g, hid, n->param[2], n->param[3]), n->y)
         : bp_mse(g, bp_dense(g, hid, n->param[2], n->param[3]), n->y);
