@@ -343,8 +343,9 @@ bp_node *bp_rowmax(bp_graph *g, bp_node *a);   /* m×n → m×1; the gradient go
                                                   to the first arg-max */
 bp_node *bp_softmax(bp_graph *g, bp_node *a);  /* fused, row-wise */
 bp_node *bp_dense(bp_graph *g, bp_node *x, bp_node *w, bp_node *b); /* x·W + b */
-/* relu(x·W + b) as one op: the same result as bp_relu(g, bp_dense(...)), in
- * one node, and faster on narrow layers (it works in cache-sized blocks). */
+/* relu(x·W + b) as one op: the same result as bp_relu(g, bp_dense(...))
+ * (gradient 0 where x·W + b = 0, as bp_relu's), in one node, and faster on
+ * narrow layers: it works through the rows in cache-sized blocks. */
 bp_node *bp_dense_relu(bp_graph *g, bp_node *x, bp_node *w, bp_node *b);
 bp_node *bp_mse(bp_graph *g, bp_node *pred, bp_node *target);
     /* mean over all entries of (pred − target)² → 1×1 */
