@@ -796,7 +796,7 @@ int main(int argc, char **argv)
     result r[N_WORK];
     bp_matrix *wx = NULL, *wy = NULL;
     double *mx, *my, *sx, *sy, *synth_x = NULL, *synth_y = NULL;
-    double softmax_ratio, softmax_allocs, unfused_ratio;
+    double softmax_ratio, softmax_allocs, unfused_ratio = 0.0;
     unsigned long long state = 2024;
     size_t wrows = 13509;
     struct rusage ru;
