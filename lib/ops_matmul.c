@@ -135,16 +135,31 @@ static bp_status dense_shape(bp_op_args *a)
     return BP_OK;
 }
 
-static bp_status dense_forward(bp_op_args *a)
+/* Rows [r0, r0 + rows) of out = x·W + b: b broadcast down the rows, then
+ * out += x·W. */
+static void dense_rows(const bp_op_args *a, size_t r0, size_t rows)
 {
     const bp_matrix *x = a->in[0], *W = a->in[1], *b = a->in[2];
-    int m = (int)x->rows, k = (int)x->cols, n = (int)W->cols;
+    const size_t k = x->cols, n = W->cols;
+    double *out = a->out->data + r0 * n;
 
-    /* out = b broadcast down the rows, then out += x·W */
-    for (int i = 0; i < m; i++)
-        memcpy(a->out->data + (size_t)i * n, b->data, (size_t)n * sizeof(double));
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k,
-                1.0, x->data, k, W->data, n, 1.0, a->out->data, n);
+    for (size_t i = 0; i < rows; i++)
+        memcpy(out + i * n, b->data, n * sizeof(double));
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)n, (int)k,
+                1.0, x->data + r0 * k, (int)k, W->data, (int)n, 1.0, out, (int)n);
+}
+
+/* sum += colsum(g) over a rows×n block */
+static void add_colsum(const double *restrict g, size_t rows, size_t n, double *restrict sum)
+{
+    for (size_t i = 0; i < rows; i++)
+        for (size_t j = 0; j < n; j++)
+            sum[j] += g[i * n + j];
+}
+
+static bp_status dense_forward(bp_op_args *a)
+{
+    dense_rows(a, 0, a->out->rows);
     return BP_OK;
 }
 
@@ -157,9 +172,7 @@ static bp_status dense_backward(bp_op_args *a)
     if (db) { /* db += colsum(G) */
         if (a->din_fresh & 4u)
             memset(db->data, 0, G->cols * sizeof(double));
-        for (size_t i = 0; i < G->rows; i++)
-            for (size_t j = 0; j < G->cols; j++)
-                db->data[j] += G->data[i * G->cols + j];
+        add_colsum(G->data, G->rows, G->cols, db->data);
     }
     return BP_OK;
 }
@@ -215,15 +228,10 @@ static bp_status dense_relu_shape(bp_op_args *a)
 /* Rows [r0, r0 + rows) of y = relu(x·W + b). */
 static void dense_relu_rows(const bp_op_args *a, size_t r0, size_t rows)
 {
-    const bp_matrix *x = a->in[0], *W = a->in[1], *b = a->in[2];
-    const size_t k = x->cols, n = W->cols;
-    double *restrict y = a->out->data + r0 * n;
+    const size_t n = a->out->cols;
+    double *y = a->out->data + r0 * n;
 
-    for (size_t i = 0; i < rows; i++)
-        memcpy(y + i * n, b->data, n * sizeof(double));
-    /* y += x·W */
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)n, (int)k,
-                1.0, x->data + r0 * k, (int)k, W->data, (int)n, 1.0, y, (int)n);
+    dense_rows(a, r0, rows);
     for (size_t q = 0; q < rows * n; q++) {
         const double v = y[q];
         y[q] = v > 0.0 ? v : 0.0;
@@ -246,10 +254,9 @@ static bp_status dense_relu_backward(bp_op_args *a)
     bp_matrix *dx = a->din[0], *dW = a->din[1], *db = a->din[2];
     const size_t m = Y->rows, k = x->cols, n = Y->cols, step = block_rows(m);
     double *restrict dz = a->work;
-    double *restrict sum = db ? db->data : NULL;
 
-    if (sum && (a->din_fresh & 4u))
-        memset(sum, 0, n * sizeof(double));
+    if (db && (a->din_fresh & 4u))
+        memset(db->data, 0, n * sizeof(double));
     for (size_t r0 = 0; r0 < m; r0 += step) {
         const size_t rows = m - r0 < step ? m - r0 : step;
         const double *restrict y = Y->data + r0 * n, *restrict g = G->data + r0 * n;
@@ -259,10 +266,8 @@ static bp_status dense_relu_backward(bp_op_args *a)
             const double gq = g[q];
             dz[q] = y[q] > 0.0 ? gq : 0.0;
         }
-        if (sum)
-            for (size_t i = 0; i < rows; i++)
-                for (size_t j = 0; j < n; j++)
-                    sum[j] += dz[i * n + j];
+        if (db)
+            add_colsum(dz, rows, n, db->data);
         if (dx) /* dx += dZ·Wᵀ  (rows×n · n×k) */
             cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)k, (int)n,
                         1.0, dz, (int)n, W->data, (int)n, beta(a, 0), dx->data + r0 * k, (int)k);
