@@ -104,8 +104,10 @@ END_TEST
 
 /* dense_relu against plain loops, at shapes that cover its paths: one
  * block, several blocks with a short last one (m > 256), and a wide x
- * (k >= 64) whose forward runs unblocked.  x feeds two dense_relu nodes
- * through a sum, so dx is both assigned (first consumer) and added to. */
+ * (k >= 64) whose forward runs unblocked.  Its inputs are op nodes (scale
+ * by 1, exact), whose gradients start fresh: dW and db are assigned by the
+ * first block and added to by the rest, and x, which feeds both dense_relu
+ * nodes, has dx assigned by one and added to by the other. */
 static void check_dense_relu(size_t m, size_t k, size_t n)
 {
     uint64_t st = m * 1000 + k * 10 + n;
@@ -113,7 +115,7 @@ static void check_dense_relu(size_t m, size_t k, size_t n)
     double *W = malloc(2 * k * n * sizeof *W), b[2][8], *Y = malloc(2 * m * n * sizeof *Y);
     double *dx = calloc(m * k, sizeof *dx), *dW = calloc(2 * k * n, sizeof *dW);
     double db[2][8] = {{0}};
-    bp_node *x, *w[2], *bb[2], *y[2], *sum;
+    bp_node *xp, *wp[2], *bp[2], *y[2], *x, *sum;
 
     ck_assert(n <= 8);
     tu_fill(X, m * k, &st, -1.0, 1.0);
@@ -125,11 +127,12 @@ static void check_dense_relu(size_t m, size_t k, size_t n)
     memset(X, 0, k * sizeof *X);
     b[0][0] = 0.0;
 
-    x = param(m, k, X);
+    xp = param(m, k, X);
+    x = bp_scale(g, xp, 1.0);
     for (int l = 0; l < 2; l++) {
-        w[l] = param(k, n, W + l * k * n);
-        bb[l] = param(1, n, b[l]);
-        y[l] = bp_dense_relu(g, x, w[l], bb[l]);
+        wp[l] = param(k, n, W + l * k * n);
+        bp[l] = param(1, n, b[l]);
+        y[l] = bp_dense_relu(g, x, bp_scale(g, wp[l], 1.0), bp_scale(g, bp[l], 1.0));
     }
     sum = bp_add(g, y[0], y[1]);
     run(sum, G);
@@ -152,10 +155,10 @@ static void check_dense_relu(size_t m, size_t k, size_t n)
             }
     for (int l = 0; l < 2; l++) {
         tu_assert_matrix_near(bp_node_value(y[l]), Y + l * m * n, 1e-13);
-        tu_assert_matrix_near(bp_node_grad(w[l]), dW + l * k * n, 1e-11);
-        tu_assert_matrix_near(bp_node_grad(bb[l]), db[l], 1e-11);
+        tu_assert_matrix_near(bp_node_grad(wp[l]), dW + l * k * n, 1e-11);
+        tu_assert_matrix_near(bp_node_grad(bp[l]), db[l], 1e-11);
     }
-    tu_assert_matrix_near(bp_node_grad(x), dx, 1e-12);
+    tu_assert_matrix_near(bp_node_grad(xp), dx, 1e-12);
     ck_assert_double_eq(bp_node_value(y[0])->data[0], 0.0);
     free(X), free(G), free(W), free(Y), free(dx), free(dW);
 }
