@@ -95,8 +95,9 @@ int bpi_fits_int(size_t n);
 /* The shape rule of ops whose output has their first input's shape. */
 bp_status bpi_same_shape(bp_op_args *a);
 
-/* Row-wise softmax of x into s (x->rows * x->cols doubles). */
-void bpi_softmax_rows(const bp_matrix *x, double *s);
+/* Row-wise softmax of x into s (x->rows * x->cols doubles); when lse is not
+ * NULL, also each row's log Σ e^x into lse (x->rows doubles). */
+void bpi_softmax_rows(const bp_matrix *x, double *s, double *lse);
 
 /* Convenience for the built-in ops' wrappers. */
 bp_node *bpi_apply1(bp_graph *g, const bp_op *op, bp_node *a, const double *attr);

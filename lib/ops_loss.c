@@ -96,61 +96,48 @@ const bp_op bpi_op_nll = {
     .linear = 2u,
 };
 
-/* The softmax is kept in work for backward. */
+/* The softmax, then each row's log-sum-exp, are kept in work for backward. */
 static bp_status softmax_ce_shape(bp_op_args *a)
 {
     bp_status st = loss_shape(a);
-    a->n_work = a->in[0]->rows * a->in[0]->cols;
+    a->n_work = a->in[0]->rows * a->in[0]->cols + a->in[0]->rows;
     return st;
 }
 
-/* L = −(1/m) Σ y ⊙ log softmax(z), with log softmax(z) = z − max − log Σ e^(z − max) */
+/* L = −(1/m) Σ y ⊙ log softmax(z), with log softmax(z) = z − log Σ e^z */
 static bp_status softmax_ce_forward(bp_op_args *a)
 {
     const bp_matrix *z = a->in[0], *y = a->in[1];
+    const double *lse = a->work + z->rows * z->cols;
     double s = 0.0;
 
-    bpi_softmax_rows(z, a->work);
-    for (size_t i = 0; i < z->rows; i++) {
-        const double *zr = z->data + i * z->cols, *yr = y->data + i * z->cols;
-        double max = zr[0], total = 0.0;
-        for (size_t j = 1; j < z->cols; j++)
-            if (zr[j] > max)
-                max = zr[j];
+    bpi_softmax_rows(z, a->work, a->work + z->rows * z->cols);
+    for (size_t i = 0; i < z->rows; i++)
         for (size_t j = 0; j < z->cols; j++)
-            total += exp(zr[j] - max);
-        for (size_t j = 0; j < z->cols; j++)
-            s += yr[j] * (zr[j] - max - log(total));
-    }
+            s += y->data[i * z->cols + j] * (z->data[i * z->cols + j] - lse[i]);
     a->out->data[0] = -s / (double)z->rows;
     return BP_OK;
 }
 
 /* dz += g·(p·rowsum(y) − y)/m, which is g·(p − y)/m for one-hot rows;
- * dy += −g·log(p)/m */
+ * dy += −g·log softmax(z)/m */
 static bp_status softmax_ce_backward(bp_op_args *a)
 {
     const bp_matrix *z = a->in[0], *y = a->in[1];
     const double f = a->dout->data[0] / (double)z->rows;
-    const double *p = a->work;
+    const double *p = a->work, *lse = a->work + z->rows * z->cols;
 
     for (size_t i = 0; i < z->rows; i++) {
         const size_t row = i * z->cols;
-        double ysum = 0.0, max = z->data[row], total = 0.0;
-        for (size_t j = 0; j < z->cols; j++) {
+        double ysum = 0.0;
+        for (size_t j = 0; j < z->cols; j++)
             ysum += y->data[row + j];
-            if (z->data[row + j] > max)
-                max = z->data[row + j];
-        }
         if (a->din[0])
             for (size_t j = 0; j < z->cols; j++)
                 a->din[0]->data[row + j] += f * (p[row + j] * ysum - y->data[row + j]);
-        if (a->din[1]) {
+        if (a->din[1])
             for (size_t j = 0; j < z->cols; j++)
-                total += exp(z->data[row + j] - max);
-            for (size_t j = 0; j < z->cols; j++)
-                a->din[1]->data[row + j] -= f * (z->data[row + j] - max - log(total));
-        }
+                a->din[1]->data[row + j] -= f * (z->data[row + j] - lse[i]);
     }
     return BP_OK;
 }

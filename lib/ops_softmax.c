@@ -6,7 +6,7 @@
 
 /* S(i,j) = e^(x(i,j) − max_i) / Σ_k e^(x(i,k) − max_i): shifting by the row
  * max keeps every exponent ≤ 0, so nothing overflows. */
-void bpi_softmax_rows(const bp_matrix *x, double *s)
+void bpi_softmax_rows(const bp_matrix *x, double *s, double *lse)
 {
     for (size_t i = 0; i < x->rows; i++) {
         const double *row = x->data + i * x->cols;
@@ -19,12 +19,14 @@ void bpi_softmax_rows(const bp_matrix *x, double *s)
             total += srow[j] = exp(row[j] - max);
         for (size_t j = 0; j < x->cols; j++)
             srow[j] /= total;
+        if (lse)
+            lse[i] = max + log(total);
     }
 }
 
 static bp_status softmax_forward(bp_op_args *a)
 {
-    bpi_softmax_rows(a->in[0], a->out->data);
+    bpi_softmax_rows(a->in[0], a->out->data, NULL);
     return BP_OK;
 }
 
