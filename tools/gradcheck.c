@@ -693,11 +693,14 @@ static int run_checks(const cli *c, const bp_registry *reg)
 
 /* ---- --self-test: known-wrong derivatives must be caught ---- */
 
-enum fault_kind { FAULT_SIGN, FAULT_FACTOR2, FAULT_TRANSPOSE, FAULT_NO_REDUCE, FAULT_OVERWRITE };
+enum fault_kind {
+    FAULT_SIGN, FAULT_FACTOR2, FAULT_TRANSPOSE, FAULT_NO_REDUCE, FAULT_OVERWRITE,
+    FAULT_NONE   /* the wrapper alone: the control, which must PASS */
+};
 
 static const char *const fault_names[] = {
     "sign flip", "factor 2", "transposed gradient", "missing broadcast reduction",
-    "overwrite instead of accumulate",
+    "overwrite instead of accumulate", "none (the wrapper alone)",
 };
 
 static const struct fault {
@@ -804,6 +807,25 @@ static bp_status faulty_backward(bp_op_args *a)
     return st;
 }
 
+/* Checks op with its backward wrapped to inject fault f.  The wrapper adds
+ * into din, so the graph must zero din first and never hand it dout's
+ * buffer: the copy drops BP_OP_ASSIGN_FRESH and BP_OP_INPLACE. */
+static bp_status check_with_fault(const bp_op *base, const struct fault *f, size_t i,
+                                  const bp_check_options *opt, bp_check_report *rep)
+{
+    bp_op broken = *base;
+    char name[64];
+
+    snprintf(name, sizeof name, "%s~fault%zu", base->name, i);
+    broken.name = name;
+    broken.backward = faulty_backward;
+    broken.flags &= ~(BP_OP_ASSIGN_FRESH | BP_OP_INPLACE);
+    active_fault = f;
+    active_backward = base->backward;
+    current_check = name;
+    return bp_gradcheck_op(&broken, opt, rep);
+}
+
 static int self_test(const cli *c, const bp_registry *reg)
 {
     size_t caught = 0, diagnosed = 0, false_failures = 0, runs = 0;
@@ -813,23 +835,15 @@ static int self_test(const cli *c, const bp_registry *reg)
     for (size_t i = 0; i < N_FAULTS; i++) {
         const struct fault *f = &faults[i];
         const bp_op *base = bp_registry_find(reg, f->op);
-        bp_op broken;
         bp_check_report rep;
-        char name[64], where[32] = "all inputs";
+        char where[32] = "all inputs";
         int was_caught;
 
         if (!base) {
             fprintf(stderr, "gradcheck: self-test needs the built-in op %s\n", f->op);
             return EXIT_NONFINITE;
         }
-        broken = *base;
-        snprintf(name, sizeof name, "%s~fault%zu", f->op, i);
-        broken.name = name;
-        broken.backward = faulty_backward;
-        active_fault = f;
-        active_backward = base->backward;
-        current_check = name;
-        if (bp_gradcheck_op(&broken, &c->opt, &rep) == BP_ENOMEM) {
+        if (check_with_fault(base, f, i, &c->opt, &rep) == BP_ENOMEM) {
             bp_check_report_clear(&rep);
             return EXIT_NONFINITE;
         }
@@ -841,6 +855,31 @@ static int self_test(const cli *c, const bp_registry *reg)
         printf("  %-11s %-32s %-10s %s%s%s\n", f->op, fault_names[f->kind], where,
                was_caught ? "caught" : "MISSED", rep.diagnosis[0] ? ": " : "",
                rep.diagnosis);
+        bp_check_report_clear(&rep);
+    }
+
+    /* Control: the same wrapper with no fault, on each op above, must PASS,
+     * or a "caught" above may be the wrapper's doing. */
+    printf("the wrapper with no fault (each must PASS):\n");
+    for (size_t i = 0; i < N_FAULTS; i++) {
+        static const struct fault none = {NULL, FAULT_NONE, -1};
+        const bp_op *base = bp_registry_find(reg, faults[i].op);
+        bp_check_report rep;
+        int seen = 0;
+
+        for (size_t j = 0; j < i; j++)
+            seen = seen || strcmp(faults[j].op, faults[i].op) == 0;
+        if (seen)
+            continue;
+        if (check_with_fault(base, &none, i, &c->opt, &rep) == BP_ENOMEM) {
+            bp_check_report_clear(&rep);
+            return EXIT_NONFINITE;
+        }
+        runs++;
+        if (rep.result != BP_CHECK_PASS)
+            false_failures++;
+        printf("  %-11s %s%s%s\n", faults[i].op, rep.result == BP_CHECK_PASS ? "PASS" : "FAIL",
+               rep.diagnosis[0] ? ": " : "", rep.diagnosis);
         bp_check_report_clear(&rep);
     }
 
