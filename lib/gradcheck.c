@@ -1361,8 +1361,8 @@ static bp_status run_case(gc_check *c, const bp_op *op, const gc_case *k, const 
         st = check_probes(c, &t, &r);
     if (st == BP_OK && o->contracts && c->cur->result <= BP_CHECK_MISMATCH)
         st = check_contracts(c, &t, &r, w);
-    if (st == BP_ENUMERIC || st == BP_EDIM || st == BP_ESTATE || st == BP_EINVAL)
-        st = BP_OK;   /* recorded in the case already */
+    if (st != BP_ENOMEM)
+        st = BP_OK;   /* an op's error is the case's result, recorded by eval/analytic */
 done:
     c->input_names = NULL;   /* names_shared is this frame's */
     bpi_free(w);
@@ -1601,8 +1601,8 @@ bp_status bp_gradcheck_graph(bp_graph *g, bp_node *out, const bp_check_options *
     }
     if (st == BP_OK && o.contracts && c.cur->result <= BP_CHECK_MISMATCH)
         st = check_contracts(&c, &t, &r, w);
-    if (st == BP_ENUMERIC || st == BP_EDIM || st == BP_ESTATE || st == BP_EINVAL)
-        st = BP_OK;
+    if (st != BP_ENOMEM)
+        st = BP_OK;   /* recorded in the report, as for an op's case */
 
 restore:
     for (size_t k = 0; k < t.total; k++)

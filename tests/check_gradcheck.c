@@ -170,6 +170,17 @@ static const bp_op dominant_op = {
     .backward = sumsq_backward, .domain = {{.kind = BP_DOMAIN_INVERTIBLE}},
 };
 
+/* cube's forward that fails, with a status other than the usual ones, from
+ * its third call on: past the case's first forward, inside the comparison. */
+static int forward_calls;
+
+static bp_status singular_forward(bp_op_args *a)
+{
+    if (++forward_calls >= 3)
+        return bp_op_fail(a, BP_ESINGULAR, "singular from the third call");
+    return cube_forward(a);
+}
+
 static const bp_op attr_without_sets_op = {
     .name = "needs_attr", .n_in = 1, .n_attr = 1, .shape = same_shape,
     .forward = cube_forward, .backward = cube_backward,
@@ -323,6 +334,28 @@ START_TEST(test_op_errors)
     ck_assert_int_eq(bp_gradcheck_op(&attr_without_sets_op, NULL, &rep), BP_OK);
     ck_assert_int_eq(rep.result, BP_CHECK_ERROR);
     ck_assert_ptr_nonnull(strstr(rep.message, "check_attr"));
+    bp_check_report_clear(&rep);
+}
+END_TEST
+
+/* Any error an op returns is its case's result, not the check's status,
+ * and every case still runs. */
+START_TEST(test_op_error_is_a_result)
+{
+    bp_check_report rep;
+    bp_op failing = cube_op;
+    size_t n_cases;
+
+    ck_assert_int_eq(bp_gradcheck_op(&cube_op, NULL, &rep), BP_OK);
+    n_cases = rep.n_cases;
+    bp_check_report_clear(&rep);
+    failing.name = "singular_cube";
+    failing.forward = singular_forward;
+    forward_calls = 0;
+    ck_assert_int_eq(bp_gradcheck_op(&failing, NULL, &rep), BP_OK);
+    ck_assert_int_eq(rep.result, BP_CHECK_ERROR);
+    ck_assert_uint_eq(rep.n_cases, n_cases);
+    ck_assert_ptr_nonnull(strstr(rep.message, "singular from the third call"));
     bp_check_report_clear(&rep);
 }
 END_TEST
@@ -504,6 +537,7 @@ static Suite *gradcheck_suite(void)
     tcase_add_test(tc, test_samples_avoid_declared_kink);
     tcase_add_test(tc, test_spd_and_invertible_domains);
     tcase_add_test(tc, test_op_errors);
+    tcase_add_test(tc, test_op_error_is_a_result);
     tcase_add_test(tc, test_graph_correct_passes);
     tcase_add_test(tc, test_graph_wrong_op_fails_and_restores);
     tcase_add_test(tc, test_graph_needs_a_param);
