@@ -1597,6 +1597,8 @@ static void check_params_files(const char *name)
         if (strcmp(what, "reshaped") == 0 || strcmp(what, "recounted") == 0) {
             other = strcmp(what, "reshaped") == 0 ? params_graph("w", 3, 2, 1)
                                                    : params_graph("w", 2, 3, 0);
+            /* values unlike g's, so a partial load would show */
+            bp_node_value(bp_graph_node(other, 1))->data[0] = -7.0;
             ck_assert_int_eq(bp_params_save(other, path, NULL), BP_OK);
             bp_graph_free(other);
         } else {

@@ -6,11 +6,13 @@ gc="${top_builddir:-.}/tools/gradcheck"
 out=$(${BP_RUN:-} "$gc") ; rc=$?
 printf '%s\n' "$out"
 [ "$rc" -eq 0 ] || { echo "gradcheck exited $rc, expected 0" >&2; exit 1; }
-for name in $(${BP_RUN:-} "$gc" --list); do
+list=$(${BP_RUN:-} "$gc" --list) || { echo "--list exited $?" >&2; exit 1; }
+[ -n "$list" ] || { echo "--list printed nothing" >&2; exit 1; }
+for name in $list; do
     printf '%s\n' "$out" | grep -q "^$name .*PASS$" || { echo "no PASS row for $name" >&2; exit 1; }
 done
 ops_row=$(grep '^| ops |' "${top_srcdir:-.}/README.md")
-for name in $(${BP_RUN:-} "$gc" --list | grep -v '^graph:'); do
+for name in $(printf '%s\n' "$list" | grep -v '^graph:'); do
     printf '%s\n' "$ops_row" | grep -Eq "[\` ]$name[\` ]" || { echo "README's ops row lacks $name" >&2; exit 1; }
 done
 json=$(${BP_RUN:-} "$gc" --format json) || { echo "--format json exited $?" >&2; exit 1; }

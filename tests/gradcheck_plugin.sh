@@ -10,7 +10,8 @@ out=$(${BP_RUN:-} "$gc" --plugin "$good" softplus) ; rc=$?
 printf '%s\n' "$out"
 [ "$rc" -eq 0 ] || { echo "good plugin: exit $rc, expected 0" >&2; exit 1; }
 printf '%s\n' "$out" | grep -q "^softplus .*PASS$" || { echo "softplus not checked" >&2; exit 1; }
-${BP_RUN:-} "$gc" --plugin "$good" --list | grep -qx softplus || { echo "--list misses softplus" >&2; exit 1; }
+list=$(${BP_RUN:-} "$gc" --plugin "$good" --list) || { echo "--list with the plugin exited $?" >&2; exit 1; }
+printf '%s\n' "$list" | grep -qx softplus || { echo "--list misses softplus" >&2; exit 1; }
 
 out=$(${BP_RUN:-} "$gc" --plugin "$bad" --no-graph) ; rc=$?
 printf '%s\n' "$out"
