@@ -732,7 +732,8 @@ START_TEST(test_not_finite)
     bp_graph_clear_error(g);
     /* det overflows; logdet of the same matrix does not */
     ck_assert_int_eq(bp_forward(g, d), BP_ENUMERIC);
-    ck_assert_msg(contains(bp_graph_message(g), "det") && contains(bp_graph_message(g), "logdet"),
+    ck_assert_msg(strncmp(bp_graph_message(g), "det: ", 5) == 0 &&
+                      contains(bp_graph_message(g), "logdet does not overflow"),
                   "message: %s", bp_graph_message(g));
     bp_graph_clear_error(g);
     ck_assert_int_eq(bp_forward(g, ld), BP_OK);

@@ -179,6 +179,10 @@ START_TEST(extreme_logits_stay_finite)
         ck_assert_msg(bp_forward(g, outs[k]) == BP_OK, "%d: %s", k, bp_graph_message(g));
         ck_assert_msg(bp_backward(g, outs[k], NULL) == BP_OK, "%d: %s", k, bp_graph_message(g));
     }
+    /* the classes y picks have probability e^(−2e4) and e^(2.385 − 1e4): 0 in
+     * double, so their sum is 0 and nll reads them at the floor */
+    ck_assert_double_eq(bp_node_value(outs[0])->data[0], 0.0);
+    ck_assert_double_eq_tol(bp_node_value(outs[1])->data[0], -log(1e-300), 1e-9);
     ck_assert_double_eq_tol(bp_node_value(outs[2])->data[0], -log(1e-300), 1e-9);
     ck_assert_double_eq_tol(bp_node_value(outs[3])->data[0], (2e4 + 1e4 - 2.385) / 2, 1e-9);
 }
