@@ -232,8 +232,9 @@ bp_status bp_op_fail(bp_op_args *args, bp_status status, const char *fmt, ...)
 #endif
     ;
 
-/* Checks an op declaration for completeness (name, arity, functions, flags);
- * BP_OK or BP_EINVAL. */
+/* Checks an op declaration for completeness (name, arity, functions, flags:
+ * BP_OP_INPLACE without BP_OP_ASSIGN_FRESH is refused); BP_OK or
+ * BP_EINVAL. */
 bp_status bp_op_validate(const bp_op *op);
 
 /* The built-in ops, in a fixed order (borrowed, static). */

@@ -182,6 +182,10 @@ bp_status bp_op_validate(const bp_op *op)
         return BP_EINVAL;
     if (op->n_check_attr > 0 && op->n_attr > 0 && !op->check_attr)
         return BP_EINVAL;
+    /* in place, din[0] may be dout's buffer: only an op that assigns a fresh
+     * din can run so */
+    if ((op->flags & BP_OP_INPLACE) && !(op->flags & BP_OP_ASSIGN_FRESH))
+        return BP_EINVAL;
     return BP_OK;
 }
 
@@ -538,10 +542,9 @@ static void count_uses(bp_graph *g, const bp_node *out)
  * own, in the same buffer. */
 static int can_share(const bp_node *n)
 {
-    const unsigned both = BP_OP_INPLACE | BP_OP_ASSIGN_FRESH;
     const bp_node *in = n->in[0];
 
-    return (n->op->flags & both) == both && in->kind == BPI_OP && in->uses == 1 &&
+    return (n->op->flags & BP_OP_INPLACE) && in->kind == BPI_OP && in->uses == 1 &&
            (in->op->flags & BP_OP_BWD_NO_OUT) && in->value.rows == n->value.rows &&
            in->value.cols == n->value.cols;
 }

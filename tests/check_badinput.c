@@ -399,6 +399,11 @@ static void check_op_declarations(const char *name)
     op.n_attr = 1;
     op.n_check_attr = 2;   /* sets promised, none given */
     ck_assert_int_eq(bp_op_validate(&op), BP_EINVAL);
+    op = silly_op;
+    op.flags = BP_OP_INPLACE;   /* in place needs ASSIGN_FRESH too */
+    ck_assert_int_eq(bp_op_validate(&op), BP_EINVAL);
+    op.flags = BP_OP_INPLACE | BP_OP_ASSIGN_FRESH;
+    ck_assert_int_eq(bp_op_validate(&op), BP_OK);
 
     ck_assert_uint_gt(bp_builtin_count(), 0);
     for (size_t i = 0; i < bp_builtin_count(); i++)

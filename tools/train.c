@@ -382,7 +382,8 @@ static double lstsq_predict(const double *coef, const double *x, size_t p)
     return s;
 }
 
-/* "name": value, ; JSON has no NaN: null then (no epoch run). */
+/* "name": value, ; JSON has no NaN or infinity: null then (e.g. no epoch
+ * run, or a diverged net). */
 static void json_num(const char *name, double v)
 {
     if (isfinite(v))
@@ -759,15 +760,21 @@ int main(int argc, char **argv)
                classify ? "classification" : "regression", n, split.n_train, split.n_valid,
                split.n_test, epochs_run);
         json_num("train_loss", last_train_loss);
-        if (classify)
-            printf("\"classes\": %zu, \"test_accuracy\": %.9g, \"lstsq_accuracy\": %.9g, "
-                   "\"today_accuracy\": %.9g, \"majority_accuracy\": %.9g, ",
-                   k, net_metric, ls_metric, today_metric, majority);
-        else {
-            printf("\"test_mse\": %.9g, \"test_rmse\": %.9g, \"lstsq_mse\": %.9g, \"lstsq_rmse\": %.9g, ",
-                   net_metric, sqrt(net_metric), ls_metric, sqrt(ls_metric));
-            if (base_name)
-                printf("\"today_mse\": %.9g, \"today_rmse\": %.9g, ", today_metric, sqrt(today_metric));
+        if (classify) {
+            printf("\"classes\": %zu, ", k);
+            json_num("test_accuracy", net_metric);
+            json_num("lstsq_accuracy", ls_metric);
+            json_num("today_accuracy", today_metric);
+            json_num("majority_accuracy", majority);
+        } else {
+            json_num("test_mse", net_metric);
+            json_num("test_rmse", sqrt(net_metric));
+            json_num("lstsq_mse", ls_metric);
+            json_num("lstsq_rmse", sqrt(ls_metric));
+            if (base_name) {
+                json_num("today_mse", today_metric);
+                json_num("today_rmse", sqrt(today_metric));
+            }
         }
         printf("\"seconds\": %.3f}\n", train_seconds);
     }
