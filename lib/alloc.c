@@ -65,15 +65,16 @@ void bpi_free(void *p)
         free_fn(p);
 }
 
-bp_status bpi_reserve(double **buf, size_t *cap, size_t n)
+/* Grows *buf to n elements of elem bytes (contents not kept). */
+static bp_status reserve(void **buf, size_t *cap, size_t n, size_t elem)
 {
     int overflow = 0;
     size_t bytes;
-    double *p;
+    void *p;
 
     if (n <= *cap)
         return BP_OK;
-    bytes = bpi_mul_size(n, sizeof(double), &overflow);
+    bytes = bpi_mul_size(n, elem, &overflow);
     if (overflow)
         return BP_ENOMEM;
     p = bpi_malloc(bytes);
@@ -83,6 +84,22 @@ bp_status bpi_reserve(double **buf, size_t *cap, size_t n)
     *buf = p;
     *cap = n;
     return BP_OK;
+}
+
+bp_status bpi_reserve(double **buf, size_t *cap, size_t n)
+{
+    void *p = *buf;
+    bp_status st = reserve(&p, cap, n, sizeof(double));
+    *buf = p;
+    return st;
+}
+
+bp_status bpi_reserve_int(int **buf, size_t *cap, size_t n)
+{
+    void *p = *buf;
+    bp_status st = reserve(&p, cap, n, sizeof(int));
+    *buf = p;
+    return st;
 }
 
 int bpi_fits_int(size_t n)

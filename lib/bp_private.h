@@ -11,7 +11,7 @@ enum bpi_node_kind { BPI_INPUT, BPI_PARAM, BPI_CONSTANT, BPI_OP };
 /* Buffers (value, gradient, scratch) are owned growable arrays; cap counts
  * elements, and a buffer only ever grows, so a smaller batch reuses it.
  * value.data and grad.data are views: of the node's own buffer, or in
- * in-place mode of a neighbour's (value_alias, grad_alias). */
+ * in-place mode of a neighbour's (in[0]'s value; grad_alias's gradient). */
 struct bp_node {
     bp_graph *graph;
     size_t id;                      /* index in graph->nodes: topological */
@@ -31,7 +31,6 @@ struct bp_node {
     double *grad_buf;
     size_t grad_cap;
     size_t uses;                    /* consumers in the current forward */
-    bp_node *value_alias;           /* in-place: value is in[0]'s buffer */
     bp_node *grad_alias;            /* in-place: grad is this consumer's */
     double *work;
     size_t work_cap;
@@ -67,6 +66,12 @@ size_t bpi_mul_size(size_t n, size_t size, int *overflow);
 
 /* Grows *buf to hold at least n doubles (contents not kept); BP_ENOMEM. */
 bp_status bpi_reserve(double **buf, size_t *cap, size_t n);
+bp_status bpi_reserve_int(int **buf, size_t *cap, size_t n);   /* the same for ints */
+
+/* mark[i] = 1 for out and every node it depends on, 0 for the others below
+ * out (marks above out->id are left as they are); with grad_only, only
+ * through inputs that need a gradient. */
+void bpi_mark_ancestors(bp_graph *g, const bp_node *out, int grad_only);
 
 /* Records the graph's first error; returns status.  Later errors are
  * dropped (the sticky error). */

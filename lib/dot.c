@@ -89,14 +89,8 @@ static void mark_needed(bp_graph *g, const bp_node *out)
         memset(g->mark, 1, g->n_nodes);
         return;
     }
-    memset(g->mark, 0, g->n_nodes);
-    g->mark[out->id] = 1;
-    for (size_t i = out->id + 1; i-- > 0;) {
-        const bp_node *n = g->nodes[i];
-        if (g->mark[i] && n->kind == BPI_OP)
-            for (size_t k = 0; k < n->n_in; k++)
-                g->mark[n->in[k]->id] = 1;
-    }
+    memset(g->mark + out->id + 1, 0, g->n_nodes - out->id - 1);
+    bpi_mark_ancestors(g, out, 0);
 }
 
 bp_status bp_dot_write(bp_graph *g, bp_node *out, int backward, FILE *f, bp_error *err)

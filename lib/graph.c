@@ -489,8 +489,7 @@ static int used_once(const bp_node *n, const bp_node *in)
 /* In bp_backward: a node of the pass whose gradient is not zeroed yet. */
 #define MARK_ZERO 2
 
-/* mark[i] = 1 for out and every node it depends on (ids below out's). */
-static void mark_ancestors(bp_graph *g, const bp_node *out, int grad_only)
+void bpi_mark_ancestors(bp_graph *g, const bp_node *out, int grad_only)
 {
     memset(g->mark, 0, out->id + 1);
     g->mark[out->id] = 1;
@@ -527,7 +526,7 @@ static void count_uses(bp_graph *g, const bp_node *out)
         bp_node *n = g->nodes[i];
         if (g->mark[i]) {
             n->uses = 0;
-            n->value_alias = n->grad_alias = NULL;
+            n->grad_alias = NULL;
         }
     }
     for (size_t i = 0; i <= out->id; i++)
@@ -559,9 +558,8 @@ static bp_status forward_node(bp_node *n)
     if (st != BP_OK)
         return st;
     if (n->graph->inplace && can_share(n)) {
-        n->value_alias = n->in[0];
         n->in[0]->grad_alias = n;
-        n->value.data = n->value_alias->value.data;
+        n->value.data = n->in[0]->value.data;
     } else {
         if (bpi_reserve(&n->value_buf, &n->value_cap, n->value.rows * n->value.cols) != BP_OK)
             return op_error(n, BP_ENOMEM, "forward: ", "");
@@ -569,16 +567,8 @@ static bp_status forward_node(bp_node *n)
     }
     if (bpi_reserve(&n->work, &n->work_cap, n->n_work) != BP_OK)
         return op_error(n, BP_ENOMEM, "forward: ", "");
-    if (n->n_iwork > n->iwork_cap) {
-        int overflow = 0;
-        size_t bytes = bpi_mul_size(n->n_iwork, sizeof(int), &overflow);
-        int *p = overflow ? NULL : bpi_malloc(bytes);
-        if (!p)
-            return op_error(n, BP_ENOMEM, "forward: ", "");
-        bpi_free(n->iwork);
-        n->iwork = p;
-        n->iwork_cap = n->n_iwork;
-    }
+    if (bpi_reserve_int(&n->iwork, &n->iwork_cap, n->n_iwork) != BP_OK)
+        return op_error(n, BP_ENOMEM, "forward: ", "");
     make_args(n, &a, msg, sizeof msg);
     st = n->op->forward(&a);
     if (st != BP_OK)
@@ -599,7 +589,7 @@ bp_status bp_forward(bp_graph *g, bp_node *out)
 
     if (st != BP_OK)
         return st;
-    mark_ancestors(g, out, 0);
+    bpi_mark_ancestors(g, out, 0);
     count_uses(g, out);
     g->fwd_stamp++;
     for (size_t i = 0; i <= out->id; i++) {
@@ -657,7 +647,7 @@ bp_status bp_backward(bp_graph *g, bp_node *out, const bp_matrix *seed)
         return bpi_fail(g, BP_EDIM, "backward: seed is %zux%zu, node '%s' is %zux%zu",
                         seed->rows, seed->cols, name, out->value.rows, out->value.cols);
 
-    mark_ancestors(g, out, 1);
+    bpi_mark_ancestors(g, out, 1);
     for (size_t i = 0; i <= out->id; i++) {
         bp_node *n = g->nodes[i];
         if (g->mark[i] && n->grad_alias && g->mark[n->grad_alias->id]) {
