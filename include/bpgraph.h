@@ -812,7 +812,9 @@ size_t bp_optimizer_steps(const bp_optimizer *opt);  /* steps taken */
  *
  * bp_params_save writes a temporary file in the same directory, fsyncs it
  * and renames it over path, so a crash or error never leaves a partial file
- * at path nor destroys the previous one.  Errors: BP_EIO naming the file.
+ * at path nor destroys the previous one; an existing file's permission bits
+ * are kept, a new file gets 0666 less the umask (as bp_npy_save).  Errors:
+ * BP_EIO naming the file; BP_ENOMEM.
  *
  * bp_params_load reads and checks the whole file — magic, version,
  * truncation, checksum, then that the count, every name and every shape

@@ -89,6 +89,14 @@ bp_status bpi_set_error(bp_error *err, bp_status status, const char *fmt, ...)
 #endif
     ;
 
+/* Replaces path with the n_parts buffers: written to path.tmp.XXXXXX beside
+ * it, fsynced and renamed over path, so a failure never damages an existing
+ * file (the temporary is removed).  An existing file's permission bits are
+ * kept; a new file gets 0666 less the umask.  BP_EIO or BP_ENOMEM through
+ * err (may be NULL), naming path; BP_OK clears err. */
+bp_status bpi_write_file_atomic(const char *path, const void *const *parts,
+                                const size_t *sizes, size_t n_parts, bp_error *err);
+
 /* The checked conversion of a matrix dimension to a BLAS/LAPACK int. */
 int bpi_fits_int(size_t n);
 

@@ -3,17 +3,15 @@
  * Layout: "\x93NUMPY", major, minor, the header length (2 bytes little-endian
  * in 1.0, 4 bytes in 2.0 and 3.0), a Python dict literal with the keys
  * descr, fortran_order and shape, then the raw data. */
-#define _XOPEN_SOURCE 700   /* mkstemp, fchmod, fsync */
+#define _XOPEN_SOURCE 700   /* fileno */
 #include "bp_private.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #define NPY_MAGIC "\x93NUMPY"
 #define NPY_MAGIC_LEN 6
@@ -472,61 +470,11 @@ fail:
 
 /* ---- writing ---- */
 
-/* The mode a newly created file would get: 0666 less the umask, read from
- * /proc because umask() cannot be read without changing it, which races
- * with other threads.  Falls back to mkstemp's 0600. */
-static mode_t new_file_mode(void)
-{
-    FILE *f = fopen("/proc/self/status", "r");
-    unsigned mask = 077;
-    char line[256];
-
-    if (f) {
-        while (fgets(line, sizeof line, f))
-            /* NOLINTNEXTLINE(cert-err34-c): checked == 1; the kernel writes it */
-            if (sscanf(line, "Umask: %o", &mask) == 1)
-                break;
-        fclose(f);
-    }
-    return (mode_t)(0666 & ~mask);
-}
-
-/* Makes the rename durable; best effort, as the data is already safe. */
-static void sync_parent_dir(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    char *dir;
-    size_t n;
-    int fd;
-
-    if (!slash) {
-        fd = open(".", O_RDONLY);
-    } else {
-        n = slash == path ? 1 : (size_t)(slash - path);
-        dir = bpi_malloc(n + 1);
-        if (!dir)
-            return;
-        memcpy(dir, path, n);
-        dir[n] = '\0';
-        fd = open(dir, O_RDONLY);
-        bpi_free(dir);
-    }
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
-}
-
 bp_status bp_npy_save(const char *path, const bp_matrix *m, bp_error *err)
 {
-    static const char suffix[] = ".tmp.XXXXXX";
     unsigned char header[128];
     char dict[96];
     size_t dlen, hlen, total, n;
-    char *tmp;
-    struct stat old;
-    FILE *f;
-    int fd, e;
 
     if (!path || !m || (!m->data && m->rows && m->cols))
         return bpi_set_error(err, BP_EINVAL,
@@ -561,54 +509,9 @@ bp_status bp_npy_save(const char *path, const bp_matrix *m, bp_error *err)
     header[total - 1] = '\n';
     n = m->rows * m->cols;   /* fits: the matrix exists */
 
-    tmp = bpi_malloc(strlen(path) + sizeof suffix);
-    if (!tmp)
-        return bpi_set_error(err, BP_ENOMEM, "%s: out of memory", path);
-    /* NOLINTBEGIN(clang-analyzer-security.insecureAPI.strcpy): sized above */
-    strcpy(tmp, path);
-    strcat(tmp, suffix);
-    /* NOLINTEND(clang-analyzer-security.insecureAPI.strcpy) */
-    fd = mkstemp(tmp);
-    if (fd < 0) {
-        e = errno;
-        bpi_free(tmp);
-        return bpi_set_error(err, BP_EIO,
-                             "%s: cannot create a temporary file: %s", path,
-                             strerror(e));
+    {
+        const void *parts[2] = {header, m->data};
+        const size_t sizes[2] = {total, n * sizeof(double)};
+        return bpi_write_file_atomic(path, parts, sizes, n ? 2 : 1, err);
     }
-    /* mkstemp makes the file 0600; give it the mode the old file had, or
-     * the one a new file would get. */
-    fchmod(fd, stat(path, &old) == 0 ? (old.st_mode & 07777)
-                                     : new_file_mode());
-    f = fdopen(fd, "wb");
-    if (!f) {
-        e = errno;
-        close(fd);
-        goto fail;
-    }
-    if (fwrite(header, 1, total, f) != total ||
-        (n && fwrite(m->data, sizeof(double), n, f) != n) ||
-        fflush(f) != 0 || fsync(fileno(f)) != 0) {
-        e = errno;
-        fclose(f);
-        goto fail;
-    }
-    if (fclose(f) != 0) {
-        e = errno;
-        goto fail;
-    }
-    if (rename(tmp, path) != 0) {
-        e = errno;
-        goto fail;
-    }
-    bpi_free(tmp);
-    sync_parent_dir(path);
-    bpi_set_error(err, BP_OK, "%s", "");
-    return BP_OK;
-
-fail:
-    unlink(tmp);
-    bpi_free(tmp);
-    return bpi_set_error(err, BP_EIO, "%s: cannot write: %s", path,
-                         strerror(e));
 }

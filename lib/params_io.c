@@ -5,12 +5,9 @@
 #include "bp_private.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #define MAGIC "BPPARAMS"
 #define MAGIC_LEN 8
@@ -80,51 +77,10 @@ static size_t count_params(const bp_graph *g)
     return n;
 }
 
-/* Writes all of buf to fd; 0 or -1 with errno. */
-static int write_all(int fd, const unsigned char *buf, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, buf, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        buf += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
-/* fsync the directory holding path, so the rename itself is durable; best
- * effort (some file systems refuse to open directories). */
-static void sync_dir(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    char dir[4096];
-    int fd;
-
-    if (!slash)
-        snprintf(dir, sizeof dir, ".");
-    else if (slash == path)
-        snprintf(dir, sizeof dir, "/");
-    else if ((size_t)(slash - path) < sizeof dir)
-        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
-    else
-        return;
-    fd = open(dir, O_RDONLY);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
-}
-
 bp_status bp_params_save(bp_graph *g, const char *path, bp_error *err)
 {
-    size_t n_params, size = HEADER_LEN + SUM_LEN, pos, plen;
+    size_t n_params, size = HEADER_LEN + SUM_LEN, pos;
     unsigned char *buf;
-    char *tmp;
-    int fd, e;
 
     if (!g || !path || !path[0])
         return bpi_set_error(err, BP_EINVAL, "params_save: NULL graph or empty path");
@@ -140,13 +96,9 @@ bp_status bp_params_save(bp_graph *g, const char *path, bp_error *err)
         size += 4 + strlen(bp_node_name(p)) + 16 + 8 * p->value.rows * p->value.cols;
     }
     buf = bpi_malloc(size);
-    plen = strlen(path);
-    tmp = bpi_malloc(plen + 8);
-    if (!buf || !tmp) {
-        bpi_free(buf);
-        bpi_free(tmp);
+    if (!buf)
         return bpi_set_error(err, BP_ENOMEM, "%s: out of memory for %zu bytes", path, size);
-    }
+    /* NOLINTNEXTLINE(bugprone-not-null-terminated-result): binary record, no terminator */
     memcpy(buf, MAGIC, MAGIC_LEN);
     put_u32(buf + 8, VERSION);
     put_u32(buf + 12, (uint32_t)n_params);
@@ -158,6 +110,7 @@ bp_status bp_params_save(bp_graph *g, const char *path, bp_error *err)
         if (p->kind != BPI_PARAM)
             continue;
         put_u32(buf + pos, (uint32_t)len);
+        /* NOLINTNEXTLINE(bugprone-not-null-terminated-result): length-prefixed */
         memcpy(buf + pos + 4, name, len);
         pos += 4 + len;
         put_u64(buf + pos, p->value.rows);
@@ -168,36 +121,12 @@ bp_status bp_params_save(bp_graph *g, const char *path, bp_error *err)
     }
     put_u64(buf + pos, fnv1a64(buf, pos));
 
-    /* A temporary beside path (same directory, so rename is atomic). */
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".XXXXXX", 8);
-    fd = mkstemp(tmp);
-    if (fd < 0) {
-        e = errno;
-        bpi_set_error(err, BP_EIO, "%s: cannot create a temporary file beside it: %s", path, strerror(e));
-        goto fail;
+    {
+        const void *parts[1] = {buf};
+        bp_status st = bpi_write_file_atomic(path, parts, &size, 1, err);
+        bpi_free(buf);
+        return st;
     }
-    if (fchmod(fd, 0644) != 0 || write_all(fd, buf, size) != 0 || fsync(fd) != 0) {
-        e = errno;
-        close(fd);
-        unlink(tmp);
-        bpi_set_error(err, BP_EIO, "%s: cannot write temporary file %s: %s", path, tmp, strerror(e));
-        goto fail;
-    }
-    if (close(fd) != 0 || rename(tmp, path) != 0) {
-        e = errno;
-        unlink(tmp);
-        bpi_set_error(err, BP_EIO, "%s: cannot replace the file: %s", path, strerror(e));
-        goto fail;
-    }
-    sync_dir(path);
-    bpi_free(buf);
-    bpi_free(tmp);
-    return BP_OK;
-fail:
-    bpi_free(buf);
-    bpi_free(tmp);
-    return BP_EIO;
 }
 
 /* Reads the whole file into a new buffer. */
