@@ -187,8 +187,9 @@ static void time_pair(timed *a, timed *b, const plan *p)
     summarise(b);
 }
 
-/* Steps in one sample so that a sample lasts about target_us. */
-static size_t calibrate(step_fn step, void *ctx, double target_us)
+/* Steps in one sample so that a sample lasts about target_us; *ran is how
+ * many steps it took to find out. */
+static size_t calibrate(step_fn step, void *ctx, double target_us, size_t *ran)
 {
     double t0 = now_us(), per;
     size_t n = 0;
@@ -197,6 +198,7 @@ static size_t calibrate(step_fn step, void *ctx, double target_us)
         n++;
     } while (now_us() - t0 < 2e4 && n < 1000);
     per = (now_us() - t0) / (double)n;
+    *ran = n;
     return per >= target_us ? 1 : (size_t)(target_us / per);
 }
 
@@ -461,6 +463,16 @@ static double threads_1, threads_2, gradcheck_s = -1.0;
 static int threads_ok;
 static int gradcheck_ok;
 
+/* Ends the JSON object and closes the file, if there is one. */
+static void json_close(void)
+{
+    if (json) {
+        fprintf(json, "%s\n}\n", json_first ? "{" : "");
+        fclose(json);
+        json = NULL;
+    }
+}
+
 static void json_num(const char *key, double v)
 {
     if (!json)
@@ -566,7 +578,14 @@ static result bench_workload(workload *w, const options *opt)
     printf("  first step: loss %.10g (bpgraph) vs %.10g (by hand); params after it differ by %.3g\n",
            graph_loss(&gn), hn.loss, diff);
 
-    p.reps = calibrate(graph_step, &gn, 2000.0);
+    {
+        /* The hand-written net takes as many steps: the same warm-up, and
+         * the last losses below are after the same number of steps. */
+        size_t ran;
+        p.reps = calibrate(graph_step, &gn, 2000.0, &ran);
+        while (ran-- > 0)
+            hand_step(&hn);
+    }
     p.per_block = opt->quick ? 3 : 5;
     p.blocks = opt->quick ? 6 : 20;
     if (p.reps == 1 && w->m * w->k * w->h > 100000000u) {   /* mnist: ~tens of ms a step */
@@ -706,6 +725,8 @@ static void bench_threads(workload *w, const options *opt)
     hand_build(&hn2, w);
     graph_step(&gn1);
     graph_step(&gn2);
+    hand_step(&hn1);
+    hand_step(&hn2);
     time_pair(&a, &b, &p);
     /* The same for the hand-written step: whether the machine gives a
      * second thread anything to gain, whatever the library does. */
@@ -897,6 +918,7 @@ int main(int argc, char **argv)
     if (opt.only && strcmp(opt.only, "softmax") == 0)
         bench_softmax(&opt, &softmax_allocs);
     if (opt.only) {
+        json_close();
         for (int i = 0; i < N_WORK; i++)
             free((double *)w[i].init);
         return 0;
@@ -956,10 +978,7 @@ int main(int argc, char **argv)
     getrusage(RUSAGE_SELF, &ru);
     printf("\nmax resident set size of this process (all workloads, for context): %.1f MiB\n",
            (double)ru.ru_maxrss / 1024.0);
-    if (json) {
-        fprintf(json, "\n}\n");
-        fclose(json);
-    }
+    json_close();
     for (int i = 0; i < N_WORK; i++)
         free((double *)w[i].init);
     free(mx);
