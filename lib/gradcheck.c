@@ -1499,6 +1499,7 @@ bp_status bp_gradcheck_graph(bp_graph *g, bp_node *out, const bp_check_options *
     size_t n_params = 0;
     const char **names = NULL;
     double *saved = NULL, *saved_grad = NULL, *w = NULL, *ga = NULL, *sa = NULL, *sn = NULL;
+    int elementwise;   /* compare every entry, else random directions */
     int *had_grad = NULL;
     gc_target t;
     gc_check c;
@@ -1557,19 +1558,22 @@ bp_status bp_gradcheck_graph(bp_graph *g, bp_node *out, const bp_check_options *
     }
     if ((st = target_init(&t)) != BP_OK)
         goto done;
+    elementwise = t.total <= o.graph_elementwise_max;
     snprintf(c.cur->label, sizeof c.cur->label, "%zu params, %zu entries -> %zux%zu%s",
              n_params, t.total, bp_node_rows(out), bp_node_cols(out),
-             t.total <= o.graph_elementwise_max ? " [elementwise]" : " [probes]");
+             elementwise ? " [elementwise]" : " [probes]");
 
     /* Save values and gradients: the check must leave the graph as found. */
     saved = bpi_malloc(t.total * sizeof *saved);
     saved_grad = bpi_calloc(t.total, sizeof *saved_grad);
     had_grad = bpi_calloc(n_params, sizeof *had_grad);
     w = bpi_malloc(t.n_out * sizeof *w);
-    ga = bpi_malloc(t.total * sizeof *ga);
-    sa = bpi_calloc(t.total, sizeof *sa);
-    sn = bpi_calloc(t.total, sizeof *sn);
-    if (!saved || !saved_grad || !had_grad || !w || !ga || !sa || !sn) {
+    if (elementwise) {   /* the probes need none of these */
+        ga = bpi_malloc(t.total * sizeof *ga);
+        sa = bpi_calloc(t.total, sizeof *sa);
+        sn = bpi_calloc(t.total, sizeof *sn);
+    }
+    if (!saved || !saved_grad || !had_grad || !w || (elementwise && (!ga || !sa || !sn))) {
         st = BP_ENOMEM;
         goto done;
     }
@@ -1589,10 +1593,10 @@ bp_status bp_gradcheck_graph(bp_graph *g, bp_node *out, const bp_check_options *
     else
         random_weights(&r, w, t.n_out);
     sm = out_matrix(&t, w);
-    if (eval(&c, &t, NULL) != BP_OK || analytic(&c, &t, &sm, 0) != BP_OK)
-        goto restore;
-    memcpy(ga, t.grad, t.total * sizeof *ga);
-    if (t.total <= o.graph_elementwise_max) {
+    if (elementwise) {
+        if (eval(&c, &t, NULL) != BP_OK || analytic(&c, &t, &sm, 0) != BP_OK)
+            goto restore;
+        memcpy(ga, t.grad, t.total * sizeof *ga);
         st = check_elementwise(&c, &t, w, ga, sa, sn);
         if (st == BP_OK && c.cur->result == BP_CHECK_MISMATCH)
             diagnose(&c, &t, sa, sn);
