@@ -428,6 +428,23 @@ START_TEST(test_graph_wrong_op_fails_and_restores)
     ck_assert_int_eq(memcmp(grad_before, bp_node_grad(w)->data, sizeof grad_before), 0);
     ck_assert_int_eq(bp_graph_status(g), BP_OK);
     bp_check_report_clear(&rep);
+
+    /* the same through random probe directions (no elementwise pass) */
+    {
+        bp_check_options o = bp_check_options_default();
+        o.graph_elementwise_max = 0;
+        ck_assert_int_eq(bp_gradcheck_graph(g, loss, &o, &rep), BP_OK);
+        ck_assert_int_eq(rep.result, BP_CHECK_MISMATCH);
+        ck_assert_int_eq(memcmp(before, bp_node_value(w)->data, sizeof before), 0);
+        ck_assert_int_eq(memcmp(grad_before, bp_node_grad(w)->data, sizeof grad_before), 0);
+        bp_check_report_clear(&rep);
+        bp_graph_free(g);
+        g = bp_graph_new();
+        loss = build_net(g, &cube_op);
+        ck_assert_int_eq(bp_gradcheck_graph(g, loss, &o, &rep), BP_OK);
+        ck_assert_msg(rep.result == BP_CHECK_PASS, "%s %s", rep.diagnosis, rep.message);
+        bp_check_report_clear(&rep);
+    }
     bp_graph_free(g);
 }
 END_TEST
