@@ -721,9 +721,9 @@ bp_status bp_scaler_invert(const bp_scaler *s, bp_matrix *x, bp_error *err);
  * rows[0..n_rows) (NULL: all), reshuffled at the start of every epoch when
  * shuffle is nonzero (with a bp_rng seeded by seed, so epochs repeat), and
  * cut into batches of batch_size rows; the last batch of an epoch holds the
- * remainder (the graph accepts a changed row count).  Staging buffers are
- * allocated once here; bp_batcher_next does not allocate (the nodes' own
- * buffers grow only on the first batch). */
+ * remainder (the graph accepts a changed row count).  bp_batcher_next
+ * gathers a batch's rows straight into the nodes' own buffers, which grow
+ * only on the first batch; after that it does not allocate. */
 typedef struct bp_batcher bp_batcher;
 
 /* *out is new (free with bp_batcher_free); src and dst are borrowed and must

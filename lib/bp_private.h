@@ -89,6 +89,11 @@ bp_status bpi_set_error(bp_error *err, bp_status status, const char *fmt, ...)
 #endif
     ;
 
+/* bp_node_set_value without the copy: checks that leaf n takes a rows×cols
+ * value, makes room for it and points *data at the node's buffer, for the
+ * caller to fill.  Errors as bp_node_set_value's, recorded in the graph. */
+bp_status bpi_node_prepare_value(bp_node *n, size_t rows, size_t cols, double **data);
+
 /* Replaces path with the n_parts buffers: written to path.tmp.XXXXXX beside
  * it, fsynced and renamed over path, so a failure never damages an existing
  * file (the temporary is removed).  An existing file's permission bits are

@@ -399,49 +399,61 @@ bp_matrix *bp_node_grad(bp_node *n)
     return &n->grad;
 }
 
-bp_status bp_node_set_value(bp_node *n, const bp_matrix *src)
+bp_status bpi_node_prepare_value(bp_node *n, size_t rows, size_t cols, double **data)
 {
-    bp_graph *g = n ? n->graph : NULL;
-    const char *name = n ? bp_node_name(n) : "";
+    bp_graph *g = n->graph;
+    const char *name = bp_node_name(n);
     size_t need;
     bp_status st;
 
-    if (!n)
-        return BP_EINVAL;
-    if (!src || (!src->data && src->rows > 0 && src->cols > 0))
-        return bpi_fail(g, BP_EINVAL, "set_value '%s': source matrix is NULL", name);
     if (n->kind == BPI_OP)
         return bpi_fail(g, BP_EINVAL, "set_value '%s': node is computed by %s, not a leaf",
                         name, n->op->name);
-    if (src->rows == 0 || src->cols == 0 || src->cols != n->value.cols ||
-        (n->kind != BPI_INPUT && src->rows != n->value.rows)) {
+    if (rows == 0 || cols == 0 || cols != n->value.cols ||
+        (n->kind != BPI_INPUT && rows != n->value.rows)) {
         char want[48];
         if (n->kind == BPI_INPUT)
             snprintf(want, sizeof want, "Nx%zu", n->value.cols);
         else
             snprintf(want, sizeof want, "%zux%zu", n->value.rows, n->value.cols);
         return bpi_fail(g, BP_EDIM, "set_value %s '%s': expects %s, given %zux%zu",
-                        kind_name(n->kind), name, want, src->rows, src->cols);
+                        kind_name(n->kind), name, want, rows, cols);
     }
     /* A shape whose byte count overflows cannot be a real matrix, and its
      * wrapped element count would bind a buffer smaller than its rows say. */
     {
         int overflow = 0;
-        need = bpi_mul_size(src->rows, src->cols, &overflow);
+        need = bpi_mul_size(rows, cols, &overflow);
         bpi_mul_size(need, sizeof(double), &overflow);
         if (overflow)
             return bpi_fail(g, BP_EDIM, "set_value %s '%s': %zux%zu doubles overflow size_t",
-                            kind_name(n->kind), name, src->rows, src->cols);
+                            kind_name(n->kind), name, rows, cols);
     }
     st = bpi_reserve(&n->value_buf, &n->value_cap, need);
     n->value.data = n->value_buf;
     if (st != BP_OK)
         return bpi_fail(g, st, "set_value %s '%s': out of memory for %zux%zu",
-                        kind_name(n->kind), name, src->rows, src->cols);
-    memmove(n->value.data, src->data, need * sizeof(double));
-    n->value.rows = src->rows;
+                        kind_name(n->kind), name, rows, cols);
+    n->value.rows = rows;
     n->has_value = 1;
+    *data = n->value.data;
     return BP_OK;
+}
+
+bp_status bp_node_set_value(bp_node *n, const bp_matrix *src)
+{
+    double *data = NULL;
+    bp_status st;
+
+    if (!n)
+        return BP_EINVAL;
+    if (!src || (!src->data && src->rows > 0 && src->cols > 0))
+        return bpi_fail(n->graph, BP_EINVAL, "set_value '%s': source matrix is NULL",
+                        bp_node_name(n));
+    st = bpi_node_prepare_value(n, src->rows, src->cols, &data);
+    if (st == BP_OK && data)   /* src may be this node's own value: memmove */
+        memmove(data, src->data, src->rows * src->cols * sizeof(double));
+    return st;
 }
 
 /* ---- running ---- */

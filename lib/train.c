@@ -335,7 +335,6 @@ struct bp_batcher {
     size_t n_src;
     const bp_matrix *src[BP_MAX_INPUTS];
     bp_node *dst[BP_MAX_INPUTS];
-    double *stage[BP_MAX_INPUTS];   /* batch_size x cols each */
     size_t *order;                  /* the rows visited, shuffled per epoch */
     size_t n_rows;
     size_t batch_size;
@@ -350,8 +349,6 @@ void bp_batcher_free(bp_batcher *b)
 {
     if (!b)
         return;
-    for (size_t k = 0; k < b->n_src; k++)
-        bpi_free(b->stage[k]);
     bpi_free(b->order);
     bpi_free(b);
 }
@@ -409,13 +406,6 @@ bp_status bp_batcher_new(size_t n_src, const bp_matrix *const *src,
     for (size_t k = 0; k < n_src; k++) {
         b->src[k] = src[k];
         b->dst[k] = dst[k];
-        b->stage[k] = bpi_calloc(bpi_mul_size(b->batch_size, src[k]->cols, &overflow), sizeof(double));
-        if (overflow || !b->stage[k]) {
-            size_t batch = b->batch_size;
-            bp_batcher_free(b);
-            return bpi_set_error(err, BP_ENOMEM, "batcher: out of memory for a %zux%zu batch",
-                           batch, src[k]->cols);
-        }
     }
     *out = b;
     return BP_OK;
@@ -443,14 +433,14 @@ bp_status bp_batcher_next(bp_batcher *b, size_t *batch_rows)
     m = b->n_rows - b->pos < b->batch_size ? b->n_rows - b->pos : b->batch_size;
     for (size_t k = 0; k < b->n_src; k++) {
         const bp_matrix *s = b->src[k];
-        bp_matrix batch = {m, s->cols, b->stage[k]};
-        bp_status st;
-        for (size_t i = 0; i < m; i++)
-            memcpy(b->stage[k] + i * s->cols, s->data + b->order[b->pos + i] * s->cols,
-                   s->cols * sizeof(double));
-        st = bp_node_set_value(b->dst[k], &batch);
+        double *d;
+        /* the rows go straight into the node's buffer */
+        bp_status st = bpi_node_prepare_value(b->dst[k], m, s->cols, &d);
         if (st != BP_OK)
             return st;
+        for (size_t i = 0; i < m; i++)
+            memcpy(d + i * s->cols, s->data + b->order[b->pos + i] * s->cols,
+                   s->cols * sizeof(double));
     }
     b->cur = m;
     b->pos += m;
