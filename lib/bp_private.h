@@ -113,6 +113,10 @@ int bpi_fits_int(size_t n);
 /* The shape rule of ops whose output has their first input's shape. */
 bp_status bpi_same_shape(bp_op_args *a);
 
+/* dst (cols×rows) = srcᵀ, src rows×cols, both dense row-major: also the
+ * conversion between row-major and column-major storage. */
+void bpi_transpose_into(const double *src, size_t rows, size_t cols, double *dst);
+
 /* Row-wise softmax of x into s (x->rows * x->cols doubles); when lse is not
  * NULL, also each row's log Σ e^x into lse (x->rows doubles). */
 void bpi_softmax_rows(const bp_matrix *x, double *s, double *lse);

@@ -60,7 +60,8 @@ static int fresh_full(bp_op_args *a, unsigned i)
     return 0;
 }
 
-/* One binary op: z = FWD(x, y); dx += g·DX; dy += g·DY. */
+/* One binary op: z = FWD(x, y); dx += DX; dy += DY, where DX and DY are
+ * written in x, y, z and g (the gradient of z) and already include g. */
 #define BINARY_OP(NAME, DOC, LINEAR, FLAGS, DOM1, FWD, DX, DY)                        \
     static bp_status NAME##_forward(bp_op_args *a)                             \
     {                                                                          \
@@ -114,8 +115,9 @@ bp_status bpi_same_shape(bp_op_args *a)
     return BP_OK;
 }
 
-/* One unary op: y = FWD(x, c); dx += g·DX(x, y, c), c the attribute.  An
- * op flagged BP_OP_INPLACE must not read x in DX: in place, x is y. */
+/* One unary op: y = FWD(x, c); dx += DX(x, y, g, c), c the attribute; DX
+ * already includes g.  An op flagged BP_OP_INPLACE must not read x in DX:
+ * in place, x is y. */
 #define UNARY_OP(NAME, DOC, N_ATTR, CHECK_ATTR, N_CHECK, LINEAR, FLAGS, DOMAIN, FWD, DX) \
     static bp_status NAME##_forward(bp_op_args *a)                             \
     {                                                                          \

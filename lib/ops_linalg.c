@@ -39,15 +39,6 @@ static int fits_int_prod(size_t a, size_t b)
     return bpi_fits_int(a) && bpi_fits_int(b) && (b == 0 || a <= (size_t)INT32_MAX / b);
 }
 
-/* dst (cols×rows) = srcᵀ, src rows×cols, both dense row-major.  Also the
- * conversion between row-major and column-major storage. */
-static void transpose_into(const double *src, size_t rows, size_t cols, double *dst)
-{
-    for (size_t i = 0; i < rows; i++)
-        for (size_t j = 0; j < cols; j++)
-            dst[j * rows + i] = src[i * cols + j];
-}
-
 static void transpose_square_in_place(double *a, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -156,8 +147,8 @@ static bp_status solve_forward(bp_op_args *a)
     lapack_int info;
 
     /* Column-major copies of A and B; lu becomes A's LU factors (kept). */
-    transpose_into(A->data, n, n, lu);
-    transpose_into(B->data, n, k, t);
+    bpi_transpose_into(A->data, n, n, lu);
+    bpi_transpose_into(B->data, n, k, t);
     info = LAPACKE_dgesv_work(LAPACK_COL_MAJOR, (lapack_int)n, (lapack_int)k, lu,
                               (lapack_int)n, a->iwork, t, (lapack_int)n);
     if (info < 0)
@@ -165,7 +156,7 @@ static bp_status solve_forward(bp_op_args *a)
     if (info > 0)
         return lu_singular(a, "dgesv", info);
     /* t is X column-major, i.e. Xᵀ row-major (k×n). */
-    transpose_into(t, k, n, a->out->data);
+    bpi_transpose_into(t, k, n, a->out->data);
     if (!all_finite(a->out->data, n * k))
         return not_finite(a, "dgesv");
     return BP_OK;
@@ -182,7 +173,7 @@ static bp_status solve_backward(bp_op_args *a)
     if (!dA && !dB)
         return BP_OK;
     /* Y = A⁻ᵀG from the kept LU factors of A (column-major). */
-    transpose_into(G->data, n, k, y);
+    bpi_transpose_into(G->data, n, k, y);
     info = LAPACKE_dgetrs_work(LAPACK_COL_MAJOR, 'T', (lapack_int)n, (lapack_int)k, lu,
                                (lapack_int)n, a->iwork, y, (lapack_int)n);
     if (info < 0)
@@ -242,7 +233,7 @@ static bp_status inv_forward(bp_op_args *a)
 
     /* Factor A itself (not Aᵀ) so info's index is that of A's LU, as in
      * solve and det. */
-    transpose_into(A->data, n, n, inv);
+    bpi_transpose_into(A->data, n, n, inv);
     info = LAPACKE_dgetrf_work(LAPACK_COL_MAJOR, (lapack_int)n, (lapack_int)n, inv,
                                (lapack_int)n, a->iwork);
     if (info < 0)
@@ -318,7 +309,7 @@ static bp_status det_forward(bp_op_args *a)
     int neg = 0;
     lapack_int info;
 
-    transpose_into(A->data, n, n, lu);
+    bpi_transpose_into(A->data, n, n, lu);
     info = LAPACKE_dgetrf_work(LAPACK_COL_MAJOR, (lapack_int)n, (lapack_int)n, lu,
                                (lapack_int)n, a->iwork);
     if (info < 0)
@@ -610,8 +601,8 @@ static bp_status lstsq_forward(bp_op_args *a)
     lapack_int info;
 
     /* Column-major copies, ld m; qr becomes A's QR factors (kept). */
-    transpose_into(A->data, m, n, qr);
-    transpose_into(B->data, m, k, bc);
+    bpi_transpose_into(A->data, m, n, qr);
+    bpi_transpose_into(B->data, m, k, bc);
     info = LAPACKE_dgels_work(LAPACK_COL_MAJOR, 'N', (lapack_int)m, (lapack_int)n,
                               (lapack_int)k, qr, (lapack_int)m, bc, (lapack_int)m, lw,
                               (lapack_int)lstsq_lwork(n, k));

@@ -1,5 +1,6 @@
 /* Matrix products on CBLAS: matmul, transpose, dense (x·W + b) and
- * dense_relu (relu(x·W + b), fused). */
+ * dense_relu (relu(x·W + b), fused); and the transpose the linear-algebra
+ * ops use to hand row-major data to LAPACK. */
 #include "bp_private.h"
 
 #include <cblas.h>
@@ -73,6 +74,13 @@ bp_node *bp_matmul(bp_graph *g, bp_node *a, bp_node *b)
     return bpi_apply2(g, &bpi_op_matmul, a, b);
 }
 
+void bpi_transpose_into(const double *src, size_t rows, size_t cols, double *dst)
+{
+    for (size_t i = 0; i < rows; i++)
+        for (size_t j = 0; j < cols; j++)
+            dst[j * rows + i] = src[i * cols + j];
+}
+
 static bp_status transpose_shape(bp_op_args *a)
 {
     a->out->rows = a->in[0]->cols;
@@ -85,9 +93,7 @@ static bp_status transpose_forward(bp_op_args *a)
     const bp_matrix *A = a->in[0];
     double *out = a->out->data;
 
-    for (size_t i = 0; i < A->rows; i++)
-        for (size_t j = 0; j < A->cols; j++)
-            out[j * A->rows + i] = A->data[i * A->cols + j];
+    bpi_transpose_into(A->data, A->rows, A->cols, out);
     return BP_OK;
 }
 
