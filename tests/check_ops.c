@@ -69,6 +69,8 @@ START_TEST(transpose_values_and_gradient)
     const double G[6] = {0.5, -1, 2, 0.25, -3, 1.5};   /* 3×2 */
     const double dA[6] = {0.5, 2, -3, -1, 0.25, 1.5};  /* Gᵀ */
     bp_node *a = param(2, 3, A), *t = bp_transpose(g, a);
+    ck_assert_uint_eq(bp_node_rows(t), 3);
+    ck_assert_uint_eq(bp_node_cols(t), 2);
     run(t, G);
     tu_assert_matrix_near(bp_node_value(t), At, 0.0);
     tu_assert_matrix_near(bp_node_grad(a), dA, 0.0);
@@ -339,7 +341,14 @@ START_TEST(reductions)
     bp_node *rs = bp_rowsum(g, x), *cs = bp_colsum(g, x), *s = bp_sum(g, x);
     bp_node *m = bp_mean(g, x), *mx = bp_rowmax(g, x);
     const double sum_v = 10.25, mean_v = 10.25 / 6;
+    const struct { bp_node *n; size_t rows, cols; } shapes[] = {
+        {rs, 2, 1}, {cs, 1, 3}, {s, 1, 1}, {m, 1, 1}, {mx, 2, 1}};
 
+    /* the values below are compared entry by entry: the shapes first */
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+        ck_assert_uint_eq(bp_node_rows(shapes[i].n), shapes[i].rows);
+        ck_assert_uint_eq(bp_node_cols(shapes[i].n), shapes[i].cols);
+    }
     bp_zero_grad(g); run(rs, Gr);
     tu_assert_matrix_near(bp_node_value(rs), rows, 0.0);
     tu_assert_matrix_near(bp_node_grad(x), drow, 0.0);
