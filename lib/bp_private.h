@@ -102,6 +102,12 @@ bp_status bpi_node_prepare_value(bp_node *n, size_t rows, size_t cols, double **
 bp_status bpi_write_file_atomic(const char *path, const void *const *parts,
                                 const size_t *sizes, size_t n_parts, bp_error *err);
 
+/* C (m×n) = alpha·op(A)·op(B) + beta·C, row-major, with cblas_dgemm's
+ * meaning (op(X) = Xᵀ when trans_x is set; beta = 0 never reads C), but a
+ * product with a side of 1 runs on dgemv or as an outer product. */
+void bpi_gemm(int trans_a, int trans_b, int m, int n, int k, double alpha, const double *A,
+              int lda, const double *B, int ldb, double beta, double *C, int ldc);
+
 /* The checked conversion of a matrix dimension to a BLAS/LAPACK int. */
 int bpi_fits_int(size_t n);
 

@@ -184,8 +184,8 @@ static bp_status solve_backward(bp_op_args *a)
             for (size_t j = 0; j < k; j++)
                 dB->data[i * k + j] += y[j * n + i];
     if (dA) /* dA += −Y·Xᵀ  (n×k · k×n) */
-        cblas_dgemm(CblasRowMajor, CblasTrans, CblasTrans, (int)n, (int)n, (int)k,
-                    -1.0, y, (int)n, X->data, (int)k, 1.0, dA->data, (int)n);
+        bpi_gemm(1, 1, (int)n, (int)n, (int)k,
+                 -1.0, y, (int)n, X->data, (int)k, 1.0, dA->data, (int)n);
     return BP_OK;
 }
 
@@ -262,10 +262,8 @@ static bp_status inv_backward(bp_op_args *a)
     if (!dA)
         return BP_OK;
     /* t = Yᵀ·G, then dA += −t·Yᵀ, i.e. dA += −A⁻ᵀ G A⁻ᵀ */
-    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, n, n,
-                1.0, Y->data, n, G->data, n, 0.0, t, n);
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, n,
-                -1.0, t, n, Y->data, n, 1.0, dA->data, n);
+    bpi_gemm(1, 0, n, n, n, 1.0, Y->data, n, G->data, n, 0.0, t, n);
+    bpi_gemm(0, 1, n, n, n, -1.0, t, n, Y->data, n, 1.0, dA->data, n);
     return BP_OK;
 }
 
@@ -644,22 +642,18 @@ static bp_status lstsq_backward(bp_op_args *a)
     cblas_dtrsm(CblasRowMajor, CblasLeft, CblasLower, CblasTrans, CblasNonUnit, n, k,
                 1.0, qr, m, y, k);
     /* ay = A·Y  (m×n · n×k) */
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, k, n,
-                1.0, A->data, n, y, k, 0.0, ay, k);
+    bpi_gemm(0, 0, m, k, n, 1.0, A->data, n, y, k, 0.0, ay, k);
     if (dB) /* dB += A·Y */
         for (size_t i = 0; i < (size_t)m * k; i++)
             dB->data[i] += ay[i];
     if (dA) {
         /* r = B − A·X */
         memcpy(r, B->data, (size_t)m * k * sizeof(double));
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, k, n,
-                    -1.0, A->data, n, X->data, k, 1.0, r, k);
+        bpi_gemm(0, 0, m, k, n, -1.0, A->data, n, X->data, k, 1.0, r, k);
         /* dA += r·Yᵀ  (m×k · k×n) */
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k,
-                    1.0, r, k, y, k, 1.0, dA->data, n);
+        bpi_gemm(0, 1, m, n, k, 1.0, r, k, y, k, 1.0, dA->data, n);
         /* dA += −(A·Y)·Xᵀ  (m×k · k×n) */
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k,
-                    -1.0, ay, k, X->data, k, 1.0, dA->data, n);
+        bpi_gemm(0, 1, m, n, k, -1.0, ay, k, X->data, k, 1.0, dA->data, n);
     }
     return BP_OK;
 }

@@ -3,7 +3,6 @@
  * ops use to hand row-major data to LAPACK. */
 #include "bp_private.h"
 
-#include <cblas.h>
 #include <string.h>
 
 static bp_status matmul_shape(bp_op_args *a)
@@ -27,8 +26,7 @@ static bp_status matmul_forward(bp_op_args *a)
     int m = (int)A->rows, k = (int)A->cols, n = (int)B->cols;
 
     /* C = A·B */
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k,
-                1.0, A->data, k, B->data, n, 0.0, a->out->data, n);
+    bpi_gemm(0, 0, m, n, k, 1.0, A->data, k, B->data, n, 0.0, a->out->data, n);
     return BP_OK;
 }
 
@@ -45,11 +43,9 @@ static void matmul_grads(const bp_op_args *a)
     int m = (int)A->rows, k = (int)A->cols, n = (int)B->cols;
 
     if (a->din[0]) /* dA += G·Bᵀ  (m×n · n×k) */
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, k, n,
-                    1.0, G->data, n, B->data, n, beta(a, 0), a->din[0]->data, k);
+        bpi_gemm(0, 1, m, k, n, 1.0, G->data, n, B->data, n, beta(a, 0), a->din[0]->data, k);
     if (a->din[1]) /* dB += Aᵀ·G  (k×m · m×n) */
-        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, k, n, m,
-                    1.0, A->data, k, G->data, n, beta(a, 1), a->din[1]->data, n);
+        bpi_gemm(1, 0, k, n, m, 1.0, A->data, k, G->data, n, beta(a, 1), a->din[1]->data, n);
 }
 
 static bp_status matmul_backward(bp_op_args *a)
@@ -60,7 +56,7 @@ static bp_status matmul_backward(bp_op_args *a)
 
 const bp_op bpi_op_matmul = {
     .name = "matmul",
-    .doc = "A·B: (m×k)·(k×n) → m×n, on cblas_dgemm",
+    .doc = "A·B: (m×k)·(k×n) → m×n, on BLAS (dgemm; dgemv when a side is 1)",
     .n_in = 2,
     .shape = matmul_shape,
     .forward = matmul_forward,
@@ -151,8 +147,8 @@ static void dense_rows(const bp_op_args *a, size_t r0, size_t rows)
 
     for (size_t i = 0; i < rows; i++)
         memcpy(out + i * n, b->data, n * sizeof(double));
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)n, (int)k,
-                1.0, x->data + r0 * k, (int)k, W->data, (int)n, 1.0, out, (int)n);
+    bpi_gemm(0, 0, (int)rows, (int)n, (int)k,
+             1.0, x->data + r0 * k, (int)k, W->data, (int)n, 1.0, out, (int)n);
 }
 
 /* sum += colsum(g) over a rows×n block */
@@ -275,12 +271,12 @@ static bp_status dense_relu_backward(bp_op_args *a)
         if (db)
             add_colsum(dz, rows, n, db->data);
         if (dx) /* dx += dZ·Wᵀ  (rows×n · n×k) */
-            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)k, (int)n,
-                        1.0, dz, (int)n, W->data, (int)n, beta(a, 0), dx->data + r0 * k, (int)k);
+            bpi_gemm(0, 1, (int)rows, (int)k, (int)n,
+                     1.0, dz, (int)n, W->data, (int)n, beta(a, 0), dx->data + r0 * k, (int)k);
         if (dW) /* dW += xᵀ·dZ  (k×rows · rows×n); the first block assigns when fresh */
-            cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)k, (int)n, (int)rows,
-                        1.0, x->data + r0 * k, (int)k, dz, (int)n,
-                        r0 == 0 ? beta(a, 1) : 1.0, dW->data, (int)n);
+            bpi_gemm(1, 0, (int)k, (int)n, (int)rows,
+                     1.0, x->data + r0 * k, (int)k, dz, (int)n,
+                     r0 == 0 ? beta(a, 1) : 1.0, dW->data, (int)n);
     }
     return BP_OK;
 }

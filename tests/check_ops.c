@@ -63,6 +63,58 @@ START_TEST(matmul_rectangular)
 }
 END_TEST
 
+/* matmul at every shape whose sides are 1, 2 or 5: a product with a side of
+ * 1 runs on dgemv or as an outer product instead of dgemm, in each of the
+ * transposes backward uses.  c = a'·b' + a·b, where a' = 1·a and b' = 1·b
+ * are op nodes: the first product assigns their fresh gradients (beta 0),
+ * the second adds into the params' (beta 1).  A first backward with a NaN
+ * seed leaves NaN in the fresh buffers, which the next must overwrite
+ * unread; two backwards without zero_grad then leave 2·2·G·Bᵀ in a's. */
+START_TEST(matmul_vector_sides)
+{
+    static const size_t side[3] = {1, 2, 5};
+
+    for (int s = 0; s < 27; s++) {
+        const size_t m = side[s / 9], k = side[s / 3 % 3], n = side[s % 3];
+        uint64_t st = 7 + (uint64_t)s;
+        double A[25], B[25], G[25], nan_seed[25], C[25] = {0}, dA[25] = {0}, dB[25] = {0};
+        bp_graph *h = bp_graph_new();
+        bp_node *pa, *pb, *c;
+        bp_matrix sg = tu_view(m, n, G), sn = tu_view(m, n, nan_seed);
+
+        ck_assert_ptr_nonnull(h);
+        tu_fill(A, m * k, &st, -1.0, 1.0);
+        tu_fill(B, k * n, &st, -1.0, 1.0);
+        tu_fill(G, m * n, &st, -1.0, 1.0);
+        for (size_t q = 0; q < m * n; q++)
+            nan_seed[q] = NAN;
+        pa = bp_param(h, m, k, "a");
+        pb = bp_param(h, k, n, "b");
+        tu_set(pa, m, k, A);
+        tu_set(pb, k, n, B);
+        c = bp_add(h, bp_matmul(h, bp_scale(h, pa, 1.0), bp_scale(h, pb, 1.0)),
+                   bp_matmul(h, pa, pb));
+        ck_assert_int_eq(bp_forward(h, c), BP_OK);
+        ck_assert_int_eq(bp_backward(h, c, &sn), BP_OK);
+        bp_zero_grad(h);
+        ck_assert_int_eq(bp_backward(h, c, &sg), BP_OK);
+        ck_assert_int_eq(bp_backward(h, c, &sg), BP_OK);
+        /* C = 2·A·B;  dA = 4·G·Bᵀ;  dB = 4·Aᵀ·G, by plain loops */
+        for (size_t i = 0; i < m; i++)
+            for (size_t c_ = 0; c_ < k; c_++)
+                for (size_t j = 0; j < n; j++) {
+                    C[i * n + j] += 2.0 * A[i * k + c_] * B[c_ * n + j];
+                    dA[i * k + c_] += 4.0 * G[i * n + j] * B[c_ * n + j];
+                    dB[c_ * n + j] += 4.0 * A[i * k + c_] * G[i * n + j];
+                }
+        tu_assert_matrix_near(bp_node_value(c), C, 1e-13);
+        tu_assert_matrix_near(bp_node_grad(pa), dA, 1e-13);
+        tu_assert_matrix_near(bp_node_grad(pb), dB, 1e-13);
+        bp_graph_free(h);
+    }
+}
+END_TEST
+
 START_TEST(transpose_values_and_gradient)
 {
     const double A[6] = {1, 2, 3, 4, 5, 6}, At[6] = {1, 4, 2, 5, 3, 6};
@@ -170,6 +222,8 @@ START_TEST(dense_relu_blocks)
     check_dense_relu(2, 3, 2);      /* one small block */
     check_dense_relu(600, 3, 5);    /* blocks of 256, 256 and 88 rows */
     check_dense_relu(300, 70, 4);   /* wide x: forward in one product */
+    check_dense_relu(300, 3, 1);    /* one output: dgemv and outer products */
+    check_dense_relu(5, 1, 3);      /* one input column */
 }
 END_TEST
 
@@ -412,6 +466,7 @@ int main(void)
 
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, matmul_rectangular);
+    tcase_add_test(tc, matmul_vector_sides);
     tcase_add_test(tc, transpose_values_and_gradient);
     tcase_add_test(tc, dense_equals_matmul_plus_bias);
     tcase_add_test(tc, dense_relu_blocks);
