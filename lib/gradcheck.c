@@ -372,6 +372,17 @@ typedef struct gc_check {
     size_t first_failed_case;
 } gc_check;
 
+/* Input p's name in messages: the param's name for graphs, "in<p>" for
+ * ops; written into buf (size bytes), which is returned. */
+static const char *input_label(const gc_check *c, size_t p, char *buf, size_t size)
+{
+    if (c->input_names)
+        snprintf(buf, size, "%s", c->input_names[p]);
+    else
+        snprintf(buf, size, "in%zu", p);
+    return buf;
+}
+
 static double entry_score(const bp_check_entry *e)
 {
     if (isnan(e->error) || isnan(e->allowed))
@@ -425,10 +436,7 @@ static int note_entry(gc_check *c, bp_check_entry *e)
     e->allowed = o->atol + o->rtol * big + e->estimate;
     rel = e->error / fmax(big, o->rtol > 0.0 ? o->atol / o->rtol : 1.0);
     pass = e->error <= e->allowed;
-    if (c->input_names)
-        snprintf(e->input_name, sizeof e->input_name, "%s", c->input_names[e->input]);
-    else
-        snprintf(e->input_name, sizeof e->input_name, "in%zu", e->input);
+    input_label(c, e->input, e->input_name, sizeof e->input_name);
 
     c->cur->n_compared++;
     rep->n_compared++;
@@ -681,18 +689,14 @@ static void diagnose(gc_check *c, const gc_target *t, const double *a, const dou
 
     out[0] = '\0';
     for (size_t p = 0; p < t->n_params && used + 1 < size; p++) {
-        char buf[96];
+        char buf[96], name[32];
         size_t rows = bp_node_rows(t->params[p]), cols = bp_node_cols(t->params[p]);
         const char *what = pattern(c->o, a + t->offset[p], n + t->offset[p], rows, cols,
                                    t->symmetric[p], buf, sizeof buf);
         if (!what)
             continue;
-        if (c->input_names)
-            used += (size_t)snprintf(out + used, size - used, "%s%s: %s", used ? "; " : "",
-                                     c->input_names[p], what);
-        else
-            used += (size_t)snprintf(out + used, size - used, "%sin%zu: %s", used ? "; " : "",
-                                     p, what);
+        used += (size_t)snprintf(out + used, size - used, "%s%s: %s", used ? "; " : "",
+                                 input_label(c, p, name, sizeof name), what);
     }
 }
 
@@ -974,14 +978,15 @@ static bp_status check_contracts(gc_check *c, gc_target *t, gc_rng *r, const dou
         for (size_t p = 0; p < t->n_params; p++) {
             size_t len = bp_node_rows(t->params[p]) * bp_node_cols(t->params[p]);
             double num = 0.0, den = 0.0;
+            char name[32];
             for (size_t k = t->offset[p]; k < t->offset[p] + len; k++) {
                 num += t->grad[k] * g1[k];
                 den += g1[k] * g1[k];
             }
             if (den > 0.0 && fabs(num / den - 2.0) > 1e-6 && used < sizeof which)
-                used += (size_t)snprintf(which + used, sizeof which - used, "%s%s%zu %.4g×",
-                                         used ? ", " : "", c->input_names ? "param " : "in",
-                                         p, num / den);
+                used += (size_t)snprintf(which + used, sizeof which - used, "%s%s %.4g×",
+                                         used ? ", " : "", input_label(c, p, name, sizeof name),
+                                         num / den);
         }
         case_message(c, "backward does not accumulate: two calls gave %s one call, not 2×", which);
         contract_failed(c, strstr(which, " 1×")

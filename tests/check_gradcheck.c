@@ -70,6 +70,28 @@ static const bp_op cube_nan_op = {
     .backward = nan_backward,
 };
 
+/* y = 2x, whose backward assigns din[0] instead of adding to it: right
+ * on one backward, wrong on the second (the accumulation contract). */
+static bp_status twice_forward(bp_op_args *a)
+{
+    for (size_t k = 0; k < a->out->rows * a->out->cols; k++)
+        a->out->data[k] = 2.0 * a->in[0]->data[k];
+    return BP_OK;
+}
+
+static bp_status twice_overwrite_backward(bp_op_args *a)
+{
+    if (a->din[0])
+        for (size_t k = 0; k < a->out->rows * a->out->cols; k++)
+            a->din[0]->data[k] = 2.0 * a->dout->data[k];
+    return BP_OK;
+}
+
+static const bp_op twice_overwrite_op = {
+    .name = "twice_overwrite", .n_in = 1, .shape = same_shape, .forward = twice_forward,
+    .backward = twice_overwrite_backward,
+};
+
 /* |x − 0.5| that refuses inputs near its kink: passes only if the checker
  * samples away from the declared kink (and steps stay clear of it). */
 static bp_status kinked_forward(bp_op_args *a)
@@ -449,6 +471,34 @@ START_TEST(test_graph_wrong_op_fails_and_restores)
 }
 END_TEST
 
+/* The accumulation contract names the input that was overwritten: in0 for
+ * an op, the param's name for a graph. */
+START_TEST(test_overwritten_gradient_is_named)
+{
+    static const double pd[4] = {0.5, -1.5, 2.0, 0.25};
+    bp_graph *g = bp_graph_new();
+    bp_node *p = bp_param(g, 2, 2, "P"), *q, *loss;
+    bp_check_report rep;
+
+    ck_assert_int_eq(bp_gradcheck_op(&twice_overwrite_op, NULL, &rep), BP_OK);
+    ck_assert_int_eq(rep.result, BP_CHECK_MISMATCH);
+    ck_assert_msg(strstr(rep.message, "in0 1×") != NULL, "%s", rep.message);
+    ck_assert_msg(strstr(rep.diagnosis, "overwrites") != NULL, "%s", rep.diagnosis);
+    bp_check_report_clear(&rep);
+
+    /* loss = Σ (2p)²: p feeds the op once, so one backward is right */
+    tu_set(p, 2, 2, pd);
+    q = bp_apply(g, &twice_overwrite_op, 1, &p, NULL);
+    loss = bp_sum(g, bp_mul(g, q, q));
+    ck_assert_int_eq(bp_gradcheck_graph(g, loss, NULL, &rep), BP_OK);
+    ck_assert_int_eq(rep.result, BP_CHECK_MISMATCH);
+    ck_assert_msg(strstr(rep.message, "P 1×") != NULL, "%s", rep.message);
+    ck_assert_msg(strstr(rep.diagnosis, "overwrites") != NULL, "%s", rep.diagnosis);
+    bp_check_report_clear(&rep);
+    bp_graph_free(g);
+}
+END_TEST
+
 START_TEST(test_graph_needs_a_param)
 {
     bp_graph *g = bp_graph_new();
@@ -557,6 +607,7 @@ static Suite *gradcheck_suite(void)
     tcase_add_test(tc, test_op_error_is_a_result);
     tcase_add_test(tc, test_graph_correct_passes);
     tcase_add_test(tc, test_graph_wrong_op_fails_and_restores);
+    tcase_add_test(tc, test_overwritten_gradient_is_named);
     tcase_add_test(tc, test_graph_needs_a_param);
     tcase_add_test(tc, test_richardson_estimate);
     tcase_add_test(tc, test_options_defaults);
