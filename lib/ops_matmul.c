@@ -30,7 +30,7 @@ static bp_status matmul_forward(bp_op_args *a)
     return BP_OK;
 }
 
-/* beta for dgemm into din[i]: 0 assigns a fresh buffer, 1 adds. */
+/* beta for a product into din[i]: 0 assigns a fresh buffer, 1 adds. */
 static double beta(const bp_op_args *a, unsigned i)
 {
     return (a->din_fresh >> i) & 1u ? 0.0 : 1.0;
