@@ -218,7 +218,7 @@ typedef struct workload {
     double target;        /* ratio bpgraph / hand-written to stay under;
                              0: no target, timed for context */
     int unfused;          /* hidden layer as bp_dense then bp_relu */
-    int hand_gemv;        /* o = 1 only: the hand-written step tuned for it,
+    int hand_gemv;        /* with o = 1, the hand-written step tuned for it:
                              dgemv for the output layer and dh masked as
                              it is made (what bpgraph's products do) */
 } workload;
@@ -385,6 +385,7 @@ static int hand_step(void *ctx)
     const int m = (int)w->m, k = (int)w->k, h = (int)w->h, o = (int)w->o;
     const size_t mh = w->m * w->h, mo = w->m * w->o;
     const double *x = w->x, *y = w->y;
+    const int tuned = w->hand_gemv && o == 1;
     double loss = 0.0;
 
     /* hid = relu(x·W1 + b1) */
@@ -397,7 +398,7 @@ static int hand_step(void *ctx)
     /* p = hid·W2 + b2 */
     for (int i = 0; i < m; i++)
         memcpy(n->p + (size_t)i * o, n->b2, (size_t)o * sizeof(double));
-    if (w->hand_gemv) /* one output: a matrix-vector product */
+    if (tuned) /* one output: a matrix-vector product */
         cblas_dgemv(CblasRowMajor, CblasNoTrans, m, h, 1.0, n->hid, h, n->w2, 1, 1.0, n->p, 1);
     else
         cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, o, h,
@@ -430,7 +431,7 @@ static int hand_step(void *ctx)
     }
     n->loss = loss;
     /* dW2 = hidᵀ·dp;  db2 = colsum(dp);  dh = (dp·W2ᵀ) ⊙ [hid > 0] */
-    if (w->hand_gemv) {
+    if (tuned) {
         /* one output: dW2 by dgemv (beta 0 stores, as BLAS specifies), and
          * dh an outer product, masked in the same pass */
         cblas_dgemv(CblasRowMajor, CblasTrans, m, h, 1.0, n->hid, h, n->dp, 1, 0.0, n->dw2, 1);
