@@ -146,6 +146,14 @@ typedef struct bp_op_args {
     unsigned din_fresh;                 /* bit i: din[i] holds nothing yet and
                                            its contents are undefined; set
                                            only for BP_OP_ASSIGN_FRESH ops */
+    int dout_writable;                  /* nonzero: backward may overwrite
+                                           dout's entries, as scratch (set
+                                           in in-place mode, where nothing
+                                           reads this node's gradient after
+                                           its backward; shape() sees the
+                                           same value, so that an op asks
+                                           for work only when it cannot use
+                                           dout instead) */
 
     /* Scratch kept from forward to backward; sizes set by shape(). */
     double *work;
@@ -470,9 +478,12 @@ void bp_zero_grad(bp_graph *g);
  * nothing else in the pass writes its output over that input's value, and
  * in backward turns its own gradient into the input's in the same buffer,
  * as hand-written code applies relu in place: such a pair needs half the
- * memory and traffic.  Gradients of params are the same either way.  The
+ * memory and traffic.  An op's backward may also use its own gradient as
+ * scratch (bp_op_args.dout_writable; bp_dense_relu keeps its pre-relu
+ * gradient there).  Gradients of params are the same either way.  The
  * price: after bp_forward the input node's value shows the op's output,
- * and after bp_backward the op node's gradient shows its input's. */
+ * and after bp_backward an op node's gradient may show its input's or
+ * the op's scratch. */
 void bp_graph_set_inplace(bp_graph *g, int on);
 
 /* Anomaly mode (like PyTorch's detect_anomaly), off by default.  When on,

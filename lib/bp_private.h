@@ -23,6 +23,8 @@ struct bp_node {
     char *name;                     /* NULL when unnamed */
     int requires_grad;
     int has_value;                  /* an input bound, or an op computed */
+    int dout_writable;              /* backward may use grad as scratch: set
+                                       by its last forward (in-place mode) */
 
     bp_matrix value;
     double *value_buf;

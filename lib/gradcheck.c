@@ -1279,8 +1279,8 @@ static bp_status check_stop_grad(gc_check *c, gc_target *t, bp_node *param0)
 }
 
 /* Whether case i of op feeds its inputs through an op node, so that the
- * op sees fresh input gradients (din_fresh) and, in in-place mode, may
- * share that node's buffers. */
+ * op sees fresh input gradients (din_fresh) and, in in-place mode (odd
+ * cases, as these are), may share that node's buffers. */
 static int fresh_path(const bp_op *op, size_t i)
 {
     return (op->flags & BP_OP_ASSIGN_FRESH) && i % 2 == 1;
@@ -1304,9 +1304,11 @@ static bp_status run_case(gc_check *c, const bp_op *op, const gc_case *k, const 
         goto done;
     }
     t.g = g;
-    /* On the fresh path an in-place op (BP_OP_INPLACE) also gets to share
-     * its input's buffers, so that path is checked too. */
-    bp_graph_set_inplace(g, fresh_path(op, c->case_index));
+    /* Every other case runs in in-place mode, so that the op's paths for it
+     * are checked too: its backward may use dout as scratch
+     * (dout_writable), and on the fresh path an in-place op
+     * (BP_OP_INPLACE) shares its input's buffers. */
+    bp_graph_set_inplace(g, c->case_index % 2 == 1);
     for (size_t i = 0, p = 0; i < op->n_in; i++) {
         if (k->shared && i == 1) {
             in[1] = in[0];

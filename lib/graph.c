@@ -198,6 +198,7 @@ static void make_args(bp_node *n, bp_op_args *a, char *msg, size_t msg_size)
         a->in[i] = &n->in[i]->value;
     a->out = &n->value;
     a->attr = n->attr;
+    a->dout_writable = n->dout_writable;
     a->work = n->work;
     a->n_work = n->n_work;
     a->iwork = n->iwork;
@@ -566,6 +567,11 @@ static bp_status forward_node(bp_node *n)
     bp_op_args a;
     bp_status st;
 
+    /* In-place mode: nothing reads n's gradient after n's backward, so
+     * that may use it as scratch, unless it is an in-place op, whose dout
+     * may be din[0].  Fixed here, so that shape() sizes the work for the
+     * backward that follows. */
+    n->dout_writable = n->graph->inplace && !(n->op->flags & BP_OP_INPLACE);
     st = run_shape(n, "forward: ");
     if (st != BP_OK)
         return st;

@@ -222,8 +222,9 @@ static bp_status dense_relu_shape(bp_op_args *a)
 
     if (st != BP_OK)
         return st;
-    /* dZ for one block: the gradient before the relu */
-    a->n_work = block_rows(a->out->rows) * a->out->cols;
+    /* dZ for one block: the gradient before the relu.  In in-place mode it
+     * goes over the block's dY instead, which nothing reads afterwards. */
+    a->n_work = a->dout_writable ? 0 : block_rows(a->out->rows) * a->out->cols;
     return BP_OK;
 }
 
@@ -250,24 +251,35 @@ static bp_status dense_relu_forward(bp_op_args *a)
     return BP_OK;
 }
 
+/* dz = g ⊙ [y > 0] over len entries; dz may be g itself. */
+static void relu_mask(const double *restrict y, const double *g, double *dz, size_t len)
+{
+    if (dz == g) {
+        for (size_t q = 0; q < len; q++)
+            dz[q] = y[q] > 0.0 ? dz[q] : 0.0;
+    } else {
+        const double *restrict gr = g;
+        double *restrict out = dz;
+
+        for (size_t q = 0; q < len; q++)
+            out[q] = y[q] > 0.0 ? gr[q] : 0.0;
+    }
+}
+
 static bp_status dense_relu_backward(bp_op_args *a)
 {
     const bp_matrix *x = a->in[0], *W = a->in[1], *Y = a->out, *G = a->dout;
     bp_matrix *dx = a->din[0], *dW = a->din[1], *db = a->din[2];
     const size_t m = Y->rows, k = x->cols, n = Y->cols, step = block_rows(m);
-    double *restrict dz = a->work;
 
     if (db && (a->din_fresh & 4u))
         memset(db->data, 0, n * sizeof(double));
     for (size_t r0 = 0; r0 < m; r0 += step) {
         const size_t rows = m - r0 < step ? m - r0 : step;
-        const double *restrict y = Y->data + r0 * n, *restrict g = G->data + r0 * n;
+        double *dz = a->dout_writable ? G->data + r0 * n : a->work;
 
         /* dZ = G ⊙ [y > 0];  db += colsum(dZ) */
-        for (size_t q = 0; q < rows * n; q++) {
-            const double gq = g[q];
-            dz[q] = y[q] > 0.0 ? gq : 0.0;
-        }
+        relu_mask(Y->data + r0 * n, G->data + r0 * n, dz, rows * n);
         if (db)
             add_colsum(dz, rows, n, db->data);
         if (dx) /* dx += dZ·Wᵀ  (rows×n · n×k) */

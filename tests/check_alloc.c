@@ -124,6 +124,43 @@ START_TEST(lesson_network)
 }
 END_TEST
 
+/* In in-place mode dense_relu's backward works in its own gradient's
+ * buffer, so the graph asks for exactly one block of scratch less: over 300
+ * rows the blocks are 256 rows, of 16 columns. */
+START_TEST(inplace_dense_relu_needs_no_scratch)
+{
+    enum { M = 300, K = 4, H = 16 };
+    size_t bytes[2];
+    uint64_t state = 5;
+    double xs[M * K];
+
+    tu_fill(xs, M * K, &state, -1.0, 1.0);
+    for (int inplace = 0; inplace < 2; inplace++) {
+        bp_matrix xm = {M, K, xs};
+        bp_graph *g;
+        bp_node *x, *w, *b, *loss;
+        bp_rng rng;
+
+        bp_rng_seed(&rng, 3);
+        tu_bytes = 0;
+        g = bp_graph_new();
+        bp_graph_set_inplace(g, inplace);
+        x = bp_input(g, M, K, "x");
+        w = bp_param(g, K, H, "w");
+        b = bp_param(g, 1, H, "b");
+        loss = bp_sum(g, bp_dense_relu(g, x, w, b));
+        ck_assert_int_eq(bp_node_set_value(x, &xm), BP_OK);
+        ck_assert_int_eq(bp_init_uniform(w, -0.5, 0.5, &rng), BP_OK);
+        ck_assert_int_eq(bp_forward(g, loss), BP_OK);
+        ck_assert_int_eq(bp_backward(g, loss, NULL), BP_OK);
+        bytes[inplace] = tu_bytes;
+        bp_graph_free(g);
+        ck_assert_int_eq(tu_live, 0);
+    }
+    ck_assert_uint_eq(bytes[0] - bytes[1], 256 * H * sizeof(double));
+}
+END_TEST
+
 /* The mnist-like network at small size: dense, relu, dense, softmax
  * cross-entropy; the update by hand (_i = 0), then through each optimizer:
  * SGD, SGD with momentum, Adam; last (_i = 4) with the hidden layer as one
@@ -228,6 +265,7 @@ static Suite *alloc_suite(void)
     tcase_add_loop_test(tc, mnist_like_network, 0, 5);
     tcase_add_test(tc, staged_softmax);
     tcase_add_test(tc, growing_allocates_once);
+    tcase_add_test(tc, inplace_dense_relu_needs_no_scratch);
     suite_add_tcase(s, tc);
     return s;
 }

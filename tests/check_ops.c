@@ -158,11 +158,12 @@ END_TEST
 
 /* dense_relu against plain loops, at shapes that cover its paths: one
  * block, several blocks with a short last one (m > 256), and a wide x
- * (k >= 64) whose forward runs unblocked.  Its inputs are op nodes (scale
+ * (k >= 64) whose forward runs unblocked; in in-place mode its backward
+ * works in its own gradient's buffer instead of its scratch.  Its inputs are op nodes (scale
  * by 1, exact), whose gradients start fresh: dW and db are assigned by the
  * first block and added to by the rest, and x, which feeds both dense_relu
  * nodes, has dx assigned by one and added to by the other. */
-static void check_dense_relu(size_t m, size_t k, size_t n)
+static void check_dense_relu(size_t m, size_t k, size_t n, int inplace)
 {
     uint64_t st = m * 1000 + k * 10 + n;
     double *X = malloc(m * k * sizeof *X), *G = malloc(m * n * sizeof *G);
@@ -181,6 +182,7 @@ static void check_dense_relu(size_t m, size_t k, size_t n)
     memset(X, 0, k * sizeof *X);
     b[0][0] = 0.0;
 
+    bp_graph_set_inplace(g, inplace);
     xp = param(m, k, X);
     x = bp_scale(g, xp, 1.0);
     for (int l = 0; l < 2; l++) {
@@ -219,11 +221,13 @@ static void check_dense_relu(size_t m, size_t k, size_t n)
 
 START_TEST(dense_relu_blocks)
 {
-    check_dense_relu(2, 3, 2);      /* one small block */
-    check_dense_relu(600, 3, 5);    /* blocks of 256, 256 and 88 rows */
-    check_dense_relu(300, 70, 4);   /* wide x: forward in one product */
-    check_dense_relu(300, 3, 1);    /* one output: dgemv and outer products */
-    check_dense_relu(5, 1, 3);      /* one input column */
+    for (int inplace = 0; inplace < 2; inplace++) {
+        check_dense_relu(2, 3, 2, inplace);      /* one small block */
+        check_dense_relu(600, 3, 5, inplace);    /* blocks of 256, 256 and 88 rows */
+        check_dense_relu(300, 70, 4, inplace);   /* wide x: forward in one product */
+        check_dense_relu(300, 3, 1, inplace);    /* one output: dgemv, outer products */
+        check_dense_relu(5, 1, 3, inplace);      /* one input column */
+    }
 }
 END_TEST
 

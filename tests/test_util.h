@@ -65,6 +65,7 @@ static inline const bp_op *tu_builtin(const char *name)
  * allocation failing; each time `run` must return BP_ENOMEM and every block
  * must be freed.  `run` builds, runs and frees its own graph. */
 static long tu_allocations, tu_fail_at, tu_live;
+static size_t tu_bytes;   /* bytes asked for by the calls that succeeded */
 
 static inline void *tu_failing_malloc(size_t size)
 {
@@ -76,6 +77,7 @@ static inline void *tu_failing_malloc(size_t size)
     if (!p)
         return NULL;
     tu_live++;
+    tu_bytes += size;
     return p + 1;
 }
 

@@ -763,16 +763,26 @@ static bp_status faulty_backward(bp_op_args *a)
         if (!a->din[i])
             continue;
         tmp[i] = bp_matrix_alloc(a->din[i]->rows, a->din[i]->cols);
-        if (!tmp[i])
-            return BP_ENOMEM;
+        if (!tmp[i]) {
+            st = BP_ENOMEM;
+            break;
+        }
         b = *a;
         for (size_t k = 0; k < a->n_in; k++)
             b.din[k] = k == i ? tmp[i] : NULL;
-        if (hit && f->kind == FAULT_NO_REDUCE) {
+        if ((hit && f->kind == FAULT_NO_REDUCE) || a->dout_writable) {
+            /* A dout of this call's own: masked, or a copy, since a
+             * backward given dout_writable may write over it and the real
+             * backward runs once per input. */
             masked = malloc(a->dout->rows * a->dout->cols * sizeof *masked);
-            if (!masked)
-                return BP_ENOMEM;
-            mask_broadcast(a, i, masked);
+            if (!masked) {
+                st = BP_ENOMEM;
+                break;
+            }
+            if (hit && f->kind == FAULT_NO_REDUCE)
+                mask_broadcast(a, i, masked);
+            else
+                memcpy(masked, a->dout->data, a->dout->rows * a->dout->cols * sizeof *masked);
             masked_dout = *a->dout;
             masked_dout.data = masked;
             b.dout = &masked_dout;
