@@ -146,14 +146,6 @@ typedef struct bp_op_args {
     unsigned din_fresh;                 /* bit i: din[i] holds nothing yet and
                                            its contents are undefined; set
                                            only for BP_OP_ASSIGN_FRESH ops */
-    int dout_writable;                  /* nonzero: backward may overwrite
-                                           dout's entries, as scratch (set
-                                           in in-place mode, where nothing
-                                           reads this node's gradient after
-                                           its backward; shape() sees the
-                                           same value, so that an op asks
-                                           for work only when it cannot use
-                                           dout instead) */
 
     /* Scratch kept from forward to backward; sizes set by shape(). */
     double *work;
@@ -164,6 +156,15 @@ typedef struct bp_op_args {
     /* Where an op may write an error message (see bp_op_fail). */
     char *msg;
     size_t msg_size;
+
+    /* Nonzero when backward may overwrite dout's entries, as scratch: in
+     * in-place mode (bp_graph_set_inplace), where nothing reads an op
+     * node's gradient after its backward, for every op not flagged
+     * BP_OP_INPLACE (whose dout may be din[0]).  shape() sees the value
+     * the next backward will, so an op can leave n_work at 0 when it
+     * will work in dout.  (Last, so that ops built against an older
+     * header still find the other fields where they were.) */
+    int dout_writable;
 } bp_op_args;
 
 /* shape: from in[i]->rows/cols, set out->rows/cols, and n_work/n_iwork if
