@@ -567,6 +567,57 @@ START_TEST(inplace_mode_shares_only_when_safe)
 }
 END_TEST
 
+/* In in-place mode dense_relu works in its own gradient's buffer
+ * (dout_writable).  That happens only after every consumer has added into
+ * it (y feeds a mul twice and a sum), the flag is the one its forward saw
+ * (in-place mode switched between forward and backward changes nothing),
+ * and a caller's seed is never written.  Every mode gives the gradients of
+ * mode off/off, bit for bit. */
+static void run_dense_relu(int fwd_inplace, int bwd_inplace, double *grads)
+{
+    enum { M = 300, K = 3, H = 5 };
+    double xv[M * K], wv[K * H], bv[H], seed[M * H], seed_copy[M * H];
+    uint64_t rng = 17;
+    bp_graph *h = bp_graph_new();
+    bp_node *x = bp_input(h, M, K, "x"), *W = bp_param(h, K, H, "W"), *b = bp_param(h, 1, H, "b");
+    bp_node *y = bp_dense_relu(h, x, W, b);
+    bp_node *loss = bp_add(h, bp_sum(h, bp_mul(h, y, y)), bp_sum(h, y));
+    bp_matrix sm = {M, H, seed};
+
+    tu_fill(xv, M * K, &rng, -1.0, 1.0);
+    tu_fill(wv, K * H, &rng, -1.0, 1.0);
+    tu_fill(bv, H, &rng, -0.3, 0.3);
+    tu_fill(seed, M * H, &rng, -1.0, 1.0);
+    memcpy(seed_copy, seed, sizeof seed);
+    tu_set(x, M, K, xv);
+    tu_set(W, K, H, wv);
+    tu_set(b, 1, H, bv);
+    bp_graph_set_inplace(h, fwd_inplace);
+    ck_assert_int_eq(bp_forward(h, loss), BP_OK);
+    bp_graph_set_inplace(h, bwd_inplace);
+    ck_assert_int_eq(bp_backward(h, loss, NULL), BP_OK);
+    /* then from y itself, with a seed of the caller's */
+    ck_assert_int_eq(bp_backward(h, y, &sm), BP_OK);
+    ck_assert_int_eq(memcmp(seed, seed_copy, sizeof seed), 0);
+    memcpy(grads, bp_node_grad(W)->data, K * H * sizeof *grads);
+    memcpy(grads + K * H, bp_node_grad(b)->data, H * sizeof *grads);
+    bp_graph_free(h);
+}
+
+START_TEST(gradient_as_scratch_only_when_safe)
+{
+    double want[20], got[20];
+
+    run_dense_relu(0, 0, want);
+    for (int mode = 1; mode < 4; mode++) {
+        run_dense_relu(mode & 1, mode >> 1, got);
+        for (int k = 0; k < 20; k++)
+            ck_assert_msg(got[k] == want[k], "mode %d, entry %d: %.17g, want %.17g", mode, k,
+                          got[k], want[k]);
+    }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("graph");
@@ -585,6 +636,7 @@ int main(void)
     tcase_add_test(run, fresh_gradients_only_for_first_writers);
     tcase_add_test(run, inplace_mode_changes_memory_not_gradients);
     tcase_add_test(run, inplace_mode_shares_only_when_safe);
+    tcase_add_test(run, gradient_as_scratch_only_when_safe);
     tcase_add_test(err, matmul_shape_error_names_op_and_shapes);
     tcase_add_test(err, broadcast_error);
     tcase_add_test(err, error_is_sticky_and_chains);
