@@ -521,7 +521,10 @@ void bp_graph_set_anomaly_mode(bp_graph *g, int on);
  * also checks the backward contract: a zero seed gives exactly zero, the
  * gradient is linear in the seed, a second backward accumulates, and an op
  * given one node as both its first inputs matches the differences of
- * f(x, x).  A BP_OP_STOP_GRAD op is checked to pass no gradient.
+ * f(x, x).  A BP_OP_STOP_GRAD op is checked to pass no gradient.  Every
+ * other case runs in in-place mode (bp_graph_set_inplace), and for a
+ * BP_OP_ASSIGN_FRESH op with its inputs behind op nodes, so that the paths
+ * for dout_writable, din_fresh and BP_OP_INPLACE are checked too.
  */
 
 /* Outcome of a check, ordered by severity. */
