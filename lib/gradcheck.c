@@ -1278,12 +1278,19 @@ static bp_status check_stop_grad(gc_check *c, gc_target *t, bp_node *param0)
     return BP_OK;
 }
 
+/* Whether case i runs in in-place mode: every other case, so that an op's
+ * paths for it (dout_writable, BP_OP_INPLACE) are checked too. */
+static int inplace_case(size_t i)
+{
+    return i % 2 == 1;
+}
+
 /* Whether case i of op feeds its inputs through an op node, so that the
- * op sees fresh input gradients (din_fresh) and, in in-place mode (odd
- * cases, as these are), may share that node's buffers. */
+ * op sees fresh input gradients (din_fresh) and, being an in-place case,
+ * may share that node's buffers. */
 static int fresh_path(const bp_op *op, size_t i)
 {
-    return (op->flags & BP_OP_ASSIGN_FRESH) && i % 2 == 1;
+    return (op->flags & BP_OP_ASSIGN_FRESH) && inplace_case(i);
 }
 
 static bp_status run_case(gc_check *c, const bp_op *op, const gc_case *k, const double *attr)
@@ -1304,11 +1311,7 @@ static bp_status run_case(gc_check *c, const bp_op *op, const gc_case *k, const 
         goto done;
     }
     t.g = g;
-    /* Every other case runs in in-place mode, so that the op's paths for it
-     * are checked too: its backward may use dout as scratch
-     * (dout_writable), and on the fresh path an in-place op
-     * (BP_OP_INPLACE) shares its input's buffers. */
-    bp_graph_set_inplace(g, c->case_index % 2 == 1);
+    bp_graph_set_inplace(g, inplace_case(c->case_index));
     for (size_t i = 0, p = 0; i < op->n_in; i++) {
         if (k->shared && i == 1) {
             in[1] = in[0];
