@@ -311,8 +311,8 @@ bp_node *bp_graph_node(const bp_graph *g, size_t i);
 
 /* Leaves.  Each returns a new node owned by g (valid until bp_graph_free),
  * or NULL on error.  name may be NULL; it is copied.
- *  - input: data bound before each forward with bp_node_set_value; never
- *    receives a gradient.  Its number of rows may change between runs.
+ *  - input: data given before a forward with bp_node_set_value (a copy)
+ *    or bp_node_bind_value (no copy); never receives a gradient.  Its number of rows may change between runs.
  *  - param: a trainable matrix, initialised to zeros; receives gradients.
  *  - constant: fixed data, copied from data (rows * cols doubles). */
 bp_node *bp_input(bp_graph *g, size_t rows, size_t cols, const char *name);
@@ -440,6 +440,16 @@ int bp_node_requires_grad(const bp_node *n);     /* a param, or an op node
  * BP_EDIM on a shape mismatch (or a shape whose byte count overflows),
  * BP_EINVAL for an op node; the node's value is unchanged on error. */
 bp_status bp_node_set_value(bp_node *n, const bp_matrix *src);
+
+/* Binds an input to src's buffer without copying it: the input's value is
+ * src->data itself until the next bp_node_bind_value or bp_node_set_value
+ * on it, so a large batch, or a run of rows of a larger row-major table,
+ * costs no copy.  The library only reads it, afresh at each forward, so
+ * the caller may refill it between runs, and must keep it valid while the
+ * graph may run.  Shapes as bp_node_set_value;
+ * BP_EINVAL for a param or constant (they keep their own copy, which
+ * optimizers write) or an op node; nothing changes on error. */
+bp_status bp_node_bind_value(bp_node *n, const bp_matrix *src);
 
 /* The node's value (borrowed; valid until the graph is freed or the node's
  * shape changes).  A param's value may be written in place, e.g. by an

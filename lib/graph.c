@@ -400,16 +400,18 @@ bp_matrix *bp_node_grad(bp_node *n)
     return &n->grad;
 }
 
-bp_status bpi_node_prepare_value(bp_node *n, size_t rows, size_t cols, double **data)
+/* Checks that leaf n, in the call fn ("set_value", "bind_value"), may take
+ * a rows×cols value: BP_EINVAL for an op node, BP_EDIM for a wrong shape
+ * or one whose byte count overflows (recorded in the graph). */
+static bp_status check_leaf_shape(bp_node *n, size_t rows, size_t cols, const char *fn)
 {
     bp_graph *g = n->graph;
     const char *name = bp_node_name(n);
-    size_t need;
-    bp_status st;
+    int overflow = 0;
 
     if (n->kind == BPI_OP)
-        return bpi_fail(g, BP_EINVAL, "set_value '%s': node is computed by %s, not a leaf",
-                        name, n->op->name);
+        return bpi_fail(g, BP_EINVAL, "%s '%s': node is computed by %s, not a leaf", fn, name,
+                        n->op->name);
     if (rows == 0 || cols == 0 || cols != n->value.cols ||
         (n->kind != BPI_INPUT && rows != n->value.rows)) {
         char want[48];
@@ -417,24 +419,29 @@ bp_status bpi_node_prepare_value(bp_node *n, size_t rows, size_t cols, double **
             snprintf(want, sizeof want, "Nx%zu", n->value.cols);
         else
             snprintf(want, sizeof want, "%zux%zu", n->value.rows, n->value.cols);
-        return bpi_fail(g, BP_EDIM, "set_value %s '%s': expects %s, given %zux%zu",
+        return bpi_fail(g, BP_EDIM, "%s %s '%s': expects %s, given %zux%zu", fn,
                         kind_name(n->kind), name, want, rows, cols);
     }
     /* A shape whose byte count overflows cannot be a real matrix, and its
      * wrapped element count would bind a buffer smaller than its rows say. */
-    {
-        int overflow = 0;
-        need = bpi_mul_size(rows, cols, &overflow);
-        bpi_mul_size(need, sizeof(double), &overflow);
-        if (overflow)
-            return bpi_fail(g, BP_EDIM, "set_value %s '%s': %zux%zu doubles overflow size_t",
-                            kind_name(n->kind), name, rows, cols);
-    }
-    st = bpi_reserve(&n->value_buf, &n->value_cap, need);
-    n->value.data = n->value_buf;
-    if (st != BP_OK)
-        return bpi_fail(g, st, "set_value %s '%s': out of memory for %zux%zu",
+    bpi_mul_size(bpi_mul_size(rows, cols, &overflow), sizeof(double), &overflow);
+    if (overflow)
+        return bpi_fail(g, BP_EDIM, "%s %s '%s': %zux%zu doubles overflow size_t", fn,
                         kind_name(n->kind), name, rows, cols);
+    return BP_OK;
+}
+
+bp_status bpi_node_prepare_value(bp_node *n, size_t rows, size_t cols, double **data)
+{
+    bp_status st = check_leaf_shape(n, rows, cols, "set_value");
+
+    if (st != BP_OK)
+        return st;
+    st = bpi_reserve(&n->value_buf, &n->value_cap, rows * cols);
+    if (st != BP_OK)   /* the value is unchanged: a bound view stays bound */
+        return bpi_fail(n->graph, st, "set_value %s '%s': out of memory for %zux%zu",
+                        kind_name(n->kind), bp_node_name(n), rows, cols);
+    n->value.data = n->value_buf;
     n->value.rows = rows;
     n->has_value = 1;
     *data = n->value.data;
@@ -443,6 +450,7 @@ bp_status bpi_node_prepare_value(bp_node *n, size_t rows, size_t cols, double **
 
 bp_status bp_node_set_value(bp_node *n, const bp_matrix *src)
 {
+    bp_matrix from;
     double *data = NULL;
     bp_status st;
 
@@ -451,10 +459,37 @@ bp_status bp_node_set_value(bp_node *n, const bp_matrix *src)
     if (!src || (!src->data && src->rows > 0 && src->cols > 0))
         return bpi_fail(n->graph, BP_EINVAL, "set_value '%s': source matrix is NULL",
                         bp_node_name(n));
-    st = bpi_node_prepare_value(n, src->rows, src->cols, &data);
-    if (st == BP_OK && data)   /* src may be this node's own value: memmove */
-        memmove(data, src->data, src->rows * src->cols * sizeof(double));
+    /* src may be this node's own value (then preparing it repoints src),
+     * or a view of a buffer it owns: copy the header, memmove the data. */
+    from = *src;
+    st = bpi_node_prepare_value(n, from.rows, from.cols, &data);
+    if (st == BP_OK && data)
+        memmove(data, from.data, from.rows * from.cols * sizeof(double));
     return st;
+}
+
+bp_status bp_node_bind_value(bp_node *n, const bp_matrix *src)
+{
+    bp_status st;
+
+    if (!n)
+        return BP_EINVAL;
+    if (!src || !src->data)
+        return bpi_fail(n->graph, BP_EINVAL, "bind_value '%s': source matrix is NULL",
+                        bp_node_name(n));
+    /* A param is written by optimizers and loaders, so it keeps a copy. */
+    if (n->kind == BPI_PARAM || n->kind == BPI_CONSTANT)
+        return bpi_fail(n->graph, BP_EINVAL,
+                        "bind_value %s '%s': only an input can be bound; a %s keeps its "
+                        "own copy (bp_node_set_value)",
+                        kind_name(n->kind), bp_node_name(n), kind_name(n->kind));
+    st = check_leaf_shape(n, src->rows, src->cols, "bind_value");
+    if (st != BP_OK)
+        return st;
+    n->value.data = src->data;
+    n->value.rows = src->rows;
+    n->has_value = 1;
+    return BP_OK;
 }
 
 /* ---- running ---- */

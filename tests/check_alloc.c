@@ -161,6 +161,48 @@ START_TEST(inplace_dense_relu_needs_no_scratch)
 }
 END_TEST
 
+/* Bound inputs cost no copy: the same step asks for exactly x's and y's
+ * bytes less than with bp_node_set_value, and binding allocates nothing. */
+START_TEST(bound_inputs_are_not_copied)
+{
+    enum { M = 50, K = 4, H = 8 };
+    size_t bytes[2];
+    uint64_t state = 9;
+    double xs[M * K], ys[M];
+
+    tu_fill(xs, M * K, &state, -1.0, 1.0);
+    tu_fill(ys, M, &state, -1.0, 1.0);
+    for (int bind = 0; bind < 2; bind++) {
+        bp_matrix xm = {M, K, xs}, ym = {M, 1, ys};
+        bp_status (*give)(bp_node *, const bp_matrix *) =
+            bind ? bp_node_bind_value : bp_node_set_value;
+        bp_graph *g;
+        bp_node *x, *y, *w, *v, *loss;
+        long before;
+
+        tu_bytes = 0;
+        g = bp_graph_new();
+        x = bp_input(g, M, K, "x");
+        y = bp_input(g, M, 1, "y");
+        w = bp_param(g, K, H, "w");
+        v = bp_param(g, H, 1, "v");
+        loss = bp_mse(g, bp_matmul(g, bp_tanh(g, bp_matmul(g, x, w)), v), y);
+        ck_assert_int_eq(bp_graph_status(g), BP_OK);
+        before = tu_allocations;
+        ck_assert_int_eq(give(x, &xm), BP_OK);
+        ck_assert_int_eq(give(y, &ym), BP_OK);
+        if (bind)
+            ck_assert_int_eq(tu_allocations, before);
+        ck_assert_int_eq(bp_forward(g, loss), BP_OK);
+        ck_assert_int_eq(bp_backward(g, loss, NULL), BP_OK);
+        bytes[bind] = tu_bytes;
+        bp_graph_free(g);
+        ck_assert_int_eq(tu_live, 0);
+    }
+    ck_assert_uint_eq(bytes[0] - bytes[1], (M * K + M) * sizeof(double));
+}
+END_TEST
+
 /* The mnist-like network at small size: dense, relu, dense, softmax
  * cross-entropy; the update by hand (_i = 0), then through each optimizer:
  * SGD, SGD with momentum, Adam; last (_i = 4) with the hidden layer as one
@@ -264,6 +306,7 @@ static Suite *alloc_suite(void)
     tcase_add_loop_test(tc, lesson_network, 0, 2);
     tcase_add_loop_test(tc, mnist_like_network, 0, 5);
     tcase_add_test(tc, staged_softmax);
+    tcase_add_test(tc, bound_inputs_are_not_copied);
     tcase_add_test(tc, growing_allocates_once);
     tcase_add_test(tc, inplace_dense_relu_needs_no_scratch);
     suite_add_tcase(s, tc);

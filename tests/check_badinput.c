@@ -615,8 +615,12 @@ static void check_node_accessors(const char *name)
     bp_graph_free(g);
 }
 
+/* bp_node_set_value and bp_node_bind_value: the same shape rules, but only
+ * an input can be bound. */
 static void check_set_value(const char *name)
 {
+    const int bind = strcmp(name, "bp_node_bind_value") == 0;
+    bp_status (*give)(bp_node *, const bp_matrix *) = bind ? bp_node_bind_value : bp_node_set_value;
     double d[6] = {1.5, 2.385, -3, 4, 5, 6};
     bp_graph *g = new_graph();
     bp_node *x = bp_input(g, 2, 3, "x");
@@ -637,22 +641,26 @@ static void check_set_value(const char *name)
         {2, 3, d, y, BP_EINVAL, "not a leaf"},
     };
 
-    (void)name;
-    ck_assert_int_eq(bp_node_set_value(NULL, &good), BP_EINVAL);
-    ck_assert_int_eq(bp_node_set_value(w, NULL), BP_EINVAL);
+    ck_assert_int_eq(give(NULL, &good), BP_EINVAL);
+    ck_assert_int_eq(give(w, NULL), BP_EINVAL);
     expect_graph_error(g, BP_EINVAL, "'w'");
     bp_graph_clear_error(g);
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         m.rows = bad[i].rows;
         m.cols = bad[i].cols;
         m.data = bad[i].data;
-        ck_assert_msg(bp_node_set_value(bad[i].node, &m) == bad[i].st, "case %zu", i);
+        if (bind && bad[i].node == w && bad[i].data) {   /* a param, whatever its shape */
+            bad[i].st = BP_EINVAL;
+            bad[i].part = "only an input can be bound";
+        }
+        ck_assert_msg(give(bad[i].node, &m) == bad[i].st, "case %zu", i);
         expect_graph_error(g, bad[i].st, bad[i].part);
         bp_graph_clear_error(g);
         ck_assert_double_eq(bp_node_value(w)->data[0], w0);   /* unchanged */
         ck_assert_ptr_null(bp_node_value(x));                  /* still unbound */
     }
-    ck_assert_int_eq(bp_node_set_value(x, &good), BP_OK);
+    ck_assert_int_eq(give(x, &good), BP_OK);
+    ck_assert(bind == (bp_node_value(x)->data == d));    /* a view, or a copy */
     bp_graph_free(g);
 }
 
@@ -1890,6 +1898,7 @@ static const struct covered covered[] = {
     {"bp_node_value", check_node_accessors},
     {"bp_node_grad", check_node_accessors},
     {"bp_node_set_value", check_set_value},
+    {"bp_node_bind_value", check_set_value},
     {"bp_forward", check_running},
     {"bp_backward", check_running},
     {"bp_zero_grad", check_running},

@@ -2,6 +2,8 @@
 #include "test_util.h"
 
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 static bp_graph *g;
 
@@ -155,6 +157,105 @@ START_TEST(rebind_and_smaller_batch)
 }
 END_TEST
 
+/* A bound input is the caller's buffer, not a copy: a refill shows in the
+ * next forward, a run of rows of a larger table binds as it is, and
+ * bp_node_set_value detaches it again into the node's own copy. */
+START_TEST(bind_reads_the_callers_buffer)
+{
+    double table[6 * 2], want[6];
+    const double wv[2] = {0.75, -1.5};
+    bp_node *x = bp_input(g, 4, 2, "x");
+    bp_node *w = bp_param(g, 2, 1, "w");
+    bp_node *p = bp_matmul(g, x, w);
+    bp_matrix whole = tu_view(4, 2, table), rows_2_to_4 = tu_view(3, 2, table + 2 * 2);
+    uint64_t rng = 3;
+
+    tu_set(w, 2, 1, wv);
+    tu_fill(table, 12, &rng, -1.0, 1.0);
+    ck_assert_int_eq(bp_node_bind_value(x, &whole), BP_OK);
+    ck_assert_ptr_eq(bp_node_value(x)->data, table);
+    for (int refill = 0; refill < 2; refill++) {
+        if (refill)
+            tu_fill(table, 12, &rng, -1.0, 1.0);
+        ck_assert_int_eq(bp_forward(g, p), BP_OK);
+        for (size_t i = 0; i < 4; i++)
+            want[i] = table[2 * i] * wv[0] + table[2 * i + 1] * wv[1];
+        tu_assert_matrix_near(bp_node_value(p), want, 1e-15);
+    }
+
+    ck_assert_int_eq(bp_node_bind_value(x, &rows_2_to_4), BP_OK);
+    ck_assert_int_eq(bp_forward(g, p), BP_OK);
+    ck_assert_uint_eq(bp_node_rows(p), 3);
+    for (size_t i = 0; i < 3; i++)
+        want[i] = table[2 * (i + 2)] * wv[0] + table[2 * (i + 2) + 1] * wv[1];
+    tu_assert_matrix_near(bp_node_value(p), want, 1e-15);
+
+    /* Setting a node's value from its own bound value copies it out. */
+    ck_assert_int_eq(bp_node_set_value(x, bp_node_value(x)), BP_OK);
+    ck_assert_ptr_ne(bp_node_value(x)->data, table + 2 * 2);
+    tu_fill(table, 12, &rng, -1.0, 1.0);    /* no longer read */
+    ck_assert_int_eq(bp_forward(g, p), BP_OK);
+    tu_assert_matrix_near(bp_node_value(p), want, 1e-15);
+}
+END_TEST
+
+/* The library never writes a bound input: inputs in a read-only page, so
+ * a write would fault, through forward, backward and the graph checker,
+ * in in-place mode, where relu runs in its input's buffer when that input
+ * is a computed node used once (here x is used once, by relu).  The results equal those of the same graph given copies. */
+START_TEST(bound_input_is_never_written)
+{
+    enum { M = 6, K = 3, H = 4 };
+    long page = sysconf(_SC_PAGESIZE);
+    double *ro, loss[2], grad[2][K * H];
+    uint64_t rng = 11;
+
+    ck_assert_int_ge(page, (long)((M * K + M) * sizeof(double)));
+    ro = mmap(NULL, (size_t)page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    ck_assert_ptr_ne(ro, MAP_FAILED);
+    tu_fill(ro, M * K + M, &rng, -1.0, 1.0);
+    ck_assert_int_eq(mprotect(ro, (size_t)page, PROT_READ), 0);
+
+    for (int bound = 0; bound < 2; bound++) {
+        bp_graph *h = bp_graph_new();
+        bp_node *x = bp_input(h, M, K, "x"), *y = bp_input(h, M, 1, "y");
+        bp_node *w = bp_param(h, K, H, "w"), *b = bp_param(h, 1, H, "b");
+        bp_node *v = bp_param(h, H, 1, "v");
+        bp_node *hid = bp_dense_relu(h, bp_relu(h, x), w, b);   /* relu: x's one use */
+        bp_node *out = bp_mse(h, bp_matmul(h, bp_relu(h, hid), v), y);
+        bp_matrix xm = tu_view(M, K, ro), ym = tu_view(M, 1, ro + M * K);
+        bp_check_report report;
+        uint64_t prng = 5;
+
+        ck_assert_int_eq(bp_graph_status(h), BP_OK);
+        bp_graph_set_inplace(h, 1);
+        for (bp_node **q = (bp_node *[]){w, b, v, NULL}; *q; q++) {
+            bp_matrix *pv = bp_node_value(*q);
+            tu_fill(pv->data, pv->rows * pv->cols, &prng, -0.8, 0.8);
+        }
+        if (bound) {
+            ck_assert_int_eq(bp_node_bind_value(x, &xm), BP_OK);
+            ck_assert_int_eq(bp_node_bind_value(y, &ym), BP_OK);
+        } else {
+            ck_assert_int_eq(bp_node_set_value(x, &xm), BP_OK);
+            ck_assert_int_eq(bp_node_set_value(y, &ym), BP_OK);
+        }
+        ck_assert_int_eq(bp_forward(h, out), BP_OK);
+        ck_assert_int_eq(bp_backward(h, out, NULL), BP_OK);
+        loss[bound] = bp_node_value(out)->data[0];
+        memcpy(grad[bound], bp_node_grad(w)->data, sizeof grad[bound]);
+        ck_assert_int_eq(bp_gradcheck_graph(h, out, NULL, &report), BP_OK);
+        ck_assert_uint_eq(report.n_failed, 0);
+        bp_check_report_clear(&report);
+        bp_graph_free(h);
+    }
+    ck_assert_double_eq(loss[1], loss[0]);
+    for (int k = 0; k < K * H; k++)
+        ck_assert_double_eq(grad[1][k], grad[0][k]);
+    munmap(ro, (size_t)page);
+}
+END_TEST
+
 START_TEST(detach_stops_the_gradient)
 {
     const double xv[2] = {0.5, 1.5};
@@ -299,6 +400,18 @@ START_TEST(leaf_errors)
     ck_assert_int_eq(bp_node_set_value(x, NULL), BP_EINVAL);
     assert_error(BP_EINVAL, "source matrix is NULL");
     ck_assert_int_eq(bp_node_set_value(NULL, &right), BP_EINVAL);
+
+    /* Binding: the same shape rules, inputs only, and a failed bind leaves
+     * the value as it was (here: none). */
+    ck_assert_int_eq(bp_node_bind_value(x, &wrong), BP_EDIM);
+    assert_error(BP_EDIM, "bind_value input 'x': expects Nx3, given 2x2");
+    ck_assert_int_eq(bp_node_bind_value(w, &right), BP_EINVAL);
+    assert_error(BP_EINVAL, "bind_value param 'w': only an input can be bound");
+    ck_assert_int_eq(bp_node_bind_value(y, &right), BP_EINVAL);
+    assert_error(BP_EINVAL, "bind_value '': node is computed by matmul, not a leaf");
+    ck_assert_int_eq(bp_node_bind_value(x, NULL), BP_EINVAL);
+    assert_error(BP_EINVAL, "bind_value 'x': source matrix is NULL");
+    ck_assert_int_eq(bp_node_bind_value(NULL, &right), BP_EINVAL);
 
     ck_assert_int_eq(bp_forward(g, y), BP_ESTATE);
     assert_error(BP_ESTATE, "input 'x' has no data");
@@ -631,6 +744,8 @@ int main(void)
     tcase_add_test(run, backward_from_a_matrix_with_a_seed);
     tcase_add_test(run, forward_computes_only_what_is_needed);
     tcase_add_test(run, rebind_and_smaller_batch);
+    tcase_add_test(run, bind_reads_the_callers_buffer);
+    tcase_add_test(run, bound_input_is_never_written);
     tcase_add_test(run, detach_stops_the_gradient);
     tcase_add_test(run, node_accessors);
     tcase_add_test(run, fresh_gradients_only_for_first_writers);

@@ -312,7 +312,8 @@ static int build(model *m, size_t n_in, size_t hidden, size_t k, int classify, u
 static int predict(model *m, const bp_matrix *xs, bp_matrix **out)
 {
     bp_node *node = m->prob ? m->prob : m->out;
-    if (bp_node_set_value(m->x, xs) != BP_OK || bp_forward(m->g, node) != BP_OK)
+    /* bound, not copied: xs may be the whole split */
+    if (bp_node_bind_value(m->x, xs) != BP_OK || bp_forward(m->g, node) != BP_OK)
         return graph_error(m);
     *out = bp_matrix_copy(bp_node_value(node));
     if (!*out) {
