@@ -174,21 +174,25 @@ static void summarise(timed *t)
     free(copy);
 }
 
-/* Times a and b in alternating blocks (a b, b a, a b, ...) so that drift in
- * the machine's load falls on both alike. */
-static void time_pair(timed *a, timed *b, const plan *p)
+/* Times the n versions in v in rotating blocks (for two: a b, b a, a b,
+ * ...) so that drift in the machine's load falls on all alike. */
+static void time_blocks(timed *const *v, size_t n, const plan *p)
 {
-    timed *v[2] = {a, b};
-    for (int k = 0; k < 2; k++) {
+    for (size_t k = 0; k < n; k++) {
         v[k]->samples = xmalloc(p->blocks * p->per_block * sizeof(double));
         v[k]->n = 0;
     }
-    for (size_t blk = 0; blk < p->blocks; blk++) {
-        run_block(v[blk & 1], p);
-        run_block(v[!(blk & 1)], p);
-    }
-    summarise(a);
-    summarise(b);
+    for (size_t blk = 0; blk < p->blocks; blk++)
+        for (size_t k = 0; k < n; k++)
+            run_block(v[(blk + k) % n], p);
+    for (size_t k = 0; k < n; k++)
+        summarise(v[k]);
+}
+
+static void time_pair(timed *a, timed *b, const plan *p)
+{
+    timed *v[2] = {a, b};
+    time_blocks(v, 2, p);
 }
 
 /* Steps in one sample so that a sample lasts about target_us; *ran is how
@@ -906,10 +910,13 @@ static void bench_threads(workload *w, const options *opt)
     graph_step(&gn2);
     hand_step(&hn1);
     hand_step(&hn2);
-    time_pair(&a, &b, &p);
-    /* The same for the hand-written step: whether the machine gives a
-     * second thread anything to gain, whatever the library does. */
-    time_pair(&c, &d, &p);
+    {
+        /* The hand-written step alongside, in the same rotation: whether
+         * the machine gives a second thread anything to gain at that
+         * moment, whatever the library does. */
+        timed *v[4] = {&a, &b, &c, &d};
+        time_blocks(v, 4, &p);
+    }
     openblas_set_num_threads(1);
     print_timed(&a);
     print_timed(&b);
