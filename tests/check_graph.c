@@ -401,17 +401,12 @@ START_TEST(leaf_errors)
     assert_error(BP_EINVAL, "source matrix is NULL");
     ck_assert_int_eq(bp_node_set_value(NULL, &right), BP_EINVAL);
 
-    /* Binding: the same shape rules, inputs only, and a failed bind leaves
-     * the value as it was (here: none). */
+    /* Binding names its own call; its other errors are check_badinput's.
+     * A failed bind leaves the value as it was (here: none, see below). */
     ck_assert_int_eq(bp_node_bind_value(x, &wrong), BP_EDIM);
     assert_error(BP_EDIM, "bind_value input 'x': expects Nx3, given 2x2");
     ck_assert_int_eq(bp_node_bind_value(w, &right), BP_EINVAL);
     assert_error(BP_EINVAL, "bind_value param 'w': only an input can be bound");
-    ck_assert_int_eq(bp_node_bind_value(y, &right), BP_EINVAL);
-    assert_error(BP_EINVAL, "bind_value '': node is computed by matmul, not a leaf");
-    ck_assert_int_eq(bp_node_bind_value(x, NULL), BP_EINVAL);
-    assert_error(BP_EINVAL, "bind_value 'x': source matrix is NULL");
-    ck_assert_int_eq(bp_node_bind_value(NULL, &right), BP_EINVAL);
 
     ck_assert_int_eq(bp_forward(g, y), BP_ESTATE);
     assert_error(BP_ESTATE, "input 'x' has no data");
