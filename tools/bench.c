@@ -610,7 +610,8 @@ static void free_data(bench_data *d)
     bp_matrix_free(d->wy);
 }
 
-/* The three workloads over d's data, each with its starting parameters. */
+/* The three workloads over d's data, without their starting parameters
+ * (make_init, for the ones that will run). */
 static void define_workloads(workload w[N_WORK], const bench_data *d)
 {
     const double *sx = d->synth_x ? d->synth_x : d->wx ? d->wx->data : NULL;
@@ -619,8 +620,6 @@ static void define_workloads(workload w[N_WORK], const bench_data *d)
     w[SEED] = (workload){"seed", 10, 3, 3, 1, 0, 1e-5, sx, sy, NULL, 4.0, 0, 0};
     w[WEATHER] = (workload){"weather", d->wrows, 3, 64, 1, 0, 1e-5, sx, sy, NULL, 1.0, 0, 0};
     w[MNIST] = (workload){"mnist", 512, 784, 1024, 10, 1, 1e-2, d->mx, d->my, NULL, 1.05, 0, 0};
-    for (int i = 0; i < N_WORK; i++)
-        w[i].init = make_init(&w[i], 42 + (unsigned long long)i);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -654,8 +653,10 @@ static long probe_peak_kib(int which, enum probe_version version, const options 
 
         if (!freopen("/dev/null", "w", stdout))
             _exit(1);
+        /* this workload's data and starting parameters, nothing more */
         load_data(&d, opt, which != MNIST, which == MNIST);
         define_workloads(w, &d);
+        w[which].init = make_init(&w[which], 42 + (unsigned long long)which);
         if (version == PROBE_BPGRAPH) {
             graph_net gn;
             graph_build(&gn, &w[which]);
@@ -675,11 +676,20 @@ static long probe_peak_kib(int which, enum probe_version version, const options 
     return ru.ru_maxrss;   /* KiB on Linux */
 }
 
+/* The median of three probes of each version, taken in turn: the same
+ * program's resident set moves by up to ~100 KiB from run to run. */
 static peak_mem probe_workload(int which, const options *opt)
 {
+    double runs[N_PROBE][3];
     peak_mem m;
-    for (int v = 0; v < N_PROBE; v++)
-        m.kib[v] = probe_peak_kib(which, (enum probe_version)v, opt);
+
+    for (int r = 0; r < 3; r++)
+        for (int v = 0; v < N_PROBE; v++)
+            runs[v][r] = (double)probe_peak_kib(which, (enum probe_version)v, opt);
+    for (int v = 0; v < N_PROBE; v++) {
+        int failed = runs[v][0] < 0 || runs[v][1] < 0 || runs[v][2] < 0;
+        m.kib[v] = failed ? -1 : (long)quantile(runs[v], 3, 0.5);
+    }
     return m;
 }
 
@@ -694,9 +704,10 @@ static double peak_ratio(const peak_mem *m)
 static void print_peak(const peak_mem *m)
 {
     printf("  peak memory (max resident set of a process running only that version):\n"
-           "    bpgraph %.1f MiB, hand-written %.1f MiB; ratio %.3f  (the data alone: %.1f MiB)\n",
-           m->kib[PROBE_BPGRAPH] / 1024.0, m->kib[PROBE_HAND] / 1024.0, peak_ratio(m),
-           m->kib[PROBE_DATA_ONLY] / 1024.0);
+           "    bpgraph %ld KiB, hand-written %ld KiB (%+ld KiB); ratio %.3f  "
+           "(the data alone: %ld KiB)\n",
+           m->kib[PROBE_BPGRAPH], m->kib[PROBE_HAND], m->kib[PROBE_BPGRAPH] - m->kib[PROBE_HAND],
+           peak_ratio(m), m->kib[PROBE_DATA_ONLY]);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1066,6 +1077,8 @@ int main(int argc, char **argv)
 
     load_data(&data, &opt, 1, 1);
     define_workloads(w, &data);
+    for (int i = 0; i < N_WORK; i++)
+        w[i].init = make_init(&w[i], 42 + (unsigned long long)i);
     for (int i = 0; i < N_WORK; i++) {
         if (!opt.only || strcmp(opt.only, w[i].name) == 0) {
             r[i] = bench_workload(&w[i], &opt);
@@ -1097,13 +1110,13 @@ int main(int argc, char **argv)
 
     printf("\n== summary (medians, 1 thread, this run) ==\n");
     printf("  %-9s %12s %12s %7s %6s  %9s %9s %6s  %10s %10s %6s\n", "workload", "bpgraph us",
-           "by hand us", "ratio", "target", "peak MiB", "by hand", "ratio", "heap KiB",
+           "by hand us", "ratio", "target", "peak KiB", "by hand", "ratio", "heap KiB",
            "by hand", "ratio");
     for (int i = 0; i < N_WORK; i++) {
         char key[64];
-        printf("  %-9s %12.2f %12.2f %7.3f %6.2f  %9.1f %9.1f %6.3f  %10.1f %10.1f %6.2f\n",
+        printf("  %-9s %12.2f %12.2f %7.3f %6.2f  %9ld %9ld %6.3f  %10.1f %10.1f %6.2f\n",
                w[i].name, r[i].graph_us, r[i].hand_us, r[i].ratio, w[i].target,
-               mem[i].kib[PROBE_BPGRAPH] / 1024.0, mem[i].kib[PROBE_HAND] / 1024.0,
+               mem[i].kib[PROBE_BPGRAPH], mem[i].kib[PROBE_HAND],
                peak_ratio(&mem[i]), (double)r[i].graph_bytes / 1024.0,
                (double)r[i].hand_bytes / 1024.0,
                (double)r[i].graph_bytes / (double)r[i].hand_bytes);
