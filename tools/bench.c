@@ -500,7 +500,11 @@ static void json_num(const char *key, double v)
 {
     if (!json)
         return;
-    fprintf(json, "%s\n  \"%s\": %.6g", json_first ? "{" : ",", key, v);
+    /* JSON has no infinity (a failed memory probe's ratio): null */
+    if (isfinite(v))
+        fprintf(json, "%s\n  \"%s\": %.6g", json_first ? "{" : ",", key, v);
+    else
+        fprintf(json, "%s\n  \"%s\": null", json_first ? "{" : ",", key);
     json_first = 0;
 }
 
