@@ -444,11 +444,12 @@ bp_status bp_node_set_value(bp_node *n, const bp_matrix *src);
 /* Binds an input to src's buffer without copying it: the input's value is
  * src->data itself until the next bp_node_bind_value or bp_node_set_value
  * on it, so a large batch, or a run of rows of a larger row-major table,
- * costs no copy.  The library only reads it, afresh at each forward, so
- * the caller may refill it between runs, and must keep it valid while the
- * graph may run.  Shapes as bp_node_set_value;
- * BP_EINVAL for a param or constant (they keep their own copy, which
- * optimizers write) or an op node; nothing changes on error. */
+ * costs no copy.  The library only reads the buffer, afresh at each
+ * forward: the caller may refill it between runs, and keeps it valid for
+ * every run until the input is given other data.  Shapes as
+ * bp_node_set_value; BP_EINVAL for a param or constant (they keep their
+ * own copy, which optimizers write) or an op node; nothing changes on
+ * error. */
 bp_status bp_node_bind_value(bp_node *n, const bp_matrix *src);
 
 /* The node's value (borrowed; valid until the graph is freed or the node's
