@@ -312,7 +312,8 @@ bp_node *bp_graph_node(const bp_graph *g, size_t i);
 /* Leaves.  Each returns a new node owned by g (valid until bp_graph_free),
  * or NULL on error.  name may be NULL; it is copied.
  *  - input: data given before a forward with bp_node_set_value (a copy)
- *    or bp_node_bind_value (no copy); never receives a gradient.  Its number of rows may change between runs.
+ *    or bp_node_bind_value (no copy); never receives a gradient.  Its
+ *    number of rows may change between runs.
  *  - param: a trainable matrix, initialised to zeros; receives gradients.
  *  - constant: fixed data, copied from data (rows * cols doubles). */
 bp_node *bp_input(bp_graph *g, size_t rows, size_t cols, const char *name);

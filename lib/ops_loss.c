@@ -108,10 +108,9 @@ static bp_status softmax_ce_shape(bp_op_args *a)
 static bp_status softmax_ce_forward(bp_op_args *a)
 {
     const bp_matrix *z = a->in[0], *y = a->in[1];
-    const double *lse = a->work + z->rows * z->cols;
-    double s = 0.0;
+    double *lse = a->work + z->rows * z->cols, s = 0.0;
 
-    bpi_softmax_rows(z, a->work, a->work + z->rows * z->cols);
+    bpi_softmax_rows(z, a->work, lse);
     for (size_t i = 0; i < z->rows; i++)
         for (size_t j = 0; j < z->cols; j++)
             s += y->data[i * z->cols + j] * (z->data[i * z->cols + j] - lse[i]);
