@@ -614,9 +614,9 @@ static void free_data(bench_data *d)
     bp_matrix_free(d->wy);
 }
 
-/* The three workloads over d's data, without their starting parameters
- * (make_init, for the ones that will run). */
-static void define_workloads(workload w[N_WORK], const bench_data *d)
+/* The three workloads over d's data; starting parameters for workload
+ * only, or for all three when only is N_WORK (the rest get none). */
+static void define_workloads(workload w[N_WORK], const bench_data *d, int only)
 {
     const double *sx = d->synth_x ? d->synth_x : d->wx ? d->wx->data : NULL;
     const double *sy = d->synth_y ? d->synth_y : d->wy ? d->wy->data : NULL;
@@ -624,6 +624,9 @@ static void define_workloads(workload w[N_WORK], const bench_data *d)
     w[SEED] = (workload){"seed", 10, 3, 3, 1, 0, 1e-5, sx, sy, NULL, 4.0, 0, 0};
     w[WEATHER] = (workload){"weather", d->wrows, 3, 64, 1, 0, 1e-5, sx, sy, NULL, 1.0, 0, 0};
     w[MNIST] = (workload){"mnist", 512, 784, 1024, 10, 1, 1e-2, d->mx, d->my, NULL, 1.05, 0, 0};
+    for (int i = 0; i < N_WORK; i++)
+        if (only == N_WORK || only == i)
+            w[i].init = make_init(&w[i], 42 + (unsigned long long)i);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -659,8 +662,7 @@ static long probe_peak_kib(int which, enum probe_version version, const options 
             _exit(1);
         /* this workload's data and starting parameters, nothing more */
         load_data(&d, opt, which != MNIST, which == MNIST);
-        define_workloads(w, &d);
-        w[which].init = make_init(&w[which], 42 + (unsigned long long)which);
+        define_workloads(w, &d, which);
         if (version == PROBE_BPGRAPH) {
             graph_net gn;
             graph_build(&gn, &w[which]);
@@ -1080,9 +1082,7 @@ int main(int argc, char **argv)
         return 1;
 
     load_data(&data, &opt, 1, 1);
-    define_workloads(w, &data);
-    for (int i = 0; i < N_WORK; i++)
-        w[i].init = make_init(&w[i], 42 + (unsigned long long)i);
+    define_workloads(w, &data, N_WORK);
     for (int i = 0; i < N_WORK; i++) {
         if (!opt.only || strcmp(opt.only, w[i].name) == 0) {
             r[i] = bench_workload(&w[i], &opt);
