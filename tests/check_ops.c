@@ -159,10 +159,11 @@ END_TEST
 /* dense_relu against plain loops, at shapes that cover its paths: one
  * block, several blocks with a short last one (m > 256), and a wide x
  * (k >= 64) whose forward runs unblocked; in in-place mode its backward
- * works in its own gradient's buffer instead of its scratch.  Its inputs are op nodes (scale
- * by 1, exact), whose gradients start fresh: dW and db are assigned by the
- * first block and added to by the rest, and x, which feeds both dense_relu
- * nodes, has dx assigned by one and added to by the other. */
+ * works in its own gradient's buffer instead of its scratch.  Its inputs
+ * are op nodes (scale by 1, exact), whose gradients start fresh: dW and db
+ * are assigned by the first block and added to by the rest, and x, which
+ * feeds both dense_relu nodes, has dx assigned by one and added to by the
+ * other. */
 static void check_dense_relu(size_t m, size_t k, size_t n, int inplace)
 {
     uint64_t st = m * 1000 + k * 10 + n;
