@@ -113,22 +113,6 @@ void bpi_gemm(int trans_a, int trans_b, int m, int n, int k, double alpha, const
 /* The checked conversion of a matrix dimension to a BLAS/LAPACK int. */
 int bpi_fits_int(size_t n);
 
-/* Built-in op declarations, one per line of ops.def. */
-#define BP_OP(name) extern const bp_op bpi_op_##name;
-#include "ops.def"
-#undef BP_OP
-
-/* The shape rule of ops whose output has their first input's shape. */
-bp_status bpi_same_shape(bp_op_args *a);
-
-/* dst (cols×rows) = srcᵀ, src rows×cols, both dense row-major: also the
- * conversion between row-major and column-major storage. */
-void bpi_transpose_into(const double *src, size_t rows, size_t cols, double *dst);
-
-/* Row-wise softmax of x into s (x->rows * x->cols doubles); when lse is not
- * NULL, also each row's log Σ e^x into lse (x->rows doubles). */
-void bpi_softmax_rows(const bp_matrix *x, double *s, double *lse);
-
 /* Convenience for the built-in ops' wrappers. */
 bp_node *bpi_apply1(bp_graph *g, const bp_op *op, bp_node *a, const double *attr);
 bp_node *bpi_apply2(bp_graph *g, const bp_op *op, bp_node *a, bp_node *b);

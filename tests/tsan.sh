@@ -14,7 +14,7 @@ trap 'rm -rf "$tmp"' EXIT
 # shellcheck disable=SC2046
 $cc -std=gnu11 -g -O1 -fsanitize=thread -pthread -I"$top_srcdir/include" -I"$top_srcdir/lib" \
     $(pkg-config --cflags openblas lapacke check) \
-    "$top_srcdir"/lib/*.c "$top_srcdir/tests/check_threads.c" -o "$tmp/check_threads_tsan" \
+    "$top_srcdir"/lib/*/*.c "$top_srcdir/tests/check_threads.c" -o "$tmp/check_threads_tsan" \
     $(pkg-config --libs openblas lapacke check) -lm
 echo "tsan: running check_threads"
 CK_FORK=no OPENBLAS_NUM_THREADS=1 TSAN_OPTIONS="halt_on_error=1 exitcode=66 ${TSAN_OPTIONS:-}" \

@@ -35,8 +35,9 @@ flags=(-g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined
        $(pkg-config --cflags openblas lapacke))
 libs=($(pkg-config --libs openblas lapacke) -lm)
 objs=()
-for src in "$top"/lib/*.c; do
-    obj="$work/lib_$(basename "${src%.c}").o"
+for src in "$top"/lib/*/*.c; do
+    rel=${src#"$top"/lib/}
+    obj="$work/lib_${rel//\//_}"; obj="${obj%.c}.o"
     "$cc" "${flags[@]}" -fsanitize=fuzzer-no-link -c "$src" -o "$obj"
     objs+=("$obj")
 done

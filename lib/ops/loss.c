@@ -1,5 +1,5 @@
 /* Losses, each m×n inputs → 1×1: mse, nll, softmax_ce. */
-#include "bp_private.h"
+#include "kernels.h"
 
 #include <math.h>
 

@@ -1,5 +1,5 @@
 /* The built-in op table and registries of ops by name. */
-#include "bp_private.h"
+#include "kernels.h"
 
 #include <string.h>
 

@@ -1,7 +1,7 @@
 /* Matrix products on CBLAS: matmul, transpose, dense (x·W + b) and
  * dense_relu (relu(x·W + b), fused); and the transpose the linear-algebra
  * ops use to hand row-major data to LAPACK. */
-#include "bp_private.h"
+#include "kernels.h"
 
 #include <string.h>
 
@@ -68,13 +68,6 @@ const bp_op bpi_op_matmul = {
 bp_node *bp_matmul(bp_graph *g, bp_node *a, bp_node *b)
 {
     return bpi_apply2(g, &bpi_op_matmul, a, b);
-}
-
-void bpi_transpose_into(const double *src, size_t rows, size_t cols, double *dst)
-{
-    for (size_t i = 0; i < rows; i++)
-        for (size_t j = 0; j < cols; j++)
-            dst[j * rows + i] = src[i * cols + j];
 }
 
 static bp_status transpose_shape(bp_op_args *a)

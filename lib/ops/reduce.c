@@ -1,5 +1,5 @@
 /* Reductions: rowsum, colsum, sum, mean, rowmax. */
-#include "bp_private.h"
+#include "kernels.h"
 
 static bp_status rowsum_shape(bp_op_args *a)
 {

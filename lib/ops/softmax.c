@@ -1,28 +1,8 @@
-/* Softmax, fused and staged as in the lesson, and detach. */
-#include "bp_private.h"
+/* The fused row softmax, and detach. */
+#include "kernels.h"
 
 #include <math.h>
 #include <string.h>
-
-/* S(i,j) = e^(x(i,j) − max_i) / Σ_k e^(x(i,k) − max_i): shifting by the row
- * max keeps every exponent ≤ 0, so nothing overflows. */
-void bpi_softmax_rows(const bp_matrix *x, double *s, double *lse)
-{
-    for (size_t i = 0; i < x->rows; i++) {
-        const double *row = x->data + i * x->cols;
-        double *srow = s + i * x->cols;
-        double max = row[0], total = 0.0;
-        for (size_t j = 1; j < x->cols; j++)
-            if (row[j] > max)
-                max = row[j];
-        for (size_t j = 0; j < x->cols; j++)
-            total += srow[j] = exp(row[j] - max);
-        for (size_t j = 0; j < x->cols; j++)
-            srow[j] /= total;
-        if (lse)
-            lse[i] = max + log(total);
-    }
-}
 
 static bp_status softmax_forward(bp_op_args *a)
 {
@@ -79,24 +59,4 @@ const bp_op bpi_op_detach = {
 bp_node *bp_detach(bp_graph *g, bp_node *a)
 {
     return bpi_apply1(g, &bpi_op_detach, a, NULL);
-}
-
-static bp_node *named(bp_node *n, const char *name)
-{
-    if (n && bp_node_set_name(n, name) != BP_OK) {
-        bpi_fail(n->graph, BP_ENOMEM, "softmax_staged: out of memory naming '%s'", name);
-        return NULL;
-    }
-    return n;
-}
-
-bp_node *bp_softmax_staged(bp_graph *g, bp_node *a)
-{
-    /* The lesson's stages; the row max is a constant, so it is detached. */
-    bp_node *max = named(bp_detach(g, bp_rowmax(g, a)), "softmax.max");
-    bp_node *shifted = named(bp_sub(g, a, max), "softmax.shifted");
-    bp_node *raised = named(bp_exp(g, shifted), "softmax.exp");
-    bp_node *total = named(bp_rowsum(g, raised), "softmax.rowsum");
-    bp_node *inverse = named(bp_pow(g, total, -1.0), "softmax.inverse");
-    return named(bp_mul(g, raised, inverse), "softmax.out");
 }

@@ -1,6 +1,6 @@
 /* Elementwise ops: binary with 2-D broadcasting (add, sub, mul, div) and
  * unary (neg, scale, exp, log, pow, sqrt, relu, sigmoid, tanh). */
-#include "bp_private.h"
+#include "kernels.h"
 
 #include <math.h>
 #include <string.h>
@@ -107,13 +107,6 @@ BINARY_OP(mul, "a ⊙ b, broadcasting", 3u, BP_OP_BWD_NO_OUT, {.kind = BP_DOMAIN
           x * y, g * y, g * x)
 BINARY_OP(div, "a ⊘ b, broadcasting", 1u, 0u, {.kind = BP_DOMAIN_NONZERO},
           x / y, g / y, -g * z / y)
-
-bp_status bpi_same_shape(bp_op_args *a)
-{
-    a->out->rows = a->in[0]->rows;
-    a->out->cols = a->in[0]->cols;
-    return BP_OK;
-}
 
 /* One unary op: y = FWD(x, c); dx += DX(x, y, g, c), c the attribute; DX
  * already includes g.  An op flagged BP_OP_INPLACE must not read x in DX:

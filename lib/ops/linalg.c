@@ -15,7 +15,7 @@
  *   logdet  the Cholesky factor                      work = 2n²
  *   lstsq   the QR factors of A (R is read back)     work = mn + 2mk + nk + lwork
  */
-#include "bp_private.h"
+#include "kernels.h"
 
 #include <cblas.h>
 #include <lapacke.h>

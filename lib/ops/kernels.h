@@ -1,0 +1,25 @@
+/* The ops layer's private interface: the built-in op declarations and the
+ * helpers that several op families share (kernels.c).  Op files include
+ * this, never each other. */
+#ifndef BP_KERNELS_H
+#define BP_KERNELS_H
+
+#include "bp_private.h"
+
+/* Built-in op declarations, one per line of ops.def. */
+#define BP_OP(name) extern const bp_op bpi_op_##name;
+#include "ops.def"
+#undef BP_OP
+
+/* The shape rule of ops whose output has their first input's shape. */
+bp_status bpi_same_shape(bp_op_args *a);
+
+/* dst (cols×rows) = srcᵀ, src rows×cols, both dense row-major: also the
+ * conversion between row-major and column-major storage. */
+void bpi_transpose_into(const double *src, size_t rows, size_t cols, double *dst);
+
+/* Row-wise softmax of x into s (x->rows * x->cols doubles); when lse is not
+ * NULL, also each row's log Σ e^x into lse (x->rows doubles). */
+void bpi_softmax_rows(const bp_matrix *x, double *s, double *lse);
+
+#endif
