@@ -11,6 +11,7 @@ ${MAKE:-make} -s -C "$top_builddir" install DESTDIR="$tmp" >"$tmp/install.log" 2
 libdir=$(PKG_CONFIG_PATH="$top_builddir" pkg-config --variable=libdir bpgraph)
 includedir=$(PKG_CONFIG_PATH="$top_builddir" pkg-config --variable=includedir bpgraph)
 test -f "$tmp$includedir/bpgraph.h"
+test -f "$tmp$includedir/bpgraph/graph.h"
 test -f "$tmp$libdir/pkgconfig/bpgraph.pc"
 ls "$tmp$libdir"/libbpgraph.so* "$tmp$libdir"/libbpgraph.a >/dev/null
 

@@ -1,0 +1,169 @@
+/* bpgraph: Gradient checking.  Part of <bpgraph.h>; include that. */
+#ifndef BPGRAPH_CHECK_H
+#define BPGRAPH_CHECK_H
+
+#include "graph.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------------ */
+/* Gradient checking                                                         */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * The checker compares analytic derivatives (from bp_backward) with finite
+ * differences.  Each derivative is taken by central differences with a
+ * per-element step h = step_scale · cbrt(eps) · max(1, |x|), made exact
+ * as (x + h) − x; with richardson set, a 4-point stencil
+ * (4·D(h) − D(2h)) / 3 is used and |it − D(h)| is the entry's error
+ * estimate.  An entry passes when
+ *     |a − n| ≤ atol + rtol · max(|a|, |n|) + estimate
+ * where the estimate also holds a bound on the rounding in the difference
+ * quotient.  Reported relative errors are |a − n| / max(|a|, |n|, atol/rtol),
+ * so entries at the atol level do not show as large relative errors.
+ *
+ * bp_gradcheck_op derives an op's cases from the op itself: input shapes
+ * (1×1, 1×n, n×1, m×n in both orientations, every broadcast pattern) that
+ * its shape rule accepts, each attribute set of check_attr, inputs sampled
+ * from each input's bp_domain away from its kinks, and a fixed seed.  Small
+ * cases compare the full Jacobian; larger ones vᵀJu probes with random
+ * signed u and v, re-checked element by element when a probe fails.  It
+ * also checks the backward contract: a zero seed gives exactly zero, the
+ * gradient is linear in the seed, a second backward accumulates, and an op
+ * given one node as both its first inputs matches the differences of
+ * f(x, x).  A BP_OP_STOP_GRAD op is checked to pass no gradient.  Every
+ * other case runs in in-place mode (bp_graph_set_inplace), and for a
+ * BP_OP_ASSIGN_FRESH op with its inputs behind op nodes, so that the paths
+ * for dout_writable, din_fresh and BP_OP_INPLACE are checked too.
+ */
+
+/* Outcome of a check, ordered by severity. */
+typedef enum bp_check_result {
+    BP_CHECK_PASS = 0,
+    BP_CHECK_MISMATCH,    /* an analytic derivative or contract is wrong */
+    BP_CHECK_NONFINITE,   /* a NaN or infinity in a value or gradient */
+    BP_CHECK_ERROR        /* an op or the graph returned an error, or no
+                             case could be built (see message) */
+} bp_check_result;
+
+#define BP_CHECK_ALL ((size_t)-1)   /* bp_check_options.only_case: every case */
+#define BP_CHECK_NONE ((size_t)-1)  /* bp_check_entry.out_row/out_col: the
+                                       entry is of a weighted sum or probe */
+
+typedef struct bp_check_options {
+    unsigned long long seed;  /* sampling seed; same seed, same cases */
+    double eps;               /* rounding unit used to choose the step */
+    double step_scale;        /* c in h = c · cbrt(eps) · max(1, |x|) */
+    double atol;              /* absolute tolerance */
+    double rtol;              /* relative tolerance */
+    int richardson;           /* nonzero: 4-point stencil + error estimate */
+    int contracts;            /* nonzero: also check the backward contract */
+    size_t max_cases;         /* shape cases per attribute set (op checks) */
+    size_t jacobian_max;      /* full Jacobian when input elements × output
+                                 elements ≤ this; probes above */
+    size_t n_probes;          /* vᵀJu probes per larger case */
+    size_t graph_elementwise_max; /* bp_gradcheck_graph differentiates every
+                                 param element when there are at most this
+                                 many; probes above */
+    double kink_margin;       /* keep samples this far (× max(1, |kink|))
+                                 from a kink or a tie */
+    size_t only_case;         /* BP_CHECK_ALL, or the one case to run (its
+                                 number in a report, for replaying it) */
+} bp_check_options;
+
+/* The defaults: seed 1, eps DBL_EPSILON, step_scale 1, atol 1e-6,
+ * rtol 1e-5, richardson on, contracts on, max_cases 24, jacobian_max 1024,
+ * n_probes 4, graph_elementwise_max 4096, kink_margin 1e-2, only_case
+ * BP_CHECK_ALL. */
+bp_check_options bp_check_options_default(void);
+
+/* One compared derivative. */
+typedef struct bp_check_entry {
+    size_t case_index;     /* the case it belongs to */
+    size_t input;          /* op input, or param number in graph order */
+    char input_name[32];   /* "in0".. for ops, the param's name for graphs */
+    size_t row, col;       /* the element of that input (for a probe whose
+                              re-check found nothing: BP_CHECK_NONE) */
+    size_t out_row, out_col; /* the output element of a Jacobian entry, or
+                              BP_CHECK_NONE */
+    double x;              /* the input element's value */
+    double analytic;
+    double numeric;
+    double error;          /* |analytic − numeric| */
+    double estimate;       /* error estimate of numeric (Richardson + rounding) */
+    double allowed;        /* atol + rtol · max(|a|, |n|) + estimate */
+} bp_check_entry;
+
+/* One case of a check: a set of input shapes, an attribute set, a sample. */
+typedef struct bp_check_case {
+    size_t index;          /* the case number (for only_case) */
+    char label[128];       /* e.g. "2x3, 1x3 -> 2x3 attr 2.385 [jacobian]" */
+    size_t attr_set;       /* index into check_attr (0 without attributes) */
+    size_t n_compared;     /* derivatives compared */
+    double max_abs_err;
+    double max_rel_err;
+    bp_check_result result;
+    char diagnosis[128];   /* "" or a one-line reading of a mismatch */
+} bp_check_case;
+
+#define BP_CHECK_MAX_WORST 8
+
+typedef struct bp_check_report {
+    bp_check_result result;  /* the most severe over all cases */
+    char name[64];           /* the op's name, or "graph" */
+    bp_check_options options;  /* the options used */
+    size_t n_cases;
+    bp_check_case *cases;    /* n_cases entries, owned by the report */
+    size_t n_failed;         /* cases that did not pass */
+    size_t failed_case;      /* the case of worst[0] when not passing (to
+                                replay with only_case), else BP_CHECK_NONE */
+    size_t n_compared;
+    double max_abs_err;
+    double max_rel_err;
+    size_t n_worst;
+    bp_check_entry worst[BP_CHECK_MAX_WORST]; /* largest error / allowed
+                                first; failing entries when there are any */
+    char diagnosis[128];     /* failed_case's diagnosis, e.g. "sign flipped
+                                (analytic ≈ −numeric)"; "" when none fits */
+    char message[512];       /* the first contract failure or error, or "" */
+} bp_check_report;
+
+/* Releases what a report owns and zeroes it; NULL is allowed.  The check
+ * functions overwrite *report without releasing it first, so call this
+ * between checks that reuse one report. */
+void bp_check_report_clear(bp_check_report *report);
+
+/* Checks every case of op (see above).  opt may be NULL for the defaults.
+ * Returns BP_OK when the check ran, whatever its result (read
+ * report->result); BP_EINVAL for a NULL op or report, an op that fails
+ * bp_op_validate, or a max_cases so large that the case count overflows;
+ * BP_ENOMEM.  Never prints. */
+bp_status bp_gradcheck_op(const bp_op *op, const bp_check_options *opt,
+                          bp_check_report *report);
+
+/* Checks the gradient of out with respect to every param of g by finite
+ * differences on the params' values: out itself when it is 1x1, else a
+ * random weighted sum of its entries.  With contracts on it also checks
+ * that a zero seed gives zero and that a second backward accumulates.
+ * Every param's value is restored exactly and its gradient restored to
+ * what it was; the graph is left forwarded to out.  Returns as
+ * bp_gradcheck_op; BP_ESTATE when out depends on no param. */
+bp_status bp_gradcheck_graph(bp_graph *g, bp_node *out,
+                             const bp_check_options *opt,
+                             bp_check_report *report);
+
+/* The checker's finite difference for one scalar function: f'(x) with the
+ * step and stencil of opt (NULL: defaults).  *estimate (may be NULL)
+ * receives the error estimate (Richardson + rounding); NaN when f
+ * returns a non-finite value. */
+double bp_numeric_derivative(double (*f)(double x, void *ctx), void *ctx,
+                             double x, const bp_check_options *opt,
+                             double *estimate);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* BPGRAPH_CHECK_H */

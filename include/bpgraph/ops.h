@@ -1,0 +1,111 @@
+/* bpgraph: The built-in ops.  Part of <bpgraph.h>; include that. */
+#ifndef BPGRAPH_OPS_H
+#define BPGRAPH_OPS_H
+
+#include "graph.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Built-in ops.  Each is bp_apply with the built-in op of that name.
+ * Elementwise binary ops broadcast in two dimensions: each dimension of the
+ * two operands is equal, or 1 in one of them. */
+bp_node *bp_matmul(bp_graph *g, bp_node *a, bp_node *b);      /* A·B */
+bp_node *bp_transpose(bp_graph *g, bp_node *a);               /* Aᵀ */
+bp_node *bp_add(bp_graph *g, bp_node *a, bp_node *b);         /* a + b */
+bp_node *bp_sub(bp_graph *g, bp_node *a, bp_node *b);         /* a − b */
+bp_node *bp_mul(bp_graph *g, bp_node *a, bp_node *b);         /* a ⊙ b */
+bp_node *bp_div(bp_graph *g, bp_node *a, bp_node *b);         /* a ⊘ b */
+bp_node *bp_neg(bp_graph *g, bp_node *a);                     /* −a */
+bp_node *bp_scale(bp_graph *g, bp_node *a, double c);         /* c·a */
+bp_node *bp_exp(bp_graph *g, bp_node *a);
+bp_node *bp_log(bp_graph *g, bp_node *a);
+bp_node *bp_pow(bp_graph *g, bp_node *a, double p);           /* a^p */
+bp_node *bp_sqrt(bp_graph *g, bp_node *a);
+bp_node *bp_relu(bp_graph *g, bp_node *a);
+bp_node *bp_sigmoid(bp_graph *g, bp_node *a);
+bp_node *bp_tanh(bp_graph *g, bp_node *a);
+bp_node *bp_rowsum(bp_graph *g, bp_node *a);   /* m×n → m×1, sum of each row */
+bp_node *bp_colsum(bp_graph *g, bp_node *a);   /* m×n → 1×n, sum of each column */
+bp_node *bp_sum(bp_graph *g, bp_node *a);      /* m×n → 1×1 */
+bp_node *bp_mean(bp_graph *g, bp_node *a);     /* m×n → 1×1 */
+bp_node *bp_rowmax(bp_graph *g, bp_node *a);   /* m×n → m×1; the gradient goes
+                                                  to the first arg-max */
+bp_node *bp_softmax(bp_graph *g, bp_node *a);  /* fused, row-wise */
+bp_node *bp_dense(bp_graph *g, bp_node *x, bp_node *w, bp_node *b); /* x·W + b */
+/* relu(x·W + b) as one op: the same result as bp_relu(g, bp_dense(...))
+ * (gradient 0 where x·W + b = 0, as bp_relu's), in one node, and faster on
+ * narrow layers: it works through the rows in cache-sized blocks. */
+bp_node *bp_dense_relu(bp_graph *g, bp_node *x, bp_node *w, bp_node *b);
+bp_node *bp_mse(bp_graph *g, bp_node *pred, bp_node *target);
+    /* mean over all entries of (pred − target)² → 1×1 */
+bp_node *bp_nll(bp_graph *g, bp_node *prob, bp_node *target);
+    /* −(1/m) Σ target ⊙ log(prob) over an m-row batch → 1×1 */
+bp_node *bp_softmax_ce(bp_graph *g, bp_node *logits, bp_node *target);
+    /* nll(softmax(logits), target), fused: gradient (p − target)/m */
+bp_node *bp_detach(bp_graph *g, bp_node *a);   /* value of a, no gradient */
+
+/* The lesson's staged softmax, built from graph nodes:
+ *   shifted = a − detach(rowmax(a)); e = exp(shifted);
+ *   s = rowsum(e); r = pow(s, −1); out = e ⊙ r.
+ * Returns the output node (the intermediate nodes are named "softmax.*"). */
+bp_node *bp_softmax_staged(bp_graph *g, bp_node *a);
+
+/* Linear algebra (LAPACKE).  Each is bp_apply with the built-in op of that
+ * name and returns a new node owned by g, or NULL with the error in g.
+ *  - Building: BP_EDIM when A is not square (lstsq: has fewer rows than
+ *    columns), B's rows differ from A's, or a size (including n·n) does not
+ *    fit LAPACK's 32-bit integers.
+ *  - bp_forward: BP_ESINGULAR for a singular or not positive definite
+ *    matrix, with a message naming the op, the LAPACK routine and its info
+ *    value, e.g. "solve: forward: dgesv: U(3,3) is exactly zero (info 3),
+ *    matrix A (3x3) is singular"; BP_ENUMERIC when the result is not finite
+ *    (a numerically singular A, or a non-finite input).  No op passes a
+ *    matrix of NaN on silently.
+ *  - Factorisations made in forward are kept for backward. */
+
+/* X = A⁻¹B: (n×n)·(n×k) → n×k, by LU with partial pivoting (dgesv).
+ * Gradients dB = A⁻ᵀG, dA = −dB·Xᵀ. */
+bp_node *bp_solve(bp_graph *g, bp_node *a, bp_node *b);
+
+/* A⁻¹: n×n → n×n (dgetrf, dgetri).  Gradient dA = −A⁻ᵀ G A⁻ᵀ. */
+bp_node *bp_inv(bp_graph *g, bp_node *a);
+
+/* The lower triangular L with L·Lᵀ = A, for symmetric positive definite A:
+ * n×n → n×n (dpotrf).  L's upper triangle is zero.  Only A's lower triangle
+ * is read: A is taken to be symmetric.  The gradient dA is symmetric — the
+ * gradient with respect to a symmetric matrix, so that a symmetric change E
+ * of A changes the loss by Σ dA(i,j)·E(i,j); moving A(i,j) and A(j,i)
+ * together by h changes it by (dA(i,j) + dA(j,i))·h.  Keep A symmetric
+ * (e.g. M·Mᵀ + c·I, or a param updated only by symmetric gradients).
+ * BP_ESINGULAR when A is not positive definite. */
+bp_node *bp_cholesky(bp_graph *g, bp_node *a);
+
+/* log det A for symmetric positive definite A: n×n → 1×1, as 2·Σ log L(i,i)
+ * of its Cholesky factor, so it does not overflow where det would.  Reads
+ * A's lower triangle; the gradient dA = G·A⁻¹ is symmetric, with the same
+ * convention as bp_cholesky.  BP_ESINGULAR when A is not positive
+ * definite. */
+bp_node *bp_logdet(bp_graph *g, bp_node *a);
+
+/* det A: n×n → 1×1, the product of U's diagonal from dgetrf, its sign from
+ * the row interchanges.  Gradient dA = G·det(A)·A⁻ᵀ.  A singular A is not
+ * an error in forward: det is then exactly 0.  Its backward fails with
+ * BP_ESINGULAR for n > 1 (the gradient there, the cofactor matrix, is not
+ * computed); for n = 1 it is G.  BP_ENUMERIC when det overflows a double
+ * (use bp_logdet). */
+bp_node *bp_det(bp_graph *g, bp_node *a);
+
+/* X = argmin ‖A·X − B‖₂, column by column: (m×n)·(m×k) → n×k, for A with
+ * m ≥ n and full column rank (dgels, by QR).  Gradients, with residual
+ * r = B − A·X and Y = (AᵀA)⁻¹G: dB = A·Y, dA = r·Yᵀ − A·Y·Xᵀ.
+ * BP_ESINGULAR when R has an exactly zero diagonal entry (A rank
+ * deficient); a nearly rank deficient A is not detected. */
+bp_node *bp_lstsq(bp_graph *g, bp_node *a, bp_node *b);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* BPGRAPH_OPS_H */
