@@ -12,22 +12,18 @@
 
 /* ---- sampling and cases (sample.c) ---- */
 
-/* The checker's random stream (splitmix64), so a seed means the same
- * samples on every platform. */
-typedef struct gc_rng {
-    uint64_t state;
-} gc_rng;
-
+/* The checker draws from bp_rng, the library's one generator, so a seed
+ * means the same samples on every platform. */
 /* Each case gets its own stream, so replaying one case (only_case) draws
  * exactly the samples it drew in the full run. */
-gc_rng bpi_gc_rng_for(unsigned long long seed, const char *name, size_t case_index);
+bp_rng bpi_gc_rng_for(unsigned long long seed, const char *name, size_t case_index);
 /* Uniform magnitude in [lo, hi) with a random sign. */
-double bpi_gc_rng_signed(gc_rng *r, double lo, double hi);
+double bpi_gc_rng_signed(bp_rng *r, double lo, double hi);
 /* Random signed weights of magnitude in [0.25, 1): no entry is ignored. */
-void bpi_gc_random_weights(gc_rng *r, double *w, size_t n);
+void bpi_gc_random_weights(bp_rng *r, double *w, size_t n);
 /* Fills m from domain d; BP_EDIM for a non-square SPD/INVERTIBLE input,
  * BP_ENUMERIC when no sample away from the kinks was found, BP_ENOMEM. */
-bp_status bpi_gc_sample_matrix(gc_rng *r, const bp_domain *d, double margin, bp_matrix *m);
+bp_status bpi_gc_sample_matrix(bp_rng *r, const bp_domain *d, double margin, bp_matrix *m);
 
 /* One case of an op: input shapes, attribute set, how it is checked. */
 typedef struct gc_case {
@@ -113,7 +109,7 @@ bp_status bpi_gc_stencil(gc_check *c, gc_target *t, size_t k, const double *dir,
 void bpi_gc_contract_failed(gc_check *c, const char *diagnosis);
 /* The backward contract: zero seed ⇒ exactly zero; linear in the seed;
  * a second backward without bp_zero_grad adds the same again. */
-bp_status bpi_gc_check_contracts(gc_check *c, gc_target *t, gc_rng *r, const double *w);
+bp_status bpi_gc_check_contracts(gc_check *c, gc_target *t, bp_rng *r, const double *w);
 /* A BP_OP_STOP_GRAD op passes no gradient. */
 bp_status bpi_gc_check_stop_grad(gc_check *c, gc_target *t, bp_node *param0);
 

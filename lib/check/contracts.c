@@ -34,7 +34,7 @@ void bpi_gc_contract_failed(gc_check *c, const char *diagnosis)
 
 /* The backward contract: zero seed ⇒ exactly zero; linear in the seed;
  * a second backward without bp_zero_grad adds the same again. */
-bp_status bpi_gc_check_contracts(gc_check *c, gc_target *t, gc_rng *r, const double *w)
+bp_status bpi_gc_check_contracts(gc_check *c, gc_target *t, bp_rng *r, const double *w)
 {
     const size_t n = t->total, m = t->n_out;
     const double alpha = 2.385, beta = -0.7125;

@@ -138,7 +138,7 @@ done:
 
 /* n_probes checks of vᵀJu; a failing probe is re-checked element by
  * element on Σ v ⊙ out to find the entries. */
-static bp_status check_probes(gc_check *c, gc_target *t, gc_rng *r)
+static bp_status check_probes(gc_check *c, gc_target *t, bp_rng *r)
 {
     const size_t n = t->total, m = t->n_out;
     double *v = bpi_malloc(m * sizeof *v), *dir = bpi_malloc(n * sizeof *dir);
@@ -217,7 +217,7 @@ static int fresh_path(const bp_op *op, size_t i)
 static bp_status run_case(gc_check *c, const bp_op *op, const gc_case *k, const double *attr)
 {
     const bp_check_options *o = c->o;
-    gc_rng r = bpi_gc_rng_for(o->seed, op->name, c->case_index);
+    bp_rng r = bpi_gc_rng_for(o->seed, op->name, c->case_index);
     const size_t n_params = k->shared ? op->n_in - 1 : op->n_in;
     const char *names_shared[BP_MAX_INPUTS] = {"in0=in1", "in2", "in3", ""};
     bp_graph *g = bp_graph_new();
@@ -398,7 +398,7 @@ bp_status bp_gradcheck_graph(bp_graph *g, bp_node *out, const bp_check_options *
                              bp_check_report *report)
 {
     bp_check_options o = opt ? *opt : bp_check_options_default();
-    gc_rng r = bpi_gc_rng_for(o.seed, "graph", 0);
+    bp_rng r = bpi_gc_rng_for(o.seed, "graph", 0);
     size_t n_params = 0;
     const char **names = NULL;
     double *saved = NULL, *saved_grad = NULL, *w = NULL, *ga = NULL, *sa = NULL, *sn = NULL;

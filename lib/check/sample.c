@@ -11,42 +11,32 @@
 /* Tries before giving up on sampling away from kinks and ties. */
 #define MAX_RESAMPLE 1000
 
-/* ---- a small PRNG of our own (splitmix64), so a seed means the same
- *      samples on every platform ---- */
-
-static uint64_t rng_next(gc_rng *r)
-{
-    uint64_t z = (r->state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
+/* ---- random streams: bp_rng, one per case ---- */
 
 /* Uniform in [lo, hi). */
-static double rng_range(gc_rng *r, double lo, double hi)
+static double rng_range(bp_rng *r, double lo, double hi)
 {
-    return lo + (hi - lo) * ((double)(rng_next(r) >> 11) * 0x1.0p-53);
+    return lo + (hi - lo) * bp_rng_uniform(r);
 }
 
 /* Uniform magnitude in [lo, hi) with a random sign. */
-double bpi_gc_rng_signed(gc_rng *r, double lo, double hi)
+double bpi_gc_rng_signed(bp_rng *r, double lo, double hi)
 {
     double v = rng_range(r, lo, hi);
-    return (rng_next(r) & 1u) ? -v : v;
+    return (bp_rng_next(r) & 1u) ? -v : v;
 }
 
 /* Each case gets its own stream, so replaying one case (only_case) draws
  * exactly the samples it drew in the full run. */
-gc_rng bpi_gc_rng_for(unsigned long long seed, const char *name, size_t case_index)
+bp_rng bpi_gc_rng_for(unsigned long long seed, const char *name, size_t case_index)
 {
     uint64_t h = 1469598103934665603ull;   /* FNV-1a of the name */
-    gc_rng r;
+    bp_rng r;
 
     for (const char *p = name; *p; p++)
         h = (h ^ (unsigned char)*p) * 1099511628211ull;
-    r.state = (uint64_t)seed ^ h;
-    r.state = rng_next(&r) ^ ((uint64_t)case_index * 0xD1B54A32D192ED03ull);
-    rng_next(&r);
+    bp_rng_seed(&r, (uint64_t)seed ^ h);
+    bp_rng_seed(&r, bp_rng_next(&r) ^ ((uint64_t)case_index * 0xD1B54A32D192ED03ull));
     return r;
 }
 
@@ -57,7 +47,7 @@ static int near_kink(const bp_domain *d, double x, double margin)
     return (d->kinks & BP_KINK_AT) && fabs(x - d->kink) < margin * fmax(1.0, fabs(d->kink));
 }
 
-static double sample_scalar(gc_rng *r, const bp_domain *d, double margin)
+static double sample_scalar(bp_rng *r, const bp_domain *d, double margin)
 {
     for (int tries = 0; tries < MAX_RESAMPLE; tries++) {
         double x;
@@ -100,7 +90,7 @@ static int row_has_tie(const double *row, size_t n, double margin)
 
 /* Fills m from domain d; BP_EDIM for a non-square SPD/INVERTIBLE input,
  * BP_ENUMERIC when no sample away from the kinks was found. */
-bp_status bpi_gc_sample_matrix(gc_rng *r, const bp_domain *d, double margin, bp_matrix *m)
+bp_status bpi_gc_sample_matrix(bp_rng *r, const bp_domain *d, double margin, bp_matrix *m)
 {
     const size_t rows = m->rows, cols = m->cols;
 
@@ -156,7 +146,7 @@ bp_status bpi_gc_sample_matrix(gc_rng *r, const bp_domain *d, double margin, bp_
 }
 
 /* Random signed weights of magnitude in [0.25, 1): no entry is ignored. */
-void bpi_gc_random_weights(gc_rng *r, double *w, size_t n)
+void bpi_gc_random_weights(bp_rng *r, double *w, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         w[i] = bpi_gc_rng_signed(r, 0.25, 1.0);
