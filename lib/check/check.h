@@ -69,6 +69,7 @@ typedef struct gc_check {
     size_t case_index;
     bp_check_case *cur;
     const char *const *input_names;  /* for graphs; NULL: "in0", ... */
+    int shared;                      /* the case feeds one node to in0 and in1 */
     size_t first_failed_case;
 } gc_check;
 
@@ -115,6 +116,9 @@ bp_status bpi_gc_check_stop_grad(gc_check *c, gc_target *t, bp_node *param0);
 
 /* ---- reports and diagnosis (report.c) ---- */
 
+/* BP_OK, or BP_EINVAL with the report's result ERROR and a message
+ * naming the option out of range (rep may be NULL). */
+bp_status bpi_gc_check_options(const bp_check_options *o, bp_check_report *rep);
 void bpi_gc_report_start(bp_check_report *rep, const bp_check_options *o, const char *name);
 /* failed_case, diagnosis, n_failed, once every case has run. */
 void bpi_gc_finish_report(gc_check *c);

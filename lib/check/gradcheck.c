@@ -1,35 +1,14 @@
 /* Gradient checking: analytic derivatives (bp_backward) against finite
  * differences, for one op over cases derived from its declaration, or for
  * every param of a graph.  The drivers; check.h lists the parts.  Uses the
- * public graph API only. */
+ * public graph API, and bpi_node_drop_grad to give back a param's absent
+ * gradient. */
 #include "check.h"
 
-#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-
-bp_check_options bp_check_options_default(void)
-{
-    bp_check_options o;
-
-    memset(&o, 0, sizeof o);
-    o.seed = 1;
-    o.eps = DBL_EPSILON;
-    o.step_scale = 1.0;
-    o.atol = 1e-6;
-    o.rtol = 1e-5;
-    o.richardson = 1;
-    o.contracts = 1;
-    o.max_cases = 24;
-    o.jacobian_max = 1024;
-    o.n_probes = 4;
-    o.graph_elementwise_max = 4096;
-    o.kink_margin = 1e-2;
-    o.only_case = BP_CHECK_ALL;
-    return o;
-}
 
 /* ---- the checks on one target ---- */
 
@@ -206,12 +185,39 @@ static int inplace_case(size_t i)
     return i % 2 == 1;
 }
 
-/* Whether case i of op feeds its inputs through an op node, so that the
- * op sees fresh input gradients (din_fresh) and, being an in-place case,
- * may share that node's buffers. */
-static int fresh_path(const bp_op *op, size_t i)
+/* Which inputs case i of op feeds through an op node (bit j: input j), so
+ * that the op sees fresh gradients (din_fresh) for them and, being an
+ * in-place case, may share that node's buffers; the others are params,
+ * which it must add to.  The in-place cases cycle through every nonempty
+ * pattern, all inputs first, so an op that reads one input's fresh bit for
+ * another's meets a case where the two differ. */
+static unsigned fresh_inputs(const bp_op *op, const gc_case *k, size_t i)
 {
-    return (op->flags & BP_OP_ASSIGN_FRESH) && inplace_case(i);
+    const unsigned all = (1u << op->n_in) - 1;
+    unsigned fresh;
+
+    if (!(op->flags & BP_OP_ASSIGN_FRESH) || !inplace_case(i))
+        return 0;
+    fresh = all - (unsigned)((i / 2) % all);
+    if (k->shared && (fresh & 2u))   /* in1 is in0's node */
+        fresh = (fresh & ~2u) | 1u;
+    return fresh;
+}
+
+/* " [fresh gradients]", or which inputs have them when not all do. */
+static void fresh_label(const bp_op *op, unsigned fresh, char *buf, size_t size)
+{
+    size_t used = strlen(buf);
+
+    if (!fresh)
+        return;
+    used += (size_t)snprintf(buf + used, size - used, " [fresh gradients");
+    for (size_t j = 0; j < op->n_in && used < size && fresh != (1u << op->n_in) - 1; j++)
+        if (fresh & (1u << j))
+            used += (size_t)snprintf(buf + used, size - used, "%sin%zu",
+                                     fresh & ((1u << j) - 1) ? ", " : ": ", j);
+    if (used < size)
+        snprintf(buf + used, size - used, "]");
 }
 
 static bp_status run_case(gc_check *c, const bp_op *op, const gc_case *k, const double *attr)
@@ -227,6 +233,7 @@ static bp_status run_case(gc_check *c, const bp_op *op, const gc_case *k, const 
     bp_status st = bpi_gc_target_alloc(&t, n_params);
 
     c->input_names = k->shared ? names_shared : NULL;
+    c->shared = k->shared;
     if (!g || st != BP_OK) {
         st = BP_ENOMEM;
         goto done;
@@ -242,8 +249,8 @@ static bp_status run_case(gc_check *c, const bp_op *op, const gc_case *k, const 
         t.params[p++] = in[i];
         /* Through scale(1) the op writes gradients of op nodes, which it
          * may assign rather than add (BP_OP_ASSIGN_FRESH); params it must
-         * add to.  Alternate cases check both paths. */
-        if (fresh_path(op, c->case_index))
+         * add to.  Cases mix both paths (fresh_inputs). */
+        if (fresh_inputs(op, k, c->case_index) & (1u << i))
             in[i] = bp_scale(g, in[i], 1.0);
     }
     t.out = bp_apply(g, op, op->n_in, in, attr);
@@ -297,6 +304,7 @@ static bp_status run_case(gc_check *c, const bp_op *op, const gc_case *k, const 
         st = BP_OK;   /* an op's error is the case's result, recorded by eval/analytic */
 done:
     c->input_names = NULL;   /* names_shared is this frame's */
+    c->shared = 0;
     bpi_free(w);
     bpi_gc_target_free(&t);
     bp_graph_free(g);
@@ -322,6 +330,16 @@ bp_status bp_gradcheck_op(const bp_op *op, const bp_check_options *opt,
         return BP_EINVAL;
     }
     bpi_gc_report_start(report, &o, op->name);
+    if ((st = bpi_gc_check_options(&o, report)) != BP_OK)
+        return st;
+    for (size_t i = 0; i < op->n_in; i++)
+        if (!(op->domain[i].max_abs >= 0.0) || !isfinite(op->domain[i].max_abs)) {
+            report->result = BP_CHECK_ERROR;
+            snprintf(report->message, sizeof report->message,
+                     "input %zu's domain has max_abs %g; it must be finite and >= 0", i,
+                     op->domain[i].max_abs);
+            return BP_EINVAL;
+        }
     if (op->n_attr > 0 && op->n_check_attr == 0) {
         report->result = BP_CHECK_ERROR;
         snprintf(report->message, sizeof report->message,
@@ -381,10 +399,7 @@ bp_status bp_gradcheck_op(const bp_op *op, const bp_check_options *opt,
         c.cur->index = i;
         c.cur->attr_set = cases[i].attr_set;
         bpi_gc_case_label(op, &cases[i], attr, c.cur->label, sizeof c.cur->label);
-        if (fresh_path(op, i)) {
-            size_t len = strlen(c.cur->label);
-            snprintf(c.cur->label + len, sizeof c.cur->label - len, " [fresh gradients]");
-        }
+        fresh_label(op, fresh_inputs(op, &cases[i], i), c.cur->label, sizeof c.cur->label);
         st = run_case(&c, op, &cases[i], attr);
     }
     bpi_free(cases);
@@ -393,6 +408,14 @@ bp_status bp_gradcheck_op(const bp_op *op, const bp_check_options *opt,
 }
 
 /* ---- whole graphs ---- */
+
+static int in_graph(const bp_graph *g, const bp_node *n)
+{
+    for (size_t i = 0; i < bp_graph_size(g); i++)
+        if (bp_graph_node(g, i) == n)
+            return 1;
+    return 0;
+}
 
 bp_status bp_gradcheck_graph(bp_graph *g, bp_node *out, const bp_check_options *opt,
                              bp_check_report *report)
@@ -412,11 +435,19 @@ bp_status bp_gradcheck_graph(bp_graph *g, bp_node *out, const bp_check_options *
     if (!report)
         return BP_EINVAL;
     bpi_gc_report_start(report, &o, "graph");
+    if ((st = bpi_gc_check_options(&o, report)) != BP_OK)
+        return st;
     if (!g || !out || bp_graph_status(g) != BP_OK) {
         report->result = BP_CHECK_ERROR;
         snprintf(report->message, sizeof report->message, "%s",
                  g && bp_graph_status(g) != BP_OK ? bp_graph_message(g) : "graph or node is NULL");
         return g && out ? bp_graph_status(g) : BP_EINVAL;
+    }
+    if (!in_graph(g, out)) {
+        report->result = BP_CHECK_ERROR;
+        snprintf(report->message, sizeof report->message,
+                 "node '%s' is not a node of this graph", bp_node_name(out));
+        return BP_EINVAL;
     }
     if (!bp_node_requires_grad(out)) {
         report->result = BP_CHECK_ERROR;
@@ -453,10 +484,12 @@ bp_status bp_gradcheck_graph(bp_graph *g, bp_node *out, const bp_check_options *
     c.input_names = names;
     report->n_cases = 1;
 
-    if (bp_forward(g, out) != BP_OK) {
+    if ((st = bp_forward(g, out)) != BP_OK) {
+        /* an invalid call (an input with no data): the caller's error,
+         * returned, and the graph's error state left as it was found */
         bpi_gc_raise_result(&c, BP_CHECK_ERROR);
         bpi_gc_case_message(&c, "%s", bp_graph_message(g));
-        st = BP_OK;
+        bp_graph_clear_error(g);
         goto done;
     }
     if ((st = bpi_gc_target_init(&t)) != BP_OK)
@@ -519,6 +552,8 @@ restore:
         bp_matrix *gm = bp_node_grad(t.params[p]);
         if (gm && had_grad[p])
             memcpy(gm->data, saved_grad + t.offset[p], gm->rows * gm->cols * sizeof(double));
+        else if (gm)
+            bpi_node_drop_grad(t.params[p]);   /* it had none */
     }
     if (bp_graph_status(g) != BP_OK)
         bp_graph_clear_error(g);

@@ -2,10 +2,71 @@
  * the worst entries, messages, and a one-line reading of a mismatch. */
 #include "check.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+
+bp_check_options bp_check_options_default(void)
+{
+    bp_check_options o;
+
+    memset(&o, 0, sizeof o);
+    o.seed = 1;
+    o.eps = DBL_EPSILON;
+    o.step_scale = 1.0;
+    o.atol = 1e-6;
+    o.rtol = 1e-5;
+    o.richardson = 1;
+    o.contracts = 1;
+    o.max_cases = 24;
+    o.jacobian_max = 1024;
+    o.n_probes = 4;
+    o.graph_elementwise_max = 4096;
+    o.kink_margin = 1e-2;
+    o.only_case = BP_CHECK_ALL;
+    return o;
+}
+
+/* The largest tolerance accepted: beyond it a wrong derivative off by a
+ * few percent passes. */
+#define MAX_TOL 1e-2
+/* The step relative to max(1, |x|): above it differences no longer
+ * measure a derivative; below it the step is lost to rounding. */
+#define MAX_REL_STEP 0.1
+#define MIN_REL_STEP 1e-10
+
+bp_status bpi_gc_check_options(const bp_check_options *o, bp_check_report *rep)
+{
+    const double rel_step = o->step_scale * cbrt(o->eps);
+    const char *why = NULL;
+
+    if (!(o->eps > 0.0 && o->eps < 1.0))
+        why = "eps must be a number in (0, 1)";
+    else if (!(o->step_scale > 0.0) || !isfinite(o->step_scale))
+        why = "step_scale must be a finite number > 0";
+    else if (!(rel_step >= MIN_REL_STEP && rel_step <= MAX_REL_STEP))
+        why = "the step step_scale·cbrt(eps) must be in [1e-10, 0.1]";
+    else if (!(o->atol >= 0.0 && o->atol <= MAX_TOL))
+        why = "atol must be a number in [0, 0.01]";
+    else if (!(o->rtol >= 0.0 && o->rtol <= MAX_TOL))
+        why = "rtol must be a number in [0, 0.01]";
+    else if (!(o->kink_margin >= 0.0 && o->kink_margin < 1.0))
+        why = "kink_margin must be a number in [0, 1)";
+    else if (o->jacobian_max == 0 && o->n_probes == 0)
+        why = "jacobian_max 0 with n_probes 0 compares nothing";
+    if (!why)
+        return BP_OK;
+    if (!rep)
+        return BP_EINVAL;
+    rep->result = BP_CHECK_ERROR;
+    snprintf(rep->message, sizeof rep->message,
+             "invalid options: %s (eps %g, step_scale %g, atol %g, rtol %g, kink_margin %g, "
+             "jacobian_max %zu, n_probes %zu)", why, o->eps, o->step_scale, o->atol, o->rtol,
+             o->kink_margin, o->jacobian_max, o->n_probes);
+    return BP_EINVAL;
+}
 
 void bp_check_report_clear(bp_check_report *report)
 {
@@ -167,6 +228,24 @@ static const char *pattern(const bp_check_options *o, const double *a, const dou
     return NULL;
 }
 
+/* Whether the mismatch of the node fed to in0 and in1 reads as one input's
+ * gradient replacing the other's: analytic ≈ numeric / 2 (the two shares
+ * equal, as in mul(x, x)), or no other reading fits. */
+static int shares_one_input(const double *a, const double *n, size_t len, const char *what)
+{
+    double an = 0.0, nn = 0.0;
+
+    if (!what)
+        return 1;
+    for (size_t e = 0; e < len; e++) {
+        if (!isfinite(a[e]) || !isfinite(n[e]))
+            return 0;
+        an += a[e] * n[e];
+        nn += n[e] * n[e];
+    }
+    return nn > 0.0 && fabs(an / nn - 0.5) < 1e-3;
+}
+
 /* The case's diagnosis from the flat analytic and numeric gradients of one
  * scalar (units summed over symmetric pairs are stored at the unit start,
  * with the partner copied). */
@@ -181,6 +260,9 @@ void bpi_gc_diagnose(gc_check *c, const gc_target *t, const double *a, const dou
         size_t rows = bp_node_rows(t->params[p]), cols = bp_node_cols(t->params[p]);
         const char *what = pattern(c->o, a + t->offset[p], n + t->offset[p], rows, cols,
                                    t->symmetric[p], buf, sizeof buf);
+        if (c->shared && p == 0 && shares_one_input(a, n, rows * cols, what))
+            what = "overwrites instead of adding: one node feeds in0 and in1, and its "
+                   "gradient is not the sum of both";
         if (!what)
             continue;
         used += (size_t)snprintf(out + used, size - used, "%s%s: %s", used ? "; " : "",
@@ -195,6 +277,13 @@ void bpi_gc_finish_report(gc_check *c)
     bp_check_report *rep = c->rep;
 
     rep->failed_case = BP_CHECK_NONE;
+    if (rep->result == BP_CHECK_PASS && rep->n_compared == 0 && rep->cases) {
+        /* e.g. only_case on a large case with n_probes 0 */
+        rep->result = BP_CHECK_ERROR;
+        snprintf(rep->message, sizeof rep->message,
+                 "no derivative was compared (n_probes %zu, jacobian_max %zu)",
+                 rep->options.n_probes, rep->options.jacobian_max);
+    }
     if (rep->result == BP_CHECK_PASS || !rep->cases)   /* no cases: out of memory */
         return;
     if (rep->n_worst > 0 && bpi_gc_entry_score(&rep->worst[0]) > 1.0)
@@ -204,6 +293,12 @@ void bpi_gc_finish_report(gc_check *c)
     for (size_t i = 0; i < rep->n_cases; i++)
         if (rep->cases[i].index == rep->failed_case)
             snprintf(rep->diagnosis, sizeof rep->diagnosis, "%s", rep->cases[i].diagnosis);
+    /* A case too small to read (one entry per input) borrows the reading
+     * of the first failing case that has one. */
+    for (size_t i = 0; i < rep->n_cases && !rep->diagnosis[0]; i++)
+        if (rep->cases[i].diagnosis[0])
+            snprintf(rep->diagnosis, sizeof rep->diagnosis, "%.100s (case %zu)",
+                     rep->cases[i].diagnosis, rep->cases[i].index);
     for (size_t i = 0; i < rep->n_cases; i++)
         if (rep->cases[i].result != BP_CHECK_PASS)
             rep->n_failed++;

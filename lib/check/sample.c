@@ -10,6 +10,8 @@
 
 /* Tries before giving up on sampling away from kinks and ties. */
 #define MAX_RESAMPLE 1000
+/* The smallest magnitude of the log-uniform half of the samples. */
+#define WIDE_MIN 1e-2
 
 /* ---- random streams: bp_rng, one per case ---- */
 
@@ -47,30 +49,48 @@ static int near_kink(const bp_domain *d, double x, double margin)
     return (d->kinks & BP_KINK_AT) && fabs(x - d->kink) < margin * fmax(1.0, fabs(d->kink));
 }
 
+/* A magnitude: half the draws uniform in [lo, hi) (near 1), half
+ * log-uniform in [WIDE_MIN, max_abs), so that inputs span magnitudes;
+ * never above the domain's max_abs. */
+static double magnitude(bp_rng *r, const bp_domain *d, double lo, double hi)
+{
+    const double top = d->max_abs > 0.0 ? d->max_abs : BP_DOMAIN_MAX_ABS_DEFAULT;
+
+    if (bp_rng_next(r) & 1u || top <= WIDE_MIN)
+        return rng_range(r, fmin(lo, 0.5 * top), fmin(hi, top));
+    return exp(rng_range(r, log(WIDE_MIN), log(top)));
+}
+
+static double signed_magnitude(bp_rng *r, const bp_domain *d, double lo, double hi)
+{
+    double v = magnitude(r, d, lo, hi);
+    return (bp_rng_next(r) & 1u) ? -v : v;
+}
+
 static double sample_scalar(bp_rng *r, const bp_domain *d, double margin)
 {
     for (int tries = 0; tries < MAX_RESAMPLE; tries++) {
         double x;
         switch (d->kind) {
         case BP_DOMAIN_POSITIVE:
-            x = rng_range(r, 0.5, 2.5);
+            x = magnitude(r, d, 0.5, 2.5);
             break;
         case BP_DOMAIN_NONZERO:
-            x = bpi_gc_rng_signed(r, 0.5, 2.0);
+            x = signed_magnitude(r, d, 0.5, 2.0);
             break;
         case BP_DOMAIN_INTERVAL:
             /* Keep clear of the bounds: the stencil steps off x. */
             if (isfinite(d->lo) && isfinite(d->hi))
                 x = d->lo + (d->hi - d->lo) * rng_range(r, 0.1, 0.9);
             else if (isfinite(d->lo))
-                x = d->lo + rng_range(r, 0.5, 2.5);
+                x = d->lo + magnitude(r, d, 0.5, 2.5);
             else if (isfinite(d->hi))
-                x = d->hi - rng_range(r, 0.5, 2.5);
+                x = d->hi - magnitude(r, d, 0.5, 2.5);
             else
-                x = rng_range(r, -2.0, 2.0);
+                x = signed_magnitude(r, d, 0.0, 2.0);
             break;
         default:
-            x = rng_range(r, -2.0, 2.0);
+            x = signed_magnitude(r, d, 0.0, 2.0);
             break;
         }
         if (!near_kink(d, x, margin))
@@ -263,6 +283,9 @@ int bpi_gc_shared_domain(const bp_op *op, bp_domain *d)
     }
     d->kinks = a->kinks | b->kinks;
     d->kink = (a->kinks & BP_KINK_AT) ? a->kink : b->kink;
+    /* the smaller declared range (0 is the default) */
+    d->max_abs = a->max_abs > 0.0 && b->max_abs > 0.0 ? fmin(a->max_abs, b->max_abs)
+                                                     : fmax(a->max_abs, b->max_abs);
     return 1;
 }
 

@@ -48,7 +48,7 @@ double bp_numeric_derivative(double (*f)(double x, void *ctx), void *ctx,
     double d[2] = {0.0, 0.0}, r[2] = {0.0, 0.0}, est, value;
     int levels = o->richardson ? 2 : 1;
 
-    if (!f) {
+    if (!f || bpi_gc_check_options(o, NULL) != BP_OK) {
         if (estimate)
             *estimate = NAN;
         return NAN;
