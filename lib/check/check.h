@@ -21,9 +21,11 @@ bp_rng bpi_gc_rng_for(unsigned long long seed, const char *name, size_t case_ind
 double bpi_gc_rng_signed(bp_rng *r, double lo, double hi);
 /* Random signed weights of magnitude in [0.25, 1): no entry is ignored. */
 void bpi_gc_random_weights(bp_rng *r, double *w, size_t n);
-/* Fills m from domain d; BP_EDIM for a non-square SPD/INVERTIBLE input,
+/* Fills m from domain d, kink_margin away from kinks and ties and four
+ * steps from a bound; BP_EDIM for a non-square SPD/INVERTIBLE input,
  * BP_ENUMERIC when no sample away from the kinks was found, BP_ENOMEM. */
-bp_status bpi_gc_sample_matrix(bp_rng *r, const bp_domain *d, double margin, bp_matrix *m);
+bp_status bpi_gc_sample_matrix(bp_rng *r, const bp_domain *d, const bp_check_options *o,
+                               bp_matrix *m);
 
 /* One case of an op: input shapes, attribute set, how it is checked. */
 typedef struct gc_case {

@@ -268,7 +268,7 @@ static bp_status run_case(gc_check *c, const bp_op *op, const gc_case *k, const 
         if (k->shared && i == 0)
             bpi_gc_shared_domain(op, &d);
         t.symmetric[p] = d.kind == BP_DOMAIN_SPD;
-        st = bpi_gc_sample_matrix(&r, &d, o->kink_margin, bp_node_value(t.params[p]));
+        st = bpi_gc_sample_matrix(&r, &d, o, bp_node_value(t.params[p]));
         if (st == BP_ENOMEM)
             goto done;
         if (st != BP_OK) {

@@ -50,47 +50,53 @@ static int near_kink(const bp_domain *d, double x, double margin)
 }
 
 /* A magnitude: half the draws uniform in [lo, hi) (near 1), half
- * log-uniform in [WIDE_MIN, max_abs), so that inputs span magnitudes;
- * never above the domain's max_abs. */
-static double magnitude(bp_rng *r, const bp_domain *d, double lo, double hi)
+ * log-uniform from WIDE_MIN (or least, when larger) to max_abs, so that
+ * inputs span magnitudes; never above the domain's max_abs. */
+static double magnitude(bp_rng *r, const bp_domain *d, double lo, double hi, double least)
 {
     const double top = d->max_abs > 0.0 ? d->max_abs : BP_DOMAIN_MAX_ABS_DEFAULT;
+    const double bottom = fmax(WIDE_MIN, least);
 
-    if (bp_rng_next(r) & 1u || top <= WIDE_MIN)
+    if (bp_rng_next(r) & 1u || top <= bottom)
         return rng_range(r, fmin(lo, 0.5 * top), fmin(hi, top));
-    return exp(rng_range(r, log(WIDE_MIN), log(top)));
+    return exp(rng_range(r, log(bottom), log(top)));
 }
 
-static double signed_magnitude(bp_rng *r, const bp_domain *d, double lo, double hi)
+static double signed_magnitude(bp_rng *r, const bp_domain *d, double lo, double hi,
+                               double least)
 {
-    double v = magnitude(r, d, lo, hi);
+    double v = magnitude(r, d, lo, hi, least);
     return (bp_rng_next(r) & 1u) ? -v : v;
 }
 
-static double sample_scalar(bp_rng *r, const bp_domain *d, double margin)
+/* One element.  Near a bound (0 for POSITIVE and NONZERO) a sample keeps
+ * four steps of the stencil away, so that x ± 2h stays in the domain. */
+static double sample_scalar(bp_rng *r, const bp_domain *d, const bp_check_options *o)
 {
+    const double margin = o->kink_margin, step = 4.0 * o->step_scale * cbrt(o->eps);
+
     for (int tries = 0; tries < MAX_RESAMPLE; tries++) {
         double x;
         switch (d->kind) {
         case BP_DOMAIN_POSITIVE:
-            x = magnitude(r, d, 0.5, 2.5);
+            x = magnitude(r, d, 0.5, 2.5, step);
             break;
         case BP_DOMAIN_NONZERO:
-            x = signed_magnitude(r, d, 0.5, 2.0);
+            x = signed_magnitude(r, d, 0.5, 2.0, step);
             break;
         case BP_DOMAIN_INTERVAL:
             /* Keep clear of the bounds: the stencil steps off x. */
             if (isfinite(d->lo) && isfinite(d->hi))
                 x = d->lo + (d->hi - d->lo) * rng_range(r, 0.1, 0.9);
             else if (isfinite(d->lo))
-                x = d->lo + magnitude(r, d, 0.5, 2.5);
+                x = d->lo + magnitude(r, d, 0.5, 2.5, step * fmax(1.0, fabs(d->lo)));
             else if (isfinite(d->hi))
-                x = d->hi - magnitude(r, d, 0.5, 2.5);
+                x = d->hi - magnitude(r, d, 0.5, 2.5, step * fmax(1.0, fabs(d->hi)));
             else
-                x = signed_magnitude(r, d, 0.0, 2.0);
+                x = signed_magnitude(r, d, 0.0, 2.0, 0.0);
             break;
         default:
-            x = signed_magnitude(r, d, 0.0, 2.0);
+            x = signed_magnitude(r, d, 0.0, 2.0, 0.0);
             break;
         }
         if (!near_kink(d, x, margin))
@@ -110,8 +116,10 @@ static int row_has_tie(const double *row, size_t n, double margin)
 
 /* Fills m from domain d; BP_EDIM for a non-square SPD/INVERTIBLE input,
  * BP_ENUMERIC when no sample away from the kinks was found. */
-bp_status bpi_gc_sample_matrix(bp_rng *r, const bp_domain *d, double margin, bp_matrix *m)
+bp_status bpi_gc_sample_matrix(bp_rng *r, const bp_domain *d, const bp_check_options *o,
+                               bp_matrix *m)
 {
+    const double margin = o->kink_margin;
     const size_t rows = m->rows, cols = m->cols;
 
     if (d->kind == BP_DOMAIN_SPD || d->kind == BP_DOMAIN_INVERTIBLE) {
@@ -153,7 +161,7 @@ bp_status bpi_gc_sample_matrix(bp_rng *r, const bp_domain *d, double margin, bp_
         int tries = 0;
         do {
             for (size_t j = 0; j < cols; j++) {
-                row[j] = sample_scalar(r, d, margin);
+                row[j] = sample_scalar(r, d, o);
                 if (isnan(row[j]))
                     return BP_ENUMERIC;
             }
