@@ -49,17 +49,19 @@ static int near_kink(const bp_domain *d, double x, double margin)
     return (d->kinks & BP_KINK_AT) && fabs(x - d->kink) < margin * fmax(1.0, fabs(d->kink));
 }
 
-/* A magnitude: half the draws uniform in [lo, hi) (near 1), half
- * log-uniform from WIDE_MIN (or least, when larger) to max_abs, so that
- * inputs span magnitudes; never above the domain's max_abs. */
+/* A magnitude: half the draws uniform in [lo, hi) (near 1), a quarter
+ * log-uniform from WIDE_MIN (or least, when larger) to max_abs, a quarter
+ * log-uniform in the top decade, where tail branches and overflow guards
+ * live; never above the domain's max_abs. */
 static double magnitude(bp_rng *r, const bp_domain *d, double lo, double hi, double least)
 {
     const double top = d->max_abs > 0.0 ? d->max_abs : BP_DOMAIN_MAX_ABS_DEFAULT;
     const double bottom = fmax(WIDE_MIN, least);
+    const unsigned which = (unsigned)(bp_rng_next(r) & 3u);
 
-    if (bp_rng_next(r) & 1u || top <= bottom)
+    if (which < 2 || top <= bottom)
         return rng_range(r, fmin(lo, 0.5 * top), fmin(hi, top));
-    return exp(rng_range(r, log(bottom), log(top)));
+    return exp(rng_range(r, log(which == 2 ? bottom : fmax(bottom, 0.1 * top)), log(top)));
 }
 
 static double signed_magnitude(bp_rng *r, const bp_domain *d, double lo, double hi,
