@@ -167,7 +167,7 @@ static bp_status collect_params(bp_dist *d, bp_graph *g, bp_error *err)
         n += bp_node_is_param(bp_graph_node(g, i)) != 0;
     if (n == 0)
         return bpd_set_error(err, BP_EINVAL, "dist_attach: graph has no params");
-    d->params = bpd_calloc(n, sizeof *d->params);
+    d->params = bpd_calloc(n, sizeof(bp_node *));
     if (!d->params)
         return bpd_set_error(err, BP_ENOMEM, "dist_attach: out of memory for %zu params", n);
     for (size_t i = 0; i < bp_graph_size(g); i++) {
@@ -191,11 +191,12 @@ static bp_status collect_params(bp_dist *d, bp_graph *g, bp_error *err)
 }
 
 /* A graph's params as rank 0 sends them: per param rows, cols and the
- * length of its name, then the names one after the other. */
+ * length of its name, then the names one after the other, each with its
+ * terminating NUL. */
 typedef struct layout {
     unsigned long long n;        /* params */
     unsigned long long *shape;   /* 3 per param */
-    unsigned long long n_chars;
+    unsigned long long n_chars;  /* of names, the NULs included */
     char *names;
 } layout;
 
@@ -208,7 +209,7 @@ static void layout_free(layout *l)
 static bp_status layout_alloc(layout *l)
 {
     l->shape = bpd_calloc(3 * l->n, sizeof *l->shape);
-    l->names = bpd_calloc(l->n_chars + 1, 1);
+    l->names = bpd_calloc(l->n_chars + 1, 1);   /* + 1: a NUL even when empty */
     return l->shape && l->names ? BP_OK : BP_ENOMEM;
 }
 
@@ -230,11 +231,11 @@ static bp_status compare_layout(const bp_dist *d, const layout *l0, bp_error *er
                                  "graph differs from rank 0's: param %zu '%s' is %zux%zu here, "
                                  "%zux%zu on rank 0", i, name, bp_node_rows(p), bp_node_cols(p),
                                  rows0, cols0);
-        if (strlen(name) != len0 || memcmp(name, name0, len0) != 0)
+        if (strlen(name) != len0 || strcmp(name, name0) != 0)
             return bpd_set_error(err, BP_EDIM,
                                  "graph differs from rank 0's: param %zu is named '%s' here, "
                                  "'%.*s' on rank 0", i, name, (int)(len0 < 200 ? len0 : 200), name0);
-        name0 += len0;
+        name0 += len0 + 1;
     }
     if (d->n_params != l0->n)
         return bpd_set_error(err, BP_EDIM, "graph differs from rank 0's: %zu params here, %llu on rank 0",
@@ -252,7 +253,7 @@ static bp_status check_same_graph(bp_dist *d, bp_error *err)
     if (d->rank == 0) {
         sizes[0] = d->n_params;
         for (size_t i = 0; i < d->n_params; i++)
-            sizes[1] += strlen(bp_node_name(d->params[i]));
+            sizes[1] += strlen(bp_node_name(d->params[i])) + 1;
     }
     MPI_Bcast(sizes, 2, MPI_UNSIGNED_LONG_LONG, 0, d->comm);
     l.n = sizes[0];
@@ -273,8 +274,8 @@ static bp_status check_same_graph(bp_dist *d, bp_error *err)
             l.shape[3 * i] = bp_node_rows(d->params[i]);
             l.shape[3 * i + 1] = bp_node_cols(d->params[i]);
             l.shape[3 * i + 2] = len;
-            memcpy(at, name, len);
-            at += len;
+            memcpy(at, name, len + 1);
+            at += len + 1;
         }
     }
     MPI_Bcast(l.shape, (int)(3 * l.n), MPI_UNSIGNED_LONG_LONG, 0, d->comm);
