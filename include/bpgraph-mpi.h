@@ -53,8 +53,8 @@ bp_status bp_dist_agree(bp_dist *d, bp_status status, const char *message,
  * same params (number, shapes and names) as rank 0's, then copies rank 0's
  * param values to every rank, so that training starts from one model.
  * The buffer for the gradients is allocated here, once.  Errors, on every
- * rank: BP_EINVAL for a NULL g, a graph with no params or one already in
- * error (its message), BP_EDIM for a graph that differs from rank 0's,
+ * rank: BP_EINVAL for a NULL g or a graph with no params; a graph already
+ * in error gives its own status and message; BP_EDIM for a graph that differs from rank 0's,
  * naming the first param that differs, e.g. "rank 1: graph differs from
  * rank 0's: param 1 'w1' is 3x8 here, 3x16 on rank 0"; BP_ENOMEM.  A second
  * call attaches d to g afresh. */

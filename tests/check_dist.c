@@ -428,6 +428,49 @@ START_TEST(bad_input)
 }
 END_TEST
 
+/* Every function of bpgraph-mpi.h is called with bad input above: the
+ * header's declarations (the lines that start with a type and declare
+ * bp_dist_NAME) are checked against this list, so a new function cannot
+ * go untested silently. */
+static const char *const covered[] = {
+    "bp_dist_new", "bp_dist_free", "bp_dist_rank", "bp_dist_size", "bp_dist_agree",
+    "bp_dist_attach", "bp_dist_allreduce_grads", "bp_dist_sum", "bp_dist_batcher_new",
+    "bp_dist_batcher_free", "bp_dist_batcher_next",
+};
+
+START_TEST(header_is_covered)
+{
+    const char *srcdir = getenv("top_srcdir");
+    char path[1024], line[512], missing[512] = "";
+    size_t found = 0;
+    FILE *f;
+
+    ck_assert_msg(srcdir != NULL, "top_srcdir is not set (run through make check)");
+    snprintf(path, sizeof path, "%s/include/bpgraph-mpi.h", srcdir);
+    f = fopen(path, "r");
+    ck_assert_msg(f != NULL, "cannot open %s", path);
+    while (fgets(line, sizeof line, f)) {
+        char *name = strstr(line, "bp_dist_"), *paren;
+        size_t len, i;
+        if (!name || line[0] == ' ' || line[0] == '/' || line[0] == '#' || !strncmp(line, "typedef", 7))
+            continue;
+        paren = strchr(name, '(');
+        if (!paren)
+            continue;
+        len = (size_t)(paren - name);
+        for (i = 0; i < sizeof covered / sizeof *covered; i++)
+            if (strlen(covered[i]) == len && !strncmp(covered[i], name, len))
+                break;
+        if (i == sizeof covered / sizeof *covered)
+            snprintf(missing + strlen(missing), sizeof missing - strlen(missing), " %.*s", (int)len, name);
+        found++;
+    }
+    fclose(f);
+    ck_assert_msg(missing[0] == '\0', "functions with no bad-input check:%s", missing);
+    ck_assert_uint_eq(found, sizeof covered / sizeof *covered);
+}
+END_TEST
+
 /* ---- no allocation per step ---- */
 
 START_TEST(no_allocation_per_step)
@@ -489,6 +532,7 @@ static Suite *dist_suite(void)
     tcase_add_test(tc, sum_adds_every_rank);
     tcase_add_test(tc, mismatch_is_reported_at_start_up);
     tcase_add_test(tc, bad_input);
+    tcase_add_test(tc, header_is_covered);
     tcase_add_test(tc, no_allocation_per_step);
     suite_add_tcase(s, tc);
     return s;
