@@ -63,17 +63,15 @@ static void make_data(size_t rows, bp_matrix **x, bp_matrix **y)
 
 /* One process: bp_batcher over all rows, the whole batch in one backward. */
 static void train_alone(net *n, const bp_matrix *x, const bp_matrix *y, size_t batch,
-                        size_t epochs, bp_optim_kind kind)
+                        size_t epochs, const bp_optim_config *cfg)
 {
     bp_batcher *b = NULL;
     bp_optimizer *opt = NULL;
-    bp_optim_config cfg = bp_optim_defaults(kind);
     size_t rows;
 
-    cfg.lr = 0.01;
     ck_assert_int_eq(bp_batcher_new(2, (const bp_matrix *const[]){x, y}, (bp_node *const[]){n->x, n->y},
                                     NULL, 0, batch, 1, 99, &b, NULL), BP_OK);
-    ck_assert_int_eq(bp_optimizer_new(n->g, NULL, 0, &cfg, &opt), BP_OK);
+    ck_assert_int_eq(bp_optimizer_new(n->g, NULL, 0, cfg, &opt), BP_OK);
     for (size_t e = 0; e < epochs; e++) {
         for (;;) {
             bp_zero_grad(n->g);
@@ -91,19 +89,17 @@ static void train_alone(net *n, const bp_matrix *x, const bp_matrix *y, size_t b
 
 /* Data-parallel: each rank its share of every batch, gradients summed. */
 static void train_dist(bp_dist *d, net *n, const bp_matrix *x, const bp_matrix *y, size_t batch,
-                       size_t epochs, bp_optim_kind kind, size_t *empty_shares)
+                       size_t epochs, const bp_optim_config *cfg, size_t *empty_shares)
 {
     bp_dist_batcher *b = NULL;
     bp_optimizer *opt = NULL;
-    bp_optim_config cfg = bp_optim_defaults(kind);
     bp_error err = {BP_OK, ""};
-    size_t local, rows;
+    size_t local, rows, clipped = 0;
 
-    cfg.lr = 0.01;
     ck_assert_int_eq(bp_dist_batcher_new(d, 2, (const bp_matrix *const[]){x, y},
                                          (bp_node *const[]){n->x, n->y}, NULL, 0, batch, 1, 99, &b,
                                          &err), BP_OK);
-    ck_assert_int_eq(bp_optimizer_new(n->g, NULL, 0, &cfg, &opt), BP_OK);
+    ck_assert_int_eq(bp_optimizer_new(n->g, NULL, 0, cfg, &opt), BP_OK);
     ck_assert_msg(bp_dist_attach(d, n->g, &err) == BP_OK, "%s", err.message);
     for (size_t e = 0; e < epochs; e++) {
         for (;;) {
@@ -119,8 +115,12 @@ static void train_dist(bp_dist *d, net *n, const bp_matrix *x, const bp_matrix *
             }
             ck_assert_msg(bp_dist_allreduce_grads(d, local, &err) == BP_OK, "%s", err.message);
             ck_assert_int_eq(bp_optimizer_step(opt), BP_OK);
+            clipped += cfg->clip_norm > 0 && bp_optimizer_grad_norm(opt) > cfg->clip_norm;
         }
     }
+    /* with clip_norm, the clipping did bite: most steps' norms exceed it */
+    if (cfg->clip_norm > 0)
+        ck_assert_uint_gt(clipped, bp_optimizer_steps(opt) / 2);
     bp_optimizer_free(opt);
     bp_dist_batcher_free(b);
 }
@@ -180,7 +180,8 @@ static bp_dist *new_dist(void)
  * differs by a few ulps (~1e-16 relative); over 3 epochs of ~10 steps
  * these differences pass through the optimizer and the next steps' forward
  * and backward, and grow only as much as training amplifies a change of
- * the params (measured here: at most 1.5e-16, SGD and Adam).  1e-12 leaves
+ * the params (measured here: at most 1.5e-16, SGD, Adam and AdamW with
+ * clipping).  1e-12 leaves
  * room for another BLAS's order of summation and longer runs, while a
  * gradient weighted wrongly (the plain mean of the ranks' gradients with
  * unequal shares) differs by 5e-3. */
@@ -191,10 +192,16 @@ START_TEST(two_ranks_train_as_one_process)
     /* rows, batch: 201 rows in batches of 20 end with a batch of one row,
      * so one rank has none; batches of 21 split 10 + 11 */
     static const size_t cases[][2] = {{201, 20}, {203, 21}};
-    static const bp_optim_kind kinds[] = {BP_OPTIM_SGD, BP_OPTIM_ADAM};
+    static const char *const names[] = {"sgd", "adam", "adamw, clipped"};
+    bp_optim_config cfgs[3] = {bp_optim_defaults(BP_OPTIM_SGD), bp_optim_defaults(BP_OPTIM_ADAM),
+                               bp_optim_defaults(BP_OPTIM_ADAMW)};
 
+    for (size_t k = 0; k < 3; k++)
+        cfgs[k].lr = 0.01;
+    /* clipped by the global norm of the summed gradient, on every rank */
+    cfgs[2].clip_norm = 0.05;
     for (size_t c = 0; c < 2; c++) {
-        for (size_t k = 0; k < 2; k++) {
+        for (size_t k = 0; k < 3; k++) {
             bp_matrix *x, *y;
             net alone, dist, init;
             bp_dist *d = new_dist();
@@ -208,12 +215,12 @@ START_TEST(two_ranks_train_as_one_process)
             net_build(&dist, HIDDEN, "W1", 7 + (uint64_t)rank);
             start = params_diff(&dist, &alone);
             ck_assert(rank == 0 ? start == 0 : start > 0.01);
-            train_alone(&alone, x, y, cases[c][1], 3, kinds[k]);
-            train_dist(d, &dist, x, y, cases[c][1], 3, kinds[k], &empty);
+            train_alone(&alone, x, y, cases[c][1], 3, &cfgs[k]);
+            train_dist(d, &dist, x, y, cases[c][1], 3, &cfgs[k], &empty);
             diff = params_diff(&dist, &alone);
             if (rank == 0)
                 printf("rows %zu, batch %zu, %s: largest relative difference %.3g\n", cases[c][0],
-                       cases[c][1], kinds[k] == BP_OPTIM_SGD ? "sgd" : "adam", diff);
+                       cases[c][1], names[k], diff);
             ck_assert_msg(diff <= SAME_MODEL_TOL, "rank %d: params differ by %.3g", rank, diff);
             /* and training moved them: not a comparison of two idle models */
             ck_assert(params_diff(&dist, &init) > 1e-3);
