@@ -181,10 +181,9 @@ static bp_dist *new_dist(void)
  * these differences pass through the optimizer and the next steps' forward
  * and backward, and grow only as much as training amplifies a change of
  * the params (measured here: at most 1.5e-16, SGD, Adam and AdamW with
- * clipping).  1e-12 leaves
- * room for another BLAS's order of summation and longer runs, while a
- * gradient weighted wrongly (the plain mean of the ranks' gradients with
- * unequal shares) differs by 5e-3. */
+ * clipping).  1e-12 leaves room for another BLAS's order of summation and
+ * longer runs, while a gradient weighted wrongly (the plain mean of the
+ * ranks' gradients with unequal shares) differs by 5e-3. */
 #define SAME_MODEL_TOL 1e-12
 
 START_TEST(two_ranks_train_as_one_process)
