@@ -320,13 +320,17 @@ START_TEST(sum_adds_every_rank)
 }
 END_TEST
 
-/* The last rank's graph differs from rank 0's in one way. */
-static void expect_mismatch(size_t hidden, const char *w1_name, int extra_param, const char *want)
+/* The last rank's graph differs from rank 0's in one way, described by
+ * what. */
+static void expect_mismatch(size_t hidden, const char *w1_name, int extra_param, const char *what)
 {
     const int other = rank == n_ranks - 1;
     bp_dist *d = new_dist();
     bp_error err = {BP_OK, ""};
+    char want[256];
     net n;
+
+    snprintf(want, sizeof want, "rank %d: graph differs from rank 0's: %s", n_ranks - 1, what);
 
     net_build(&n, other ? hidden : HIDDEN, other ? w1_name : "W1", 7);
     if (other && extra_param)
@@ -341,11 +345,9 @@ static void expect_mismatch(size_t hidden, const char *w1_name, int extra_param,
 
 START_TEST(mismatch_is_reported_at_start_up)
 {
-    expect_mismatch(5, "W1", 0,
-                    "rank 1: graph differs from rank 0's: param 0 'W1' is 3x5 here, 3x8 on rank 0");
-    expect_mismatch(HIDDEN, "V1", 0,
-                    "rank 1: graph differs from rank 0's: param 0 is named 'V1' here, 'W1' on rank 0");
-    expect_mismatch(HIDDEN, "W1", 1, "rank 1: graph differs from rank 0's: 5 params here, 4 on rank 0");
+    expect_mismatch(5, "W1", 0, "param 0 'W1' is 3x5 here, 3x8 on rank 0");
+    expect_mismatch(HIDDEN, "V1", 0, "param 0 is named 'V1' here, 'W1' on rank 0");
+    expect_mismatch(HIDDEN, "W1", 1, "5 params here, 4 on rank 0");
 }
 END_TEST
 

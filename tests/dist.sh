@@ -1,7 +1,8 @@
 #!/bin/sh
 # libbpgraph-mpi under mpirun -np 2 (--oversubscribe, so it runs on one
-# core too): tests/check_dist (2 ranks train the same model as one
-# process, errors reach every rank, start-up mismatch, bad input), then
+# core too): tests/check_dist, on 2 ranks and on 3 (the ranks train the
+# same model as one process, errors reach every rank, start-up mismatch,
+# bad input), then
 # examples/mpi_train end to end: 1 and 2 ranks give the same model, a rank
 # that cannot read its file stops both ranks within seconds with its
 # message and a non-zero exit, and graphs that differ are reported.
@@ -36,8 +37,11 @@ field() {
     printf '%s\n' "$1" | sed -n "s/.*\"$2\": \\([-0-9.eE+]*\\).*/\\1/p"
 }
 
-# ---- the Check program ----
-timeout 120 $run -np 2 "$top/tests/check_dist" || fail "check_dist exited $?"
+# ---- the Check program: on 2 ranks, and on 3 (shares of 6 + 7 + 7 rows,
+# two ranks empty in a batch of one row) ----
+for np in 2 3; do
+    timeout 120 $run -np $np "$top/tests/check_dist" || fail "check_dist on $np ranks exited $?"
+done
 
 # ---- the example, 1 rank and 2: the same model ----
 train="$top/examples/mpi_train"
