@@ -11,9 +11,12 @@
  * by every rank of the communicator, in the same order.  They never hang
  * on an error of one rank: each reports, on every rank, the status and
  * message of the lowest-numbered rank that failed, prefixed with
- * "rank N: ", so that every rank can stop.  Like libbpgraph, this library
- * never aborts, exits or prints; a failure of MPI itself is handled by the
- * communicator's error handler (by default MPI aborts the job).
+ * "rank N: ", so that every rank can stop.  (A NULL context or buffer is
+ * refused on the rank that passed it, before any MPI call: a mistake in
+ * the program, which the other ranks cannot learn of.)  Like libbpgraph,
+ * this library never aborts, exits or prints; a failure of MPI itself is
+ * handled by the communicator's error handler (by default MPI aborts the
+ * job).
  * docs/distributed.md shows a whole training loop. */
 #ifndef BPGRAPH_MPI_H
 #define BPGRAPH_MPI_H
@@ -28,9 +31,10 @@ extern "C" {
 typedef struct bp_dist bp_dist;
 
 /* A data-parallel context over comm (borrowed: it must outlive the
- * context), *out new: free with bp_dist_free.  Not collective and makes no
- * MPI call but MPI_Comm_rank and MPI_Comm_size.  BP_EINVAL when out is
- * NULL, comm is MPI_COMM_NULL or MPI is not initialised; BP_ENOMEM. */
+ * context), *out new: free with bp_dist_free.  Not collective: it only
+ * asks MPI whether it is initialised, and comm's rank and size.
+ * BP_EINVAL when out is NULL, comm is MPI_COMM_NULL or MPI is not
+ * initialised (or already finalised); BP_ENOMEM. */
 bp_status bp_dist_new(MPI_Comm comm, bp_dist **out, bp_error *err);
 void bp_dist_free(bp_dist *d);
 
