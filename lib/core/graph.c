@@ -444,6 +444,7 @@ bp_status bpi_node_prepare_value(bp_node *n, size_t rows, size_t cols, double **
     n->value.data = n->value_buf;
     n->value.rows = rows;
     n->has_value = 1;
+    n->fwd_stamp = 0;   /* the last forward did not see this value */
     *data = n->value.data;
     return BP_OK;
 }
@@ -489,6 +490,7 @@ bp_status bp_node_bind_value(bp_node *n, const bp_matrix *src)
     n->value.data = src->data;
     n->value.rows = src->rows;
     n->has_value = 1;
+    n->fwd_stamp = 0;   /* the last forward did not see this value */
     return BP_OK;
 }
 
@@ -679,6 +681,24 @@ static bp_status prepare_grad(bp_node *n)
     return BP_OK;
 }
 
+/* Backward reads the buffers of the last forward: a leaf given data since
+ * (set or bind clears its stamp) would mix two batches, or be read with
+ * its new row count over the old values.  Every ancestor of out counts, a
+ * target without a gradient too (mse's backward reads it). */
+static bp_status check_forward_is_current(bp_graph *g, const bp_node *out)
+{
+    bpi_mark_ancestors(g, out, 0);
+    for (size_t i = 0; i < out->id; i++) {
+        const bp_node *n = g->nodes[i];
+        if (g->mark[i] && n->fwd_stamp != g->fwd_stamp)
+            return bpi_fail(g, BP_ESTATE,
+                            "backward: %s '%s' was given new data (%zux%zu) after the last "
+                            "bp_forward; run bp_forward again before bp_backward",
+                            kind_name(n->kind), bp_node_name(n), n->value.rows, n->value.cols);
+    }
+    return BP_OK;
+}
+
 bp_status bp_backward(bp_graph *g, bp_node *out, const bp_matrix *seed)
 {
     bp_status st = check_node(g, out, "backward");
@@ -699,6 +719,8 @@ bp_status bp_backward(bp_graph *g, bp_node *out, const bp_matrix *seed)
     if (seed && (!seed->data || seed->rows != out->value.rows || seed->cols != out->value.cols))
         return bpi_fail(g, BP_EDIM, "backward: seed is %zux%zu, node '%s' is %zux%zu",
                         seed->rows, seed->cols, name, out->value.rows, out->value.cols);
+    if ((st = check_forward_is_current(g, out)) != BP_OK)
+        return st;
 
     bpi_mark_ancestors(g, out, 1);
     for (size_t i = 0; i <= out->id; i++) {
