@@ -517,6 +517,53 @@ START_TEST(output_size_overflow)
 }
 END_TEST
 
+/* A shape rule asking for SIZE_MAX doubles of scratch is named as such,
+ * not as an overflowing 1x1 output. */
+static bp_status huge_work_shape(bp_op_args *a)
+{
+    a->out->rows = a->out->cols = 1;
+    a->n_work = SIZE_MAX;
+    return BP_OK;
+}
+
+/* An op whose forward returns a value outside bp_status. */
+static bp_status bogus_status_forward(bp_op_args *a)
+{
+    (void)a;
+    return (bp_status)77;
+}
+
+static bp_status ok_forward(bp_op_args *a)
+{
+    a->out->data[0] = 0.0;
+    return BP_OK;
+}
+
+static bp_status one_by_one(bp_op_args *a)
+{
+    a->out->rows = a->out->cols = 1;
+    return BP_OK;
+}
+
+START_TEST(op_bugs_are_named)
+{
+    static const bp_op huge_work = {.name = "huge_work", .n_in = 1, .shape = huge_work_shape,
+                                    .forward = ok_forward, .flags = BP_OP_STOP_GRAD};
+    static const bp_op bogus = {.name = "bogus", .n_in = 1, .shape = one_by_one,
+                                .forward = bogus_status_forward, .flags = BP_OP_STOP_GRAD};
+    const double v = 2.385;
+    bp_node *x = bp_constant(g, 1, 1, &v, "x"), *b;
+
+    ck_assert_ptr_null(bp_apply(g, &huge_work, 1, &x, NULL));
+    assert_error(BP_ENOMEM, "huge_work: the shape rule asks for 18446744073709551615 doubles "
+                            "of scratch, which overflows size_t (output 1x1)");
+    b = bp_apply(g, &bogus, 1, &x, NULL);
+    ck_assert_ptr_nonnull(b);
+    ck_assert_int_eq(bp_forward(g, b), BP_EINVAL);
+    assert_error(BP_EINVAL, "bogus: forward: the op returned 77, which is not a bp_status");
+}
+END_TEST
+
 START_TEST(anomaly_mode_names_the_first_bad_op)
 {
     const double xv[3] = {0.5, 0.0, 2.0};
@@ -799,6 +846,7 @@ int main(void)
     tcase_add_test(err, null_and_foreign_inputs);
     tcase_add_test(err, leaf_errors);
     tcase_add_test(err, backward_after_new_data_needs_forward);
+    tcase_add_test(err, op_bugs_are_named);
     tcase_add_test(err, backward_errors);
     tcase_add_test(err, forward_shape_error);
     tcase_add_test(err, output_size_overflow);
