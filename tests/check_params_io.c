@@ -350,6 +350,87 @@ START_TEST(count_mismatch)
 }
 END_TEST
 
+/* Rewrites the FNV-1a 64 checksum of a crafted file, so that what is
+ * tested is the check after it. */
+static void reseal(unsigned char *buf, size_t size)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (size_t i = 0; i + 8 < size; i++) {
+        h ^= buf[i];
+        h *= 0x100000001b3ULL;
+    }
+    for (int i = 0; i < 8; i++)
+        buf[size - 8 + i] = (unsigned char)(h >> (8 * i));
+}
+
+/* A name with a NUL inside is named as such, not as "'W', the graph's is
+ * 'W'"; a 0-row record is not called a truncation. */
+START_TEST(crafted_names_and_shapes_named)
+{
+    size_t size;
+    unsigned char *buf = saved(&size);
+
+    buf[21] = '\0';   /* "W1" → "W\0" */
+    reseal(buf, size);
+    spit(path, buf, size);
+    expect_load_failure("W1", 4, BP_EPARSE, "name with a NUL byte at offset 21", "'W1'");
+    free(buf);
+    buf = saved(&size);
+    memset(buf + 22, 0, 8);   /* W1's rows */
+    reseal(buf, size);
+    spit(path, buf, size);
+    expect_load_failure("W1", 4, BP_EPARSE, "is 0x4: a param has at least one row", NULL);
+    free(buf);
+}
+END_TEST
+
+/* Success clears err, as every other reader does. */
+START_TEST(load_clears_err)
+{
+    net a = make_net("W1", 4, 7);
+    bp_error err = {BP_EIO, "left over"};
+
+    ck_assert_int_eq(bp_params_save(a.g, path, NULL), BP_OK);
+    ck_assert_int_eq(bp_params_load(a.g, path, &err), BP_OK);
+    ck_assert_int_eq(err.status, BP_OK);
+    ck_assert_str_eq(err.message, "");
+    bp_graph_free(a.g);
+}
+END_TEST
+
+static size_t bytes_allocated;
+static void *counting_malloc(size_t n)
+{
+    bytes_allocated += n;
+    return malloc(n);
+}
+
+/* A 2 GB file of zero bytes and /dev/zero are refused at offset 0 from
+ * their first bytes: nothing near their size is allocated (before, the
+ * whole file was read first: 67 s and 4.2 GB, and /dev/zero until memory
+ * ran out; Check's timeout fails this test then). */
+START_TEST(zero_files_refused_early)
+{
+    const char *paths[2] = {path, "/dev/zero"};
+    net n = make_net("W1", 4, 3);
+    bp_error err;
+    FILE *f = fopen(path, "wb");
+
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(ftruncate(fileno(f), (off_t)2 << 30), 0);   /* sparse */
+    fclose(f);
+    for (int i = 0; i < 2; i++) {
+        bytes_allocated = 0;
+        ck_assert_int_eq(bp_set_alloc_funcs(counting_malloc, free), BP_OK);
+        ck_assert_int_eq(bp_params_load(n.g, paths[i], &err), BP_EPARSE);
+        ck_assert_int_eq(bp_set_alloc_funcs(NULL, NULL), BP_OK);
+        ck_assert_msg(strstr(err.message, "bad magic at offset 0"), "%s", err.message);
+        ck_assert_uint_lt(bytes_allocated, 1u << 20);
+    }
+    bp_graph_free(n.g);
+}
+END_TEST
+
 static Suite *params_suite(void)
 {
     Suite *s = suite_create("params_io");
@@ -368,6 +449,9 @@ static Suite *params_suite(void)
     tcase_add_test(tc, shape_mismatch);
     tcase_add_test(tc, name_mismatch);
     tcase_add_test(tc, count_mismatch);
+    tcase_add_test(tc, crafted_names_and_shapes_named);
+    tcase_add_test(tc, load_clears_err);
+    tcase_add_test(tc, zero_files_refused_early);
     suite_add_tcase(s, tc);
     return s;
 }

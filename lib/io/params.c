@@ -129,19 +129,53 @@ bp_status bp_params_save(bp_graph *g, const char *path, bp_error *err)
     }
 }
 
-/* Reads the whole file into a new buffer. */
+/* Refuses what cannot be a params file from its first HEADER_LEN bytes
+ * (got of them read), before reading any more: a file of zero bytes, or
+ * /dev/zero, is rejected at offset 0 without being read through. */
+static bp_status check_header(const char *path, const unsigned char *head, size_t got,
+                              bp_error *err)
+{
+    uint32_t version;
+
+    if (got < MAGIC_LEN || memcmp(head, MAGIC, MAGIC_LEN) != 0) {
+        if (got < HEADER_LEN && memcmp(head, MAGIC, got) == 0)
+            return bpi_set_error(err, BP_EPARSE, "%s: truncated at offset %zu: a params file "
+                                 "has at least %d bytes", path, got, HEADER_LEN + SUM_LEN);
+        return bpi_set_error(err, BP_EPARSE, "%s: bad magic at offset 0: not a bpgraph params "
+                             "file", path);
+    }
+    if (got < HEADER_LEN)
+        return bpi_set_error(err, BP_EPARSE, "%s: truncated at offset %zu: a params file has "
+                             "at least %d bytes", path, got, HEADER_LEN + SUM_LEN);
+    version = get_u32(head + 8);
+    if (version != VERSION)
+        return bpi_set_error(err, BP_EPARSE, "%s: unsupported format version %u at offset 8 "
+                             "(this library reads %u)", path, version, VERSION);
+    return BP_OK;
+}
+
+/* Reads the file into a new buffer once its header is that of a params
+ * file. */
 static bp_status read_file(const char *path, unsigned char **out, size_t *size, bp_error *err)
 {
     FILE *f = fopen(path, "rb");
-    unsigned char *buf = NULL;
-    size_t cap = 0, n = 0;
+    unsigned char head[HEADER_LEN], *buf = NULL;
+    size_t cap = 0, n;
+    bp_status st;
 
     *out = NULL;
     if (!f)
         return bpi_set_error(err, BP_EIO, "%s: cannot open: %s", path, strerror(errno));
+    n = fread(head, 1, HEADER_LEN, f);
+    st = ferror(f) ? bpi_set_error(err, BP_EIO, "%s: read error at offset 0", path)
+                   : check_header(path, head, n, err);
+    if (st != BP_OK) {
+        fclose(f);
+        return st;
+    }
     for (;;) {
         size_t got;
-        if (n == cap) {
+        if (n >= cap) {   /* also the first time round: head is not buf */
             size_t ncap = cap ? 2 * cap : 4096;
             unsigned char *nb = ncap > cap ? bpi_malloc(ncap) : NULL;
             if (!nb) {
@@ -149,8 +183,8 @@ static bp_status read_file(const char *path, unsigned char **out, size_t *size, 
                 fclose(f);
                 return bpi_set_error(err, BP_ENOMEM, "%s: out of memory reading %zu bytes", path, ncap);
             }
-            if (n)
-                memcpy(nb, buf, n);
+            /* NOLINTNEXTLINE(bugprone-not-null-terminated-result): binary data */
+            memcpy(nb, buf ? buf : head, n);
             bpi_free(buf);
             buf = nb;
             cap = ncap;
@@ -175,7 +209,7 @@ bp_status bp_params_load(bp_graph *g, const char *path, bp_error *err)
 {
     unsigned char *buf;
     size_t size = 0, pos, end, n_params, idx;
-    uint32_t count, version;
+    uint32_t count;
     bp_status st;
 
     if (!g || !path || !path[0])
@@ -189,12 +223,7 @@ bp_status bp_params_load(bp_graph *g, const char *path, bp_error *err)
     if (size < HEADER_LEN + SUM_LEN)
         FAIL(BP_EPARSE, "%s: truncated at offset %zu: a params file has at least %d bytes",
              path, size, HEADER_LEN + SUM_LEN);
-    if (memcmp(buf, MAGIC, MAGIC_LEN) != 0)
-        FAIL(BP_EPARSE, "%s: bad magic at offset 0: not a bpgraph params file", path);
-    version = get_u32(buf + 8);
-    if (version != VERSION)
-        FAIL(BP_EPARSE, "%s: unsupported format version %u at offset 8 (this library reads %u)",
-             path, version, VERSION);
+    /* magic and version: checked by read_file */
     count = get_u32(buf + 12);
     end = size - SUM_LEN;
     pos = HEADER_LEN;
@@ -212,7 +241,11 @@ bp_status bp_params_load(bp_graph *g, const char *path, bp_error *err)
         rows = get_u64(buf + pos);
         cols = get_u64(buf + pos + 8);
         pos += 16;
-        if (rows == 0 || cols == 0 || rows > (end - pos) / 8 || cols > (end - pos) / 8 / rows)
+        if (rows == 0 || cols == 0)
+            FAIL(BP_EPARSE, "%s: record %u (at offset %zu) is %llux%llu: a param has at least "
+                 "one row and one column", path, r, rec, (unsigned long long)rows,
+                 (unsigned long long)cols);
+        if (rows > (end - pos) / 8 || cols > (end - pos) / 8 / rows)
             FAIL(BP_EPARSE, "%s: truncated at offset %zu: record %u is %llux%llu, %zu bytes remain",
                  path, pos, r, (unsigned long long)rows, (unsigned long long)cols, end - pos);
         pos += 8 * rows * cols;
@@ -236,6 +269,10 @@ bp_status bp_params_load(bp_graph *g, const char *path, bp_error *err)
         if (p->kind != BPI_PARAM)
             continue;
         len = get_u32(buf + pos);
+        if (memchr(buf + pos + 4, '\0', len))
+            FAIL(BP_EPARSE, "%s: param %zu at offset %zu has a name with a NUL byte at offset "
+                 "%zu; the graph's is '%s'", path, idx, rec,
+                 (size_t)((const unsigned char *)memchr(buf + pos + 4, '\0', len) - buf), name);
         if (len != strlen(name) || memcmp(buf + pos + 4, name, len) != 0)
             FAIL(BP_ENOTFOUND, "%s: param %zu at offset %zu is named '%.*s', the graph's is '%s'",
                  path, idx, rec, (int)(len > 64 ? 64 : len), (const char *)buf + pos + 4, name);
@@ -262,5 +299,5 @@ bp_status bp_params_load(bp_graph *g, const char *path, bp_error *err)
     }
 #undef FAIL
     bpi_free(buf);
-    return BP_OK;
+    return bpi_set_error(err, BP_OK, "%s", "");
 }
