@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static char dir[256];
@@ -431,6 +432,75 @@ START_TEST(zero_files_refused_early)
 }
 END_TEST
 
+/* A valid 250-byte file name saves: the temporary's name is cut to fit
+ * NAME_MAX (before, path.tmp.XXXXXX was 261 bytes: ENAMETOOLONG). */
+START_TEST(long_file_name_saves)
+{
+    net a = make_net("W1", 4, 11), b = make_net("W1", 4, 12);
+    char name[251], longpath[600];
+
+    memset(name, 'm', 250);
+    name[250] = '\0';
+    snprintf(longpath, sizeof longpath, "%s/%s", dir, name);
+    ck_assert_int_eq(bp_params_save(a.g, longpath, NULL), BP_OK);
+    ck_assert_int_eq(bp_params_save(a.g, longpath, NULL), BP_OK);
+    ck_assert_int_eq(bp_params_load(b.g, longpath, NULL), BP_OK);
+    ck_assert_double_eq(bp_matrix_max_abs_diff(bp_node_value(b.p[0]), bp_node_value(a.p[0])), 0);
+    ck_assert_uint_eq(files_in_dir(), 1);
+    bp_graph_free(a.g);
+    bp_graph_free(b.g);
+}
+END_TEST
+
+static void touch(const char *name)
+{
+    char p[600];
+    FILE *f;
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    f = fopen(p, "wb");
+    ck_assert_ptr_nonnull(f);
+    fputs("a save that never finished", f);
+    fclose(f);
+}
+
+static int exists(const char *name)
+{
+    char p[600];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    return access(p, F_OK) == 0;
+}
+
+/* The next save removes what an earlier save of the same path left when
+ * its process was killed before the rename (.model.bpp.tmp-PID-XXXXXX of a
+ * process that has ended), and nothing else: not a temporary of a running
+ * process, of this one, of another file, nor a file of another pattern. */
+START_TEST(next_save_removes_a_killed_saves_temporary)
+{
+    net a = make_net("W1", 4, 13);
+    pid_t dead = fork();
+    char stale[64], mine[64], live[64], other[64];
+
+    ck_assert_int_ge(dead, 0);
+    if (dead == 0)
+        _exit(0);
+    ck_assert_int_eq(waitpid(dead, NULL, 0), dead);
+    snprintf(stale, sizeof stale, ".model.bpp.tmp-%d-Ab3dEf", (int)dead);
+    snprintf(mine, sizeof mine, ".model.bpp.tmp-%d-Ab3dEf", (int)getpid());
+    snprintf(live, sizeof live, ".model.bpp.tmp-%d-Ab3dEf", (int)getppid());
+    snprintf(other, sizeof other, ".other.bpp.tmp-%d-Ab3dEf", (int)dead);
+    touch(stale);
+    touch(mine);
+    touch(live);
+    touch(other);
+    touch("model.bpp.tmp.Ab3dEf");
+    ck_assert_int_eq(bp_params_save(a.g, path, NULL), BP_OK);
+    ck_assert_msg(!exists(stale), "%s is left", stale);
+    ck_assert(exists(mine) && exists(live) && exists(other) && exists("model.bpp.tmp.Ab3dEf"));
+    ck_assert_uint_eq(files_in_dir(), 5);
+    bp_graph_free(a.g);
+}
+END_TEST
+
 static Suite *params_suite(void)
 {
     Suite *s = suite_create("params_io");
@@ -452,6 +522,8 @@ static Suite *params_suite(void)
     tcase_add_test(tc, crafted_names_and_shapes_named);
     tcase_add_test(tc, load_clears_err);
     tcase_add_test(tc, zero_files_refused_early);
+    tcase_add_test(tc, long_file_name_saves);
+    tcase_add_test(tc, next_save_removes_a_killed_saves_temporary);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -31,8 +31,12 @@ extern "C" {
  * bp_params_save writes a temporary file in the same directory, fsyncs it
  * and renames it over path, so a crash or error never leaves a partial file
  * at path nor destroys the previous one; an existing file's permission bits
- * are kept, a new file gets 0666 less the umask (as bp_npy_save).  Errors:
- * BP_EIO naming the file; BP_ENOMEM.
+ * are kept, a new file gets 0666 less the umask (as bp_npy_save).  The
+ * temporary is named .NAME.tmp-PID-XXXXXX, NAME being path's file name cut
+ * short to keep the whole within NAME_MAX, PID the saving process's: a
+ * save killed before its rename leaves it behind, and the next save of
+ * the same path removes every such file whose process has ended (and no
+ * other file).  Errors: BP_EIO naming the file; BP_ENOMEM.
  *
  * bp_params_load checks the magic and version from the first 16 bytes
  * before reading further (a file of zero bytes, or /dev/zero, is refused at
@@ -151,8 +155,9 @@ bp_status bp_npy_load(const char *path, bp_matrix **out, bp_error *err);
 /* Saves m as a .npy 1.0 file: dtype '<f8', fortran_order False, shape
  * (rows, cols) (always 2-D, so a 1 x n matrix loads back as 1 x n), the
  * header padded with spaces and ended by '\n' so the data starts at a
- * multiple of 64 bytes.  It writes path.tmp.XXXXXX in the same directory,
- * flushes and fsyncs it, then renames it over path, so a failure never
+ * multiple of 64 bytes.  It writes a temporary file in the same directory
+ * (as bp_params_save, below), flushes and fsyncs it, then renames it over
+ * path, so a failure never
  * damages an existing file; an existing file's permission bits are kept,
  * a new file gets 0666 less the umask.  m is borrowed.  Errors, with err
  * (may be NULL) naming the file: BP_EINVAL (path or m NULL, m->data NULL
