@@ -432,6 +432,37 @@ START_TEST(zero_files_refused_early)
 }
 END_TEST
 
+/* A file longer than the graph's params file cannot be one: it is read
+ * no further than that (a valid file with 2 GB of zero bytes after it:
+ * under 1 MiB allocated), and a larger graph's file still names the first
+ * param that differs. */
+START_TEST(longer_file_not_read_through)
+{
+    net n = make_net("W1", 4, 3), big = make_net("W1", 5, 4);
+    bp_error err;
+    FILE *f;
+
+    ck_assert_int_eq(bp_params_save(n.g, path, NULL), BP_OK);
+    f = fopen(path, "r+b");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(ftruncate(fileno(f), (off_t)2 << 30), 0);   /* sparse */
+    fclose(f);
+    bytes_allocated = 0;
+    ck_assert_int_eq(bp_set_alloc_funcs(counting_malloc, free), BP_OK);
+    ck_assert_int_eq(bp_params_load(n.g, path, &err), BP_EPARSE);
+    ck_assert_int_eq(bp_set_alloc_funcs(NULL, NULL), BP_OK);
+    ck_assert_msg(strstr(err.message, "longer than the"), "%s", err.message);
+    ck_assert_uint_lt(bytes_allocated, 1u << 20);
+
+    ck_assert_int_eq(bp_params_save(big.g, path, NULL), BP_OK);
+    ck_assert_int_eq(bp_params_load(n.g, path, &err), BP_EDIM);
+    ck_assert_msg(strstr(err.message, "param 'W1' at offset 16 is 3x5, the graph's is 3x4"), "%s",
+                  err.message);
+    bp_graph_free(n.g);
+    bp_graph_free(big.g);
+}
+END_TEST
+
 /* A valid 250-byte file name saves: the temporary's name is cut to fit
  * NAME_MAX (before, path.tmp.XXXXXX was 261 bytes: ENAMETOOLONG). */
 START_TEST(long_file_name_saves)
@@ -522,6 +553,7 @@ static Suite *params_suite(void)
     tcase_add_test(tc, crafted_names_and_shapes_named);
     tcase_add_test(tc, load_clears_err);
     tcase_add_test(tc, zero_files_refused_early);
+    tcase_add_test(tc, longer_file_not_read_through);
     tcase_add_test(tc, long_file_name_saves);
     tcase_add_test(tc, next_save_removes_a_killed_saves_temporary);
     suite_add_tcase(s, tc);

@@ -40,7 +40,9 @@ extern "C" {
  *
  * bp_params_load checks the magic and version from the first 16 bytes
  * before reading further (a file of zero bytes, or /dev/zero, is refused at
- * once), then reads and checks the whole file — truncation, checksum, then
+ * once), and reads no more than the graph's params take (a longer file is
+ * refused, naming the first param that differs from the graph's when it
+ * can); then it checks the whole file — truncation, checksum, then
  * that the count, every name and every shape match the graph's params —
  * BEFORE changing any param, so on error the graph is unchanged.  Errors
  * name the file and byte offset: BP_EIO (cannot open or read), BP_EPARSE
