@@ -278,9 +278,9 @@ bp_status bp_params_load(bp_graph *g, const char *path, bp_error *err)
         bpi_free(buf);
         if (st != BP_OK)
             return st;
-        return bpi_set_error(err, BP_EPARSE, "%s: longer than the %zu bytes of this graph's "
-                             "params: bytes after the checksum at offset %zu", path, expected,
-                             expected - SUM_LEN);
+        return bpi_set_error(err, BP_EPARSE, "%s: unexpected bytes at offset %zu: the file is "
+                             "longer than the %zu bytes of this graph's params", path, expected,
+                             expected);
     }
 
 #define FAIL(status, ...) do { bpi_set_error(err, status, __VA_ARGS__); bpi_free(buf); return status; } while (0)
