@@ -108,9 +108,7 @@ static size_t temp_stem(const char *path, char *out)
     size_t dir = base_start(path), len = prefix_len(strlen(path + dir));
 
     memcpy(out, path, dir);
-    out[dir] = '.';
-    memcpy(out + dir + 1, path + dir, len);
-    memcpy(out + dir + 1 + len, ".tmp-", 5);
+    snprintf(out + dir, len + 7, ".%.*s.tmp-", (int)len, path + dir);
     return dir + 1 + len + 5;
 }
 
