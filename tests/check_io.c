@@ -419,13 +419,6 @@ START_TEST(test_csv_errors)
 }
 END_TEST
 
-static size_t csv_bytes_allocated;
-static void *csv_counting_malloc(size_t n)
-{
-    csv_bytes_allocated += n;
-    return malloc(n);
-}
-
 /* A 2 GB file of zero bytes and /dev/zero are refused at their first byte
  * with little memory: the reader streams (before, it read the whole file
  * first: 67 s and 4.2 GB, and /dev/zero until memory ran out, which
@@ -442,13 +435,13 @@ START_TEST(test_csv_zero_files_refused_early)
     ck_assert_int_eq(ftruncate(fileno(f), (off_t)2 << 30), 0);   /* sparse */
     fclose(f);
     for (int i = 0; i < 2; i++) {
-        csv_bytes_allocated = 0;
-        ck_assert_int_eq(bp_set_alloc_funcs(csv_counting_malloc, free), BP_OK);
+        tu_bytes = 0;
+        ck_assert_int_eq(bp_set_alloc_funcs(tu_failing_malloc, tu_counting_free), BP_OK);
         ck_assert_int_eq(bp_csv_read(paths[i], ab, 2, &m, NULL, &err), BP_EPARSE);
         ck_assert_int_eq(bp_set_alloc_funcs(NULL, NULL), BP_OK);
         ck_assert_ptr_null(m);
         ck_assert_msg(strstr(err.message, ":1: NUL byte at offset 0"), "%s", err.message);
-        ck_assert_uint_lt(csv_bytes_allocated, 1u << 20);
+        ck_assert_uint_lt(tu_bytes, 1u << 20);
     }
 }
 END_TEST

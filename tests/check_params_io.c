@@ -399,13 +399,6 @@ START_TEST(load_clears_err)
 }
 END_TEST
 
-static size_t bytes_allocated;
-static void *counting_malloc(size_t n)
-{
-    bytes_allocated += n;
-    return malloc(n);
-}
-
 /* A 2 GB file of zero bytes and /dev/zero are refused at offset 0 from
  * their first bytes: nothing near their size is allocated (before, the
  * whole file was read first: 67 s and 4.2 GB, and /dev/zero until memory
@@ -421,12 +414,12 @@ START_TEST(zero_files_refused_early)
     ck_assert_int_eq(ftruncate(fileno(f), (off_t)2 << 30), 0);   /* sparse */
     fclose(f);
     for (int i = 0; i < 2; i++) {
-        bytes_allocated = 0;
-        ck_assert_int_eq(bp_set_alloc_funcs(counting_malloc, free), BP_OK);
+        tu_bytes = 0;
+        ck_assert_int_eq(bp_set_alloc_funcs(tu_failing_malloc, tu_counting_free), BP_OK);
         ck_assert_int_eq(bp_params_load(n.g, paths[i], &err), BP_EPARSE);
         ck_assert_int_eq(bp_set_alloc_funcs(NULL, NULL), BP_OK);
         ck_assert_msg(strstr(err.message, "bad magic at offset 0"), "%s", err.message);
-        ck_assert_uint_lt(bytes_allocated, 1u << 20);
+        ck_assert_uint_lt(tu_bytes, 1u << 20);
     }
     bp_graph_free(n.g);
 }
@@ -447,12 +440,12 @@ START_TEST(longer_file_not_read_through)
     ck_assert_ptr_nonnull(f);
     ck_assert_int_eq(ftruncate(fileno(f), (off_t)2 << 30), 0);   /* sparse */
     fclose(f);
-    bytes_allocated = 0;
-    ck_assert_int_eq(bp_set_alloc_funcs(counting_malloc, free), BP_OK);
+    tu_bytes = 0;
+    ck_assert_int_eq(bp_set_alloc_funcs(tu_failing_malloc, tu_counting_free), BP_OK);
     ck_assert_int_eq(bp_params_load(n.g, path, &err), BP_EPARSE);
     ck_assert_int_eq(bp_set_alloc_funcs(NULL, NULL), BP_OK);
     ck_assert_msg(strstr(err.message, "longer than the"), "%s", err.message);
-    ck_assert_uint_lt(bytes_allocated, 1u << 20);
+    ck_assert_uint_lt(tu_bytes, 1u << 20);
 
     ck_assert_int_eq(bp_params_save(big.g, path, NULL), BP_OK);
     ck_assert_int_eq(bp_params_load(n.g, path, &err), BP_EDIM);
