@@ -285,6 +285,23 @@ START_TEST(wrong_magic)
 }
 END_TEST
 
+/* Shorter than a header and not a params file: bad magic, not a
+ * truncation, and the check reads no further than the magic's 8 bytes
+ * (it compared 10 with the 9-byte "BPPARAMS" once, found by the fuzzer;
+ * tests/fuzz/corpus/params/bad_magic_10_bytes.bin). */
+START_TEST(short_wrong_magic)
+{
+    spit(path, (const unsigned char *)"BPPABRPPAR", 10);
+    expect_load_failure("W1", 4, BP_EPARSE, "magic", "offset 0");
+    spit(path, (const unsigned char *)"BPPXR", 5);
+    expect_load_failure("W1", 4, BP_EPARSE, "magic", "offset 0");
+    spit(path, (const unsigned char *)"BPPAR", 5);   /* a cut magic */
+    expect_load_failure("W1", 4, BP_EPARSE, "truncated", "offset 5");
+    spit(path, (const unsigned char *)"BPPARAMS\1", 9);
+    expect_load_failure("W1", 4, BP_EPARSE, "truncated", "offset 9");
+}
+END_TEST
+
 START_TEST(wrong_version)
 {
     size_t size;
@@ -537,6 +554,7 @@ static Suite *params_suite(void)
     tcase_add_test(tc, missing_file);
     tcase_add_test(tc, truncated_file);
     tcase_add_test(tc, wrong_magic);
+    tcase_add_test(tc, short_wrong_magic);
     tcase_add_test(tc, wrong_version);
     tcase_add_test(tc, checksum_mismatch);
     tcase_add_test(tc, trailing_bytes);

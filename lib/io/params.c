@@ -146,7 +146,7 @@ static bp_status check_header(const char *path, const unsigned char *head, size_
     uint32_t version;
 
     if (got < MAGIC_LEN || memcmp(head, MAGIC, MAGIC_LEN) != 0) {
-        if (got < HEADER_LEN && memcmp(head, MAGIC, got) == 0)
+        if (got < MAGIC_LEN && memcmp(head, MAGIC, got) == 0)   /* a cut magic */
             return bpi_set_error(err, BP_EPARSE, "%s: truncated at offset %zu: a params file "
                                  "has at least %d bytes", path, got, HEADER_LEN + SUM_LEN);
         return bpi_set_error(err, BP_EPARSE, "%s: bad magic at offset 0: not a bpgraph params "
