@@ -31,14 +31,15 @@ void bpi_softmax_rows(const bp_matrix *x, double *s, double *max_out, double *lo
         const double *row = x->data + i * x->cols;
         double *srow = s + i * x->cols;
         size_t best = bpi_row_argmax(row, x->cols);
-        double max = row[best], rest = 0.0;
+        double max = row[best], rest = 0.0, total;
         for (size_t j = 0; j < x->cols; j++) {
             srow[j] = exp(row[j] - max);
             if (j != best)
                 rest += srow[j];
         }
+        total = 1.0 + rest;   /* the arg-max's own term is e^0 */
         for (size_t j = 0; j < x->cols; j++)
-            srow[j] /= 1.0 + rest;
+            srow[j] /= total;
         if (max_out)
             max_out[i] = max;
         if (logsum)
