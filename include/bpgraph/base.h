@@ -34,8 +34,9 @@ typedef enum bp_status {
  * static). */
 const char *bp_strerror(bp_status status);
 
-/* Where functions outside a graph (file readers, ...) report what went
- * wrong.  Every such function takes a bp_error * that may be NULL. */
+/* Where file functions and other helpers report what went wrong, through a
+ * bp_error * that may be NULL.  Those given a graph record the same status
+ * and message in it too (see <bpgraph.h>). */
 typedef struct bp_error {
     bp_status status;
     char message[512];   /* names the file, line and column where relevant */

@@ -135,7 +135,11 @@ bp_status bp_gradcheck_op(const bp_op *op, const bp_check_options *opt,
  * that a zero seed gives zero and that a second backward accumulates.
  * Every param's value is restored exactly and its gradient restored to
  * what it was; the graph is left forwarded to out.  Returns as
- * bp_gradcheck_op; BP_ESTATE when out depends on no param. */
+ * bp_gradcheck_op: BP_OK when the check ran, whatever it found (an error
+ * met while checking is the report's); BP_ESTATE when out depends on no
+ * param; BP_EINVAL for a NULL out or report; the error g already holds;
+ * BP_ENOMEM.  A failure of the call is recorded in g and, when there is a
+ * report, in report->message. */
 bp_status bp_gradcheck_graph(bp_graph *g, bp_node *out,
                              const bp_check_options *opt,
                              bp_check_report *report);

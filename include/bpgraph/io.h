@@ -15,6 +15,8 @@ extern "C" {
 
 /* A params file holds every bp_param of g, in creation order, with names,
  * shapes, little-endian doubles and a checksum (layout: docs/formats.md).
+ * Both functions, and the picture functions below, report a failure
+ * through err (may be NULL) and record it in g as well.
  *
  * bp_params_save writes path atomically (a temporary file beside it,
  * fsynced and renamed over it), so an error never leaves a partial file at

@@ -10,6 +10,8 @@ extern "C" {
 
 /* Node accessors.  A node pointer is borrowed from its graph. */
 const char *bp_node_name(const bp_node *n);      /* "" when unnamed */
+/* Names n with a copy of name (NULL or "": unnamed).  BP_EINVAL for a NULL
+ * n; BP_ENOMEM, with the old name kept. */
 bp_status bp_node_set_name(bp_node *n, const char *name);
 const bp_op *bp_node_op(const bp_node *n);       /* NULL for a leaf */
 size_t bp_node_n_inputs(const bp_node *n);

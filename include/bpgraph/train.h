@@ -103,7 +103,8 @@ typedef struct bp_batcher bp_batcher;
  * outlive it; n_src is 1..BP_MAX_INPUTS.  BP_EINVAL for a NULL argument,
  * batch_size 0, no rows, a row out of range, or a destination that is not
  * an input; BP_EDIM when sources disagree in rows or a source's columns
- * differ from its node's; BP_ENOMEM. */
+ * differ from its node's; BP_ENOMEM.  Reported through err (may be NULL)
+ * and recorded in the graph of dst[0] (of the first node given). */
 bp_status bp_batcher_new(size_t n_src, const bp_matrix *const *src,
                          bp_node *const *dst, const size_t *rows,
                          size_t n_rows, size_t batch_size, int shuffle,

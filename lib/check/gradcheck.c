@@ -1517,19 +1517,21 @@ bp_status bp_gradcheck_graph(bp_graph *g, bp_node *out, const bp_check_options *
     bp_matrix sm;
 
     if (!report)
-        return BP_EINVAL;
+        return bpi_fail(g, BP_EINVAL, "gradcheck_graph: report is NULL");
     report_start(report, &o, "graph");
-    if (!g || !out || bp_graph_status(g) != BP_OK) {
+    if (g && out && bp_graph_status(g) == BP_OK) {
+        if (!bp_node_requires_grad(out))
+            bpi_fail(g, BP_ESTATE, "gradcheck_graph: node '%s' depends on no param",
+                     bp_node_name(out));
+    } else if (g) {
+        bpi_fail(g, BP_EINVAL, "gradcheck_graph: node is NULL");
+    }
+    if (!g || bp_graph_status(g) != BP_OK) {
+        /* The graph's error (an earlier one, or the above), as the report's. */
         report->result = BP_CHECK_ERROR;
         snprintf(report->message, sizeof report->message, "%s",
-                 g && bp_graph_status(g) != BP_OK ? bp_graph_message(g) : "graph or node is NULL");
-        return g && out ? bp_graph_status(g) : BP_EINVAL;
-    }
-    if (!bp_node_requires_grad(out)) {
-        report->result = BP_CHECK_ERROR;
-        snprintf(report->message, sizeof report->message,
-                 "node '%s' depends on no param", bp_node_name(out));
-        return BP_ESTATE;
+                 g ? bp_graph_message(g) : "gradcheck_graph: graph is NULL");
+        return g ? bp_graph_status(g) : BP_EINVAL;
     }
     /* The report's bookkeeping first: the failures below jump to done,
      * which finishes the report through c. */
@@ -1540,7 +1542,7 @@ bp_status bp_gradcheck_graph(bp_graph *g, bp_node *out, const bp_check_options *
     for (size_t i = 0; i < bp_graph_size(g); i++)
         n_params += bp_node_is_param(bp_graph_node(g, i)) ? 1 : 0;
     if ((st = target_alloc(&t, n_params)) != BP_OK)
-        return st;
+        return bpi_fail(g, st, "gradcheck_graph: %s", bp_strerror(st));
     names = bpi_calloc(n_params, sizeof *names);
     report->cases = bpi_calloc(1, sizeof *report->cases);
     if (!names || !report->cases) {
@@ -1641,5 +1643,5 @@ done:
     bpi_free(sa);
     bpi_free(sn);
     target_free(&t);
-    return st;
+    return bpi_fail(g, st, "gradcheck_graph: %s", bp_strerror(st));
 }

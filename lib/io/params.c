@@ -77,7 +77,7 @@ static size_t count_params(const bp_graph *g)
     return n;
 }
 
-bp_status bp_params_save(bp_graph *g, const char *path, bp_error *err)
+static bp_status save_params(bp_graph *g, const char *path, bp_error *err)
 {
     size_t n_params, size = HEADER_LEN + SUM_LEN, pos;
     unsigned char *buf;
@@ -171,7 +171,7 @@ static bp_status read_file(const char *path, unsigned char **out, size_t *size, 
     return BP_OK;
 }
 
-bp_status bp_params_load(bp_graph *g, const char *path, bp_error *err)
+static bp_status load_params(bp_graph *g, const char *path, bp_error *err)
 {
     unsigned char *buf;
     size_t size = 0, pos, end, n_params, idx;
@@ -263,4 +263,18 @@ bp_status bp_params_load(bp_graph *g, const char *path, bp_error *err)
 #undef FAIL
     bpi_free(buf);
     return BP_OK;
+}
+
+bp_status bp_params_save(bp_graph *g, const char *path, bp_error *err)
+{
+    bp_error found = {BP_OK, ""};
+
+    return bpi_report(g, save_params(g, path, &found), &found, err);
+}
+
+bp_status bp_params_load(bp_graph *g, const char *path, bp_error *err)
+{
+    bp_error found = {BP_OK, ""};
+
+    return bpi_report(g, load_params(g, path, &found), &found, err);
 }
