@@ -27,6 +27,12 @@
  *    graph and check bp_graph_status() once.  The file and picture
  *    functions still work on a graph holding an error (to save or draw
  *    it).
+ *  - BP_WARN_UNUSED marks the functions whose bp_status must be checked;
+ *    compilers that know the attribute warn when a call ignores it.  The
+ *    unmarked ones that can fail, bp_node_set_value, bp_node_bind_value,
+ *    bp_node_set_name and bp_init_*, set a graph up for a run: like the
+ *    node constructors they may be called in a row and checked once,
+ *    since the graph keeps their error and bp_forward returns it.
  *  - Ownership is stated on every function returning a pointer: "new" (the
  *    caller frees it), or "borrowed" (owned by the library; the comment says
  *    how long it stays valid).

@@ -831,7 +831,7 @@ static void check_gradcheck(const char *name)
     expect_graph_only(g, BP_ESTATE, "depends on no param");
     bp_check_report_clear(&rep);
     /* out from another graph: the check runs and reports the graph's error */
-    bp_gradcheck_graph(g, alien, &o, &rep);
+    ck_assert_int_eq(bp_gradcheck_graph(g, alien, &o, &rep), BP_OK);
     ck_assert_int_eq(rep.result, BP_CHECK_ERROR);
     ck_assert_ptr_nonnull(strstr(rep.message, "another graph"));
     bp_check_report_clear(&rep);

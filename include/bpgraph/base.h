@@ -16,6 +16,16 @@ extern "C" {
 /* Status codes                                                              */
 /* ------------------------------------------------------------------------ */
 
+/* Marks a function whose bp_status must be checked: compilers that know
+ * the attribute warn when a call ignores it (GCC even through a cast to
+ * void).  Functions left unmarked that can fail are the set-up calls whose
+ * error the graph keeps for the next bp_forward (see <bpgraph.h>). */
+#if defined(__GNUC__) || defined(__clang__)
+#define BP_WARN_UNUSED __attribute__((warn_unused_result))
+#else
+#define BP_WARN_UNUSED
+#endif
+
 typedef enum bp_status {
     BP_OK = 0,
     BP_ENOMEM,     /* an allocation failed */
@@ -51,6 +61,7 @@ typedef struct bp_error {
  * own and are not covered.) */
 typedef void *(*bp_malloc_fn)(size_t size);
 typedef void (*bp_free_fn)(void *ptr);
+BP_WARN_UNUSED
 bp_status bp_set_alloc_funcs(bp_malloc_fn malloc_fn, bp_free_fn free_fn);
 void bp_get_alloc_funcs(bp_malloc_fn *malloc_fn, bp_free_fn *free_fn);
 

@@ -126,6 +126,7 @@ void bp_check_report_clear(bp_check_report *report);
  * report->result); BP_EINVAL for a NULL op or report, an op that fails
  * bp_op_validate, or a max_cases so large that the case count overflows;
  * BP_ENOMEM.  Never prints. */
+BP_WARN_UNUSED
 bp_status bp_gradcheck_op(const bp_op *op, const bp_check_options *opt,
                           bp_check_report *report);
 
@@ -140,6 +141,7 @@ bp_status bp_gradcheck_op(const bp_op *op, const bp_check_options *opt,
  * param; BP_EINVAL for a NULL out or report; the error g already holds;
  * BP_ENOMEM.  A failure of the call is recorded in g and, when there is a
  * report, in report->message. */
+BP_WARN_UNUSED
 bp_status bp_gradcheck_graph(bp_graph *g, bp_node *out,
                              const bp_check_options *opt,
                              bp_check_report *report);

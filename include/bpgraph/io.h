@@ -29,7 +29,9 @@ extern "C" {
  * or read); BP_EPARSE (a malformed, truncated or corrupted file); BP_EDIM
  * (a shape or the count differs from g's); BP_ENOTFOUND (a name differs);
  * BP_ENOMEM. */
+BP_WARN_UNUSED
 bp_status bp_params_save(bp_graph *g, const char *path, bp_error *err);
+BP_WARN_UNUSED
 bp_status bp_params_load(bp_graph *g, const char *path, bp_error *err);
 
 /* ------------------------------------------------------------------------ */
@@ -42,10 +44,12 @@ bp_status bp_params_load(bp_graph *g, const char *path, bp_error *err);
  * backward 1 the reversed edges gradients flow along (docs/formats.md).
  * Errors: BP_EINVAL for a NULL graph or FILE or a foreign node; BP_EIO
  * when writing fails. */
+BP_WARN_UNUSED
 bp_status bp_dot_write(bp_graph *g, bp_node *out, int backward, FILE *f,
                        bp_error *err);
 /* The same into a file at path, created or overwritten.  BP_EINVAL for a
  * NULL path; BP_EIO naming the file when it cannot be opened or written. */
+BP_WARN_UNUSED
 bp_status bp_dot_save(bp_graph *g, bp_node *out, int backward,
                       const char *path, bp_error *err);
 
@@ -66,9 +70,11 @@ typedef enum bp_chain_format {
  * without the NUL; BP_OK even when truncated.  bp_grad_chain_write writes
  * to f (borrowed).  BP_EINVAL for NULL or foreign nodes, a NULL FILE or an
  * unknown format; BP_ENOMEM; BP_EIO when writing to f fails. */
+BP_WARN_UNUSED
 bp_status bp_grad_chain(bp_graph *g, bp_node *loss, bp_node *wrt,
                         bp_chain_format format, char *buf, size_t size,
                         size_t *needed, bp_error *err);
+BP_WARN_UNUSED
 bp_status bp_grad_chain_write(bp_graph *g, bp_node *loss, bp_node *wrt,
                               bp_chain_format format, FILE *f, bp_error *err);
 
@@ -91,6 +97,7 @@ bp_status bp_grad_chain_write(bp_graph *g, bp_node *loss, bp_node *wrt,
  * cell that is not a number, an empty cell in the first data row, ...);
  * BP_ENOTFOUND (a column not in the header); BP_ENOMEM.  On error *out is
  * NULL and *n_filled is 0. */
+BP_WARN_UNUSED
 bp_status bp_csv_read(const char *path, const char *const *columns,
                       size_t n_columns, bp_matrix **out, size_t *n_filled,
                       bp_error *err);
@@ -106,6 +113,7 @@ bp_status bp_csv_read(const char *path, const char *const *columns,
  * big-endian host); BP_EIO (cannot open or read); BP_EPARSE (a malformed or
  * truncated file, an unsupported dtype such as complex, more than 2
  * dimensions, bytes after the data); BP_ENOMEM.  On error *out is NULL. */
+BP_WARN_UNUSED
 bp_status bp_npy_load(const char *path, bp_matrix **out, bp_error *err);
 
 /* Saves m (borrowed) as a .npy 1.0 file of dtype '<f8' and shape
@@ -117,6 +125,7 @@ bp_status bp_npy_load(const char *path, bp_matrix **out, bp_error *err);
  * overflowing size_t, or a big-endian host); BP_EIO (the temporary file
  * cannot be created, written, synced or renamed: it is removed);
  * BP_ENOMEM. */
+BP_WARN_UNUSED
 bp_status bp_npy_save(const char *path, const bp_matrix *m, bp_error *err);
 
 #ifdef __cplusplus

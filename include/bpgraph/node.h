@@ -59,6 +59,7 @@ bp_matrix *bp_node_grad(bp_node *n);
 /* Computes out and the nodes it depends on (and no others).  Shapes are
  * re-derived from the inputs' current shapes, so a smaller last batch
  * works; buffers are reallocated only when a node grows. */
+BP_WARN_UNUSED
 bp_status bp_forward(bp_graph *g, bp_node *out);
 
 /* Backpropagates from out, which the last bp_forward must have computed.
@@ -66,6 +67,7 @@ bp_status bp_forward(bp_graph *g, bp_node *out);
  * otherwise it must have out's shape.  Gradients are ADDED into every param
  * that out depends on.  BP_ESTATE when out was not computed by the last
  * forward or depends on no param; BP_EDIM for a seed of the wrong shape. */
+BP_WARN_UNUSED
 bp_status bp_backward(bp_graph *g, bp_node *out, const bp_matrix *seed);
 
 /* Sets every param's gradient to zero. */

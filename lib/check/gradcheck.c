@@ -1631,7 +1631,11 @@ restore:
     }
     if (bp_graph_status(g) != BP_OK)
         bp_graph_clear_error(g);
-    bp_forward(g, out);
+    /* Leave g forwarded to out; where that fails, g keeps the error. */
+    if (bp_forward(g, out) != BP_OK) {
+        raise_result(&c, BP_CHECK_ERROR);
+        case_message(&c, "%s", bp_graph_message(g));
+    }
 done:
     finish_report(&c);
     bpi_free(names);
