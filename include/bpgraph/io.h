@@ -85,7 +85,8 @@ bp_status bp_grad_chain_write(bp_graph *g, bp_node *loss, bp_node *wrt,
 /* Reads the named columns of a CSV file into a new matrix (*out, new: free
  * with bp_matrix_free) of one row per data row and n_columns columns, in
  * the order of columns.  The first line is a header; columns are picked by
- * exact name, and a name may be requested twice.  Cells are numbers in the
+ * exact name, and a name may be requested twice; other columns are not
+ * parsed (a date index may hold anything).  Cells are numbers in the
  * C locale; an empty cell is forward-filled from the row above (pandas'
  * ffill), and *n_filled (may be NULL) receives how many were.  Quoting,
  * line ends and what is refused: docs/formats.md.
