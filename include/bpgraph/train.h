@@ -31,8 +31,9 @@ size_t bp_rng_below(bp_rng *rng, size_t n); /* uniform in [0, n); 0 when n is 0 
 /* Shuffles idx[0..n) in place (Fisher–Yates); nothing when idx is NULL. */
 void bp_shuffle(size_t *idx, size_t n, bp_rng *rng);
 
-/* Parameter initialisation, in place.  param must be a bp_param; BP_EINVAL
- * otherwise (recorded in its graph).  For a weight W of shape
+/* Parameter initialisation, in place.  BP_EINVAL, recorded in param's
+ * graph, when param is not a bp_param, rng is NULL, or (uniform) the range
+ * is not finite or lo > hi.  For a weight W of shape
  * fan_in x fan_out (as used in x·W):
  *  - uniform: every entry uniform in [lo, hi);
  *  - glorot:  uniform in ±sqrt(6 / (fan_in + fan_out)) (Glorot & Bengio);
