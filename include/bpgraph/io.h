@@ -20,15 +20,19 @@ extern "C" {
  *
  * bp_params_save writes path atomically (a temporary file beside it,
  * fsynced and renamed over it), so an error never leaves a partial file at
- * path nor destroys the previous one.  Errors: BP_EINVAL (g NULL, path NULL
- * or empty, more than 2^32 - 1 params); BP_EIO naming the file; BP_ENOMEM.
+ * path nor destroys the previous one.  A save killed before its rename
+ * leaves a hidden temporary beside path, which the next save of path
+ * removes.  Errors: BP_EINVAL (g NULL, path NULL or empty, more than
+ * 2^32 - 1 params); BP_EIO naming the file; BP_ENOMEM.
  *
- * bp_params_load checks the whole file against g's params before changing
- * any, so on error every param is as it was.  Errors name the file and
- * byte offset: BP_EINVAL (g NULL, path NULL or empty); BP_EIO (cannot open
- * or read); BP_EPARSE (a malformed, truncated or corrupted file); BP_EDIM
- * (a shape or the count differs from g's); BP_ENOTFOUND (a name differs);
- * BP_ENOMEM. */
+ * bp_params_load checks the magic and version first and reads no more
+ * than g's params take, then checks the whole file against g's params
+ * before changing any, so on error every param is as it was.  Errors name
+ * the file and byte offset: BP_EINVAL (g NULL, path NULL or empty); BP_EIO
+ * (cannot open or read); BP_EPARSE (a malformed, truncated or corrupted
+ * file); BP_EDIM (a shape or the count differs from g's); BP_ENOTFOUND (a
+ * name differs); BP_ENOMEM.
+ * Success clears err. */
 BP_WARN_UNUSED
 bp_status bp_params_save(bp_graph *g, const char *path, bp_error *err);
 BP_WARN_UNUSED
@@ -88,16 +92,17 @@ bp_status bp_grad_chain_write(bp_graph *g, bp_node *loss, bp_node *wrt,
  * exact name, and a name may be requested twice; other columns are not
  * parsed (a date index may hold anything).  Cells are numbers in the
  * C locale; an empty cell is forward-filled from the row above (pandas'
- * ffill), and *n_filled (may be NULL) receives how many were.  Quoting,
- * line ends and what is refused: docs/formats.md.
+ * ffill), and *n_filled (may be NULL) receives how many were.  The file is
+ * streamed, and refused at the first byte that cannot belong to a CSV
+ * table.  Quoting, line ends and what is refused: docs/formats.md.
  * err (may be NULL) receives the status and a message naming the file,
  * line and column, e.g. "data.csv:17: column 'rain': not a number: "abc"".
  * Errors: BP_EINVAL (path, columns, a columns[i] or out NULL, or n_columns
  * 0); BP_EIO (the file cannot be opened or read); BP_EPARSE (a malformed
  * file: no header or data rows, a row with the wrong number of fields, a
- * cell that is not a number, an empty cell in the first data row, ...);
- * BP_ENOTFOUND (a column not in the header); BP_ENOMEM.  On error *out is
- * NULL and *n_filled is 0. */
+ * cell that is not a number, an empty cell in the first data row, a NUL
+ * byte or lone CR, ...); BP_ENOTFOUND (a column not in the header);
+ * BP_ENOMEM.  On error *out is NULL and *n_filled is 0. */
 BP_WARN_UNUSED
 bp_status bp_csv_read(const char *path, const char *const *columns,
                       size_t n_columns, bp_matrix **out, size_t *n_filled,
@@ -119,13 +124,12 @@ bp_status bp_npy_load(const char *path, bp_matrix **out, bp_error *err);
 
 /* Saves m (borrowed) as a .npy 1.0 file of dtype '<f8' and shape
  * (rows, cols), always 2-D, so a 1 x n matrix loads back as 1 x n
- * (docs/formats.md).  The file is replaced atomically (a temporary file
- * beside it, fsynced and renamed over it), so a failure never damages an
- * existing file.  Errors, with err (may be NULL) naming the file: BP_EINVAL
- * (path or m NULL, m->data NULL with m not empty, rows * cols * 8
- * overflowing size_t, or a big-endian host); BP_EIO (the temporary file
- * cannot be created, written, synced or renamed: it is removed);
- * BP_ENOMEM. */
+ * (docs/formats.md).  The file is replaced atomically, as by
+ * bp_params_save (above), so a failure never damages an existing file.
+ * Errors, with err (may be NULL) naming the file: BP_EINVAL (path or m
+ * NULL, m->data NULL with m not empty, rows * cols * 8 overflowing size_t,
+ * or a big-endian host); BP_EIO (the temporary file cannot be created,
+ * written, synced or renamed: it is removed); BP_ENOMEM. */
 BP_WARN_UNUSED
 bp_status bp_npy_save(const char *path, const bp_matrix *m, bp_error *err);
 

@@ -71,8 +71,10 @@ bp_status bp_forward(bp_graph *g, bp_node *out);
  * otherwise it must have out's shape.  Gradients are ADDED into every param
  * that out depends on.  Errors, recorded in g: the error g already holds;
  * BP_EINVAL for a NULL or foreign out; BP_ESTATE when out was not computed
- * by the last forward or depends on no param; BP_EDIM for a seed of the
- * wrong shape; an op's own (e.g. bp_det's BP_ESINGULAR); BP_ENOMEM. */
+ * by the last forward, when a leaf out depends on was given new data (set
+ * or bound) since that forward (run bp_forward again), or when out depends
+ * on no param; BP_EDIM for a seed of the wrong shape; an op's own (e.g.
+ * bp_det's BP_ESINGULAR); BP_ENOMEM. */
 BP_WARN_UNUSED
 bp_status bp_backward(bp_graph *g, bp_node *out, const bp_matrix *seed);
 
