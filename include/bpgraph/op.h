@@ -136,6 +136,7 @@ typedef struct bp_op {
 
 /* Writes a printf-style message into args->msg and returns status; for use
  * in an op's shape, forward and backward.  The graph prefixes the op name. */
+BP_WARN_UNUSED
 bp_status bp_op_fail(bp_op_args *args, bp_status status, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 3, 4)))
@@ -145,6 +146,7 @@ bp_status bp_op_fail(bp_op_args *args, bp_status status, const char *fmt, ...)
 /* Checks an op declaration for completeness (name, arity, functions, flags:
  * BP_OP_INPLACE without BP_OP_ASSIGN_FRESH is refused); BP_OK or
  * BP_EINVAL. */
+BP_WARN_UNUSED
 bp_status bp_op_validate(const bp_op *op);
 
 /* The built-in ops, in a fixed order (borrowed, static). */
@@ -165,6 +167,7 @@ void bp_registry_free(bp_registry *reg);
 
 /* Adds op (borrowed: it must outlive the registry).  BP_EINVAL when the op
  * fails bp_op_validate or its name is taken; BP_ENOMEM. */
+BP_WARN_UNUSED
 bp_status bp_registry_add(bp_registry *reg, const bp_op *op);
 
 size_t bp_registry_count(const bp_registry *reg);

@@ -557,7 +557,13 @@ restore:
     }
     if (bp_graph_status(g) != BP_OK)
         bp_graph_clear_error(g);
-    bp_forward(g, out);
+    /* Leave g forwarded to out; where that fails (it ran before, so only
+     * for memory), the report says so and g is left as found. */
+    if (bp_forward(g, out) != BP_OK) {
+        bpi_gc_raise_result(&c, BP_CHECK_ERROR);
+        bpi_gc_case_message(&c, "%s", bp_graph_message(g));
+        bp_graph_clear_error(g);
+    }
 done:
     bpi_gc_finish_report(&c);
     bpi_free(names);

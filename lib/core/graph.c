@@ -354,7 +354,7 @@ bp_status bp_node_set_name(bp_node *n, const char *name)
     if (name && name[0]) {
         c = copy_string(name);
         if (!c)
-            return BP_ENOMEM;
+            return bpi_fail(n->graph, BP_ENOMEM, "set_name '%s': out of memory", bp_node_name(n));
     }
     bpi_free(n->name);
     n->name = c;
