@@ -464,6 +464,73 @@ START_TEST(nll_value_gradient_and_floor)
 }
 END_TEST
 
+/* README's "Built-in ops" table against the registry: a row for every
+ * built-in op and for nothing else, each naming the op, its wrapper with one
+ * argument after g per input and attribute, and the op's doc. */
+static const bp_op *builtin_named(const char *name, size_t len, size_t *index)
+{
+    for (size_t i = 0; i < bp_builtin_count(); i++)
+        if (strlen(bp_builtin(i)->name) == len && strncmp(bp_builtin(i)->name, name, len) == 0) {
+            *index = i;
+            return bp_builtin(i);
+        }
+    return NULL;
+}
+
+static void check_readme_row(const char *line, unsigned char *seen)
+{
+    const char *name = line + 3, *end = strchr(name, '`'), *args, *doc;
+    char want[256];
+    size_t i = 0, commas = 0;
+    const bp_op *op;
+
+    ck_assert_msg(end != NULL, "README row without a closing `: %s", line);
+    op = builtin_named(name, (size_t)(end - name), &i);
+    ck_assert_msg(op != NULL, "README lists an op the registry does not have: %s", line);
+    ck_assert_msg(!seen[i], "README lists %s twice", op->name);
+    seen[i] = 1;
+    snprintf(want, sizeof want, "| `%s` | `bp_%s(g", op->name, op->name);
+    ck_assert_msg(strncmp(line, want, strlen(want)) == 0, "README row of %s: want '%s...', got %s",
+                  op->name, want, line);
+    args = line + strlen(want);
+    for (; *args && *args != ')'; args++)
+        commas += *args == ',';
+    ck_assert_msg(commas == op->n_in + op->n_attr, "README's wrapper of %s takes %zu arguments after g, "
+                  "the op %zu inputs and %zu attributes", op->name, commas, op->n_in, op->n_attr);
+    ck_assert_msg(strncmp(args, ")` | ", 5) == 0, "README row of %s: %s", op->name, line);
+    doc = args + 5;
+    ck_assert_msg(strlen(doc) == strlen(op->doc) + 3 && strncmp(doc, op->doc, strlen(op->doc)) == 0 &&
+                      strcmp(doc + strlen(op->doc), " |\n") == 0,
+                  "README's doc of %s differs from the op's: want '%s', got %s", op->name, op->doc, doc);
+}
+
+START_TEST(readme_lists_every_builtin)
+{
+    const char *srcdir = getenv("top_srcdir");
+    char path[1024], line[1024];
+    unsigned char *seen = calloc(bp_builtin_count(), 1);
+    int in_table = 0;
+    FILE *f;
+
+    ck_assert_ptr_nonnull(seen);
+    ck_assert_msg(srcdir != NULL, "top_srcdir is not set (run through make check)");
+    snprintf(path, sizeof path, "%s/README.md", srcdir);
+    f = fopen(path, "r");
+    ck_assert_msg(f != NULL, "cannot open %s", path);
+    while (fgets(line, sizeof line, f)) {
+        ck_assert_msg(strchr(line, '\n') != NULL, "README line longer than %zu bytes", sizeof line);
+        if (strncmp(line, "## ", 3) == 0)
+            in_table = strcmp(line, "## Built-in ops\n") == 0;
+        else if (in_table && strncmp(line, "| `", 3) == 0)
+            check_readme_row(line, seen);
+    }
+    fclose(f);
+    for (size_t i = 0; i < bp_builtin_count(); i++)
+        ck_assert_msg(seen[i], "README's Built-in ops table has no row for %s", bp_builtin(i)->name);
+    free(seen);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("ops");
@@ -482,6 +549,7 @@ int main(void)
     tcase_add_test(tc, reductions);
     tcase_add_test(tc, mse_value_and_gradient);
     tcase_add_test(tc, nll_value_gradient_and_floor);
+    tcase_add_test(tc, readme_lists_every_builtin);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }
