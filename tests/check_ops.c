@@ -305,22 +305,26 @@ START_TEST(broadcast_patterns)
 }
 END_TEST
 
+/* Derivatives by hand. */
+static double d_log(double x) { return 1.0 / x; }
+static double d_sqrt(double x) { return 1.0 / (2.0 * sqrt(x)); }
+static double d_tanh(double x) { return 1.0 / (cosh(x) * cosh(x)); }
+
 START_TEST(unary_values_and_derivatives)
 {
     const double X[4] = {0.25, 1.5, 2.385, 0.8};
     const double Xs[4] = {-1.75, 0.0001, 2.385, -0.3};
     const double G[4] = {1.0, -0.5, 2.0, 0.75};
     struct {
-        const char *name;
         bp_node *(*fn)(bp_graph *, bp_node *);
         const double *x;
         double (*f)(double);
         double (*df)(double);
     } cases[] = {
-        {"exp", bp_exp, Xs, exp, exp},
-        {"log", bp_log, X, log, NULL},
-        {"sqrt", bp_sqrt, X, sqrt, NULL},
-        {"tanh", bp_tanh, Xs, tanh, NULL},
+        {bp_exp, Xs, exp, exp},
+        {bp_log, X, log, d_log},
+        {bp_sqrt, X, sqrt, d_sqrt},
+        {bp_tanh, Xs, tanh, d_tanh},
     };
 
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
@@ -328,12 +332,8 @@ START_TEST(unary_values_and_derivatives)
         double want[4], dwant[4];
         run(y, G);
         for (int k = 0; k < 4; k++) {
-            double v = cases[c].x[k];
-            want[k] = cases[c].f(v);
-            if (strcmp(cases[c].name, "exp") == 0) dwant[k] = G[k] * exp(v);
-            else if (strcmp(cases[c].name, "log") == 0) dwant[k] = G[k] / v;
-            else if (strcmp(cases[c].name, "sqrt") == 0) dwant[k] = G[k] / (2 * sqrt(v));
-            else dwant[k] = G[k] / (cosh(v) * cosh(v));
+            want[k] = cases[c].f(cases[c].x[k]);
+            dwant[k] = G[k] * cases[c].df(cases[c].x[k]);
         }
         tu_assert_matrix_near(bp_node_value(y), want, 1e-15);
         tu_assert_matrix_near(bp_node_grad(x), dwant, 1e-14);
