@@ -275,6 +275,7 @@ static const struct covered covered[] = {
     {"bp_registry_count", check_registry},
     {"bp_registry_get", check_registry},
     {"bp_registry_find", check_registry},
+    /* every built-in op's wrapper, from ops.def, and the staged softmax */
 #define BP_OP(n) {"bp_" #n, check_wrapper},
 #include "../lib/ops/ops.def"
 #undef BP_OP
