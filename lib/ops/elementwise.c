@@ -226,7 +226,8 @@ const bp_op bpi_op_log = {
     .domain = {{.kind = BP_DOMAIN_POSITIVE}},
 };
 
-UNARY_ATTR_KERNELS(pow, pow(x, c), g * c * pow(x, c - 1.0))
+/* d/dx x^0 = 0 everywhere, also at x = 0 where c·x^(c−1) would be 0·∞. */
+UNARY_ATTR_KERNELS(pow, pow(x, c), c == 0.0 ? 0.0 : g * c * pow(x, c - 1.0))
 const bp_op bpi_op_pow = {
     .name = "pow", .doc = "a^p for a constant p, a > 0 (any a for integer p)",
     .n_in = 1, .n_attr = 1,
