@@ -1,7 +1,9 @@
 /* Each built-in op's forward against hand-computed numbers and its backward
- * against the hand-derived derivative. */
+ * against the hand-derived derivative; README's table of the built-in ops
+ * against the registry. */
 #include "test_util.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -305,22 +307,26 @@ START_TEST(broadcast_patterns)
 }
 END_TEST
 
+/* Derivatives by hand. */
+static double d_log(double x) { return 1.0 / x; }
+static double d_sqrt(double x) { return 1.0 / (2.0 * sqrt(x)); }
+static double d_tanh(double x) { return 1.0 / (cosh(x) * cosh(x)); }
+
 START_TEST(unary_values_and_derivatives)
 {
     const double X[4] = {0.25, 1.5, 2.385, 0.8};
     const double Xs[4] = {-1.75, 0.0001, 2.385, -0.3};
     const double G[4] = {1.0, -0.5, 2.0, 0.75};
     struct {
-        const char *name;
         bp_node *(*fn)(bp_graph *, bp_node *);
         const double *x;
         double (*f)(double);
         double (*df)(double);
     } cases[] = {
-        {"exp", bp_exp, Xs, exp, exp},
-        {"log", bp_log, X, log, NULL},
-        {"sqrt", bp_sqrt, X, sqrt, NULL},
-        {"tanh", bp_tanh, Xs, tanh, NULL},
+        {bp_exp, Xs, exp, exp},
+        {bp_log, X, log, d_log},
+        {bp_sqrt, X, sqrt, d_sqrt},
+        {bp_tanh, Xs, tanh, d_tanh},
     };
 
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
@@ -328,12 +334,8 @@ START_TEST(unary_values_and_derivatives)
         double want[4], dwant[4];
         run(y, G);
         for (int k = 0; k < 4; k++) {
-            double v = cases[c].x[k];
-            want[k] = cases[c].f(v);
-            if (strcmp(cases[c].name, "exp") == 0) dwant[k] = G[k] * exp(v);
-            else if (strcmp(cases[c].name, "log") == 0) dwant[k] = G[k] / v;
-            else if (strcmp(cases[c].name, "sqrt") == 0) dwant[k] = G[k] / (2 * sqrt(v));
-            else dwant[k] = G[k] / (cosh(v) * cosh(v));
+            want[k] = cases[c].f(cases[c].x[k]);
+            dwant[k] = G[k] * cases[c].df(cases[c].x[k]);
         }
         tu_assert_matrix_near(bp_node_value(y), want, 1e-15);
         tu_assert_matrix_near(bp_node_grad(x), dwant, 1e-14);
@@ -465,6 +467,74 @@ START_TEST(nll_value_gradient_and_floor)
 }
 END_TEST
 
+/* README's "Built-in ops" table against the registry: a row for every
+ * built-in op and for nothing else, each naming the op, its wrapper with one
+ * argument after g per input and attribute, and the op's doc. */
+static const bp_op *builtin_named(const char *name, size_t len, size_t *index)
+{
+    for (size_t i = 0; i < bp_builtin_count(); i++)
+        if (strlen(bp_builtin(i)->name) == len && strncmp(bp_builtin(i)->name, name, len) == 0) {
+            *index = i;
+            return bp_builtin(i);
+        }
+    return NULL;
+}
+
+static void check_readme_row(const char *line, unsigned char *seen)
+{
+    const char *name = line + 3, *end = strchr(name, '`'), *args, *doc;
+    char want[256];
+    size_t i = 0, commas = 0;
+    const bp_op *op;
+
+    ck_assert_msg(end != NULL, "README row without a closing `: %s", line);
+    op = builtin_named(name, (size_t)(end - name), &i);
+    ck_assert_msg(op != NULL, "README lists an op the registry does not have: %s", line);
+    ck_assert_msg(!seen[i], "README lists %s twice", op->name);
+    seen[i] = 1;
+    snprintf(want, sizeof want, "| `%s` | `bp_%s(g", op->name, op->name);
+    ck_assert_msg(strncmp(line, want, strlen(want)) == 0, "README row of %s: want '%s...', got %s",
+                  op->name, want, line);
+    args = line + strlen(want);
+    for (; *args && *args != ')'; args++)
+        commas += *args == ',';
+    ck_assert_msg(commas == op->n_in + op->n_attr, "README's wrapper of %s takes %zu arguments after g, "
+                  "the op %zu inputs and %zu attributes", op->name, commas, op->n_in, op->n_attr);
+    ck_assert_msg(strncmp(args, ")` | ", 5) == 0, "README row of %s: %s", op->name, line);
+    doc = args + 5;
+    ck_assert_msg(strlen(doc) == strlen(op->doc) + 3 && strncmp(doc, op->doc, strlen(op->doc)) == 0 &&
+                      strcmp(doc + strlen(op->doc), " |\n") == 0,
+                  "README's doc of %s differs from the op's: want '%s', got %s", op->name, op->doc, doc);
+}
+
+START_TEST(readme_lists_every_builtin)
+{
+    const char *srcdir = getenv("top_srcdir");
+    char path[1024], *line = NULL;
+    size_t size = 0;
+    unsigned char *seen = calloc(bp_builtin_count(), 1);
+    int in_table = 0;
+    FILE *f;
+
+    ck_assert_ptr_nonnull(seen);
+    ck_assert_msg(srcdir != NULL, "top_srcdir is not set (run through make check)");
+    snprintf(path, sizeof path, "%s/README.md", srcdir);
+    f = fopen(path, "r");
+    ck_assert_msg(f != NULL, "cannot open %s", path);
+    while (getline(&line, &size, f) != -1) {
+        if (strncmp(line, "## ", 3) == 0)
+            in_table = strcmp(line, "## Built-in ops\n") == 0;
+        else if (in_table && strncmp(line, "| `", 3) == 0)
+            check_readme_row(line, seen);
+    }
+    free(line);
+    fclose(f);
+    for (size_t i = 0; i < bp_builtin_count(); i++)
+        ck_assert_msg(seen[i], "README's Built-in ops table has no row for %s", bp_builtin(i)->name);
+    free(seen);
+}
+END_TEST
+
 /* Only p ≤ 0 is floored in the loss: a subnormal p is read as itself.
  * −log(1e-310) = 713.8013788281541620455773509521529 (Python decimal, 40
  * digits).  A NaN probability gives a NaN loss, not the floor's. */
@@ -534,6 +604,7 @@ int main(void)
     tcase_add_test(tc, reductions);
     tcase_add_test(tc, mse_value_and_gradient);
     tcase_add_test(tc, nll_value_gradient_and_floor);
+    tcase_add_test(tc, readme_lists_every_builtin);
     tcase_add_test(tc, nll_reads_subnormal_probabilities_exactly);
     tcase_add_test(tc, pow_gradient_at_zero);
     tcase_add_test(tc, rowmax_propagates_nan);

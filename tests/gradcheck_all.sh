@@ -1,7 +1,6 @@
 #!/bin/sh
 # tools/gradcheck with no arguments: every registered op and the graph
 # cases must pass (exit 0), and --list must name every op it checks.
-# README's table of the API must list every built-in op too.
 gc="${top_builddir:-.}/tools/gradcheck"
 out=$(${BP_RUN:-} "$gc") ; rc=$?
 printf '%s\n' "$out"
@@ -10,10 +9,6 @@ list=$(${BP_RUN:-} "$gc" --list) || { echo "--list exited $?" >&2; exit 1; }
 [ -n "$list" ] || { echo "--list printed nothing" >&2; exit 1; }
 for name in $list; do
     printf '%s\n' "$out" | grep -q "^$name .*PASS$" || { echo "no PASS row for $name" >&2; exit 1; }
-done
-ops_row=$(grep '^| ops |' "${top_srcdir:-.}/README.md")
-for name in $(printf '%s\n' "$list" | grep -v '^graph:'); do
-    printf '%s\n' "$ops_row" | grep -Eq "[\` ]$name[\` ]" || { echo "README's ops row lacks $name" >&2; exit 1; }
 done
 json=$(${BP_RUN:-} "$gc" --format json) || { echo "--format json exited $?" >&2; exit 1; }
 printf '%s\n' "$json" | grep -q '"result": "PASS"}}' || { echo "json summary not PASS" >&2; exit 1; }

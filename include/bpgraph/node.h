@@ -82,7 +82,7 @@ bp_status bp_backward(bp_graph *g, bp_node *out, const bp_matrix *seed);
 void bp_zero_grad(bp_graph *g);
 
 /* In-place mode, off by default.  When on, an op flagged BP_OP_INPLACE
- * (relu, sigmoid, tanh, exp, sqrt, neg, scale, softmax) whose input is an
+ * (relu, tanh, exp, scale, softmax, ...) whose input is an
  * op node flagged BP_OP_BWD_NO_OUT (matmul, dense, add, ...) and read by
  * nothing else in the pass writes its output over that input's value, and
  * in backward turns its own gradient into the input's in the same buffer,

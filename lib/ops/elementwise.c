@@ -60,9 +60,11 @@ static int fresh_full(bp_op_args *a, unsigned i)
     return 0;
 }
 
-/* One binary op: z = FWD(x, y); dx += DX; dy += DY, where DX and DY are
- * written in x, y, z and g (the gradient of z) and already include g. */
-#define BINARY_OP(NAME, DOC, LINEAR, FLAGS, DOM1, FWD, DX, DY)                        \
+/* The forward and backward of a binary op, NAME_forward and NAME_backward:
+ * z = FWD; dx += DX; dy += DY, written in x, y, z and g (the gradient of z),
+ * DX and DY already including g.  The op itself is declared below, field by
+ * field. */
+#define BINARY_KERNELS(NAME, FWD, DX, DY)                                      \
     static bp_status NAME##_forward(bp_op_args *a)                             \
     {                                                                          \
         const double *xd = a->in[0]->data, *yd = a->in[1]->data;               \
@@ -87,36 +89,75 @@ static int fresh_full(bp_op_args *a, unsigned i)
             if (dy) { if (fy) dy[iy] = (DY); else dy[iy] += (DY); }            \
         });                                                                    \
         return BP_OK;                                                          \
-    }                                                                          \
-    const bp_op bpi_op_##NAME = {                                              \
-        .name = #NAME, .doc = (DOC), .n_in = 2,                                \
-        .shape = broadcast_shape, .forward = NAME##_forward,                   \
-        .backward = NAME##_backward, .flags = BP_OP_ASSIGN_FRESH | (FLAGS),    \
-        .linear = (LINEAR), .domain = {{.kind = BP_DOMAIN_REAL}, DOM1},        \
-    };                                                                         \
-    bp_node *bp_##NAME(bp_graph *g, bp_node *a, bp_node *b)                    \
-    {                                                                          \
-        return bpi_apply2(g, &bpi_op_##NAME, a, b);                            \
     }
 
-BINARY_OP(add, "a + b, broadcasting", 3u, BP_OP_BWD_NO_OUT, {.kind = BP_DOMAIN_REAL},
-          x + y, g, g)
-BINARY_OP(sub, "a − b, broadcasting", 3u, BP_OP_BWD_NO_OUT, {.kind = BP_DOMAIN_REAL},
-          x - y, g, -g)
-BINARY_OP(mul, "a ⊙ b, broadcasting", 3u, BP_OP_BWD_NO_OUT, {.kind = BP_DOMAIN_REAL},
-          x * y, g * y, g * x)
-BINARY_OP(div, "a ⊘ b, broadcasting", 1u, 0u, {.kind = BP_DOMAIN_NONZERO},
-          x / y, g / y, -g * z / y)
+#define REAL {.kind = BP_DOMAIN_REAL}
+#define KINK_AT_ZERO {.kind = BP_DOMAIN_REAL, .kinks = BP_KINK_AT, .kink = 0.0}
 
-/* One unary op: y = FWD(x, c); dx += DX(x, y, g, c), c the attribute; DX
- * already includes g.  An op flagged BP_OP_INPLACE must not read x in DX:
- * in place, x is y. */
-#define UNARY_OP(NAME, DOC, N_ATTR, CHECK_ATTR, N_CHECK, LINEAR, FLAGS, DOMAIN, FWD, DX) \
+BINARY_KERNELS(add, x + y, g, g)
+const bp_op bpi_op_add = {
+    .name = "add", .doc = "a + b, broadcasting", .n_in = 2,
+    .shape = broadcast_shape, .forward = add_forward, .backward = add_backward,
+    .flags = BP_OP_ASSIGN_FRESH | BP_OP_BWD_NO_OUT, .linear = 3u,
+    .domain = {REAL, REAL},
+};
+
+BINARY_KERNELS(sub, x - y, g, -g)
+const bp_op bpi_op_sub = {
+    .name = "sub", .doc = "a − b, broadcasting", .n_in = 2,
+    .shape = broadcast_shape, .forward = sub_forward, .backward = sub_backward,
+    .flags = BP_OP_ASSIGN_FRESH | BP_OP_BWD_NO_OUT, .linear = 3u,
+    .domain = {REAL, REAL},
+};
+
+/* linear in each operand alone (bit i: affine in input i, the other fixed) */
+BINARY_KERNELS(mul, x * y, g * y, g * x)
+const bp_op bpi_op_mul = {
+    .name = "mul", .doc = "a ⊙ b, broadcasting", .n_in = 2,
+    .shape = broadcast_shape, .forward = mul_forward, .backward = mul_backward,
+    .flags = BP_OP_ASSIGN_FRESH | BP_OP_BWD_NO_OUT, .linear = 3u,
+    .domain = {REAL, REAL},
+};
+
+BINARY_KERNELS(div, x / y, g / y, -g * z / y)
+const bp_op bpi_op_div = {
+    .name = "div", .doc = "a ⊘ b, broadcasting", .n_in = 2,
+    .shape = broadcast_shape, .forward = div_forward, .backward = div_backward,
+    .flags = BP_OP_ASSIGN_FRESH, .linear = 1u,
+    .domain = {REAL, {.kind = BP_DOMAIN_NONZERO}},
+};
+
+bp_node *bp_add(bp_graph *g, bp_node *a, bp_node *b)
+{
+    return bpi_apply2(g, &bpi_op_add, a, b);
+}
+
+bp_node *bp_sub(bp_graph *g, bp_node *a, bp_node *b)
+{
+    return bpi_apply2(g, &bpi_op_sub, a, b);
+}
+
+bp_node *bp_mul(bp_graph *g, bp_node *a, bp_node *b)
+{
+    return bpi_apply2(g, &bpi_op_mul, a, b);
+}
+
+bp_node *bp_div(bp_graph *g, bp_node *a, bp_node *b)
+{
+    return bpi_apply2(g, &bpi_op_div, a, b);
+}
+
+/* The forward and backward of a unary op, NAME_forward and NAME_backward:
+ * y = FWD; dx += DX, written in x, y, g (the gradient of y) and c (the
+ * constant C), DX already including g.  An op flagged BP_OP_INPLACE must not
+ * read x in DX: in place, x is y.  Backward assigns when din is fresh
+ * (BP_OP_ASSIGN_FRESH). */
+#define UNARY_KERNELS_C(NAME, C, FWD, DX)                                      \
     static bp_status NAME##_forward(bp_op_args *a)                             \
     {                                                                          \
         const double *xd = a->in[0]->data;                                     \
         double *yd = a->out->data;                                             \
-        const double c = (N_ATTR) ? a->attr[0] : 0.0;                          \
+        const double c = (C);                                                  \
         const size_t len = a->out->rows * a->out->cols;                        \
         (void)c;                                                               \
         for (size_t k = 0; k < len; k++) {                                     \
@@ -129,7 +170,7 @@ BINARY_OP(div, "a ⊘ b, broadcasting", 1u, 0u, {.kind = BP_DOMAIN_NONZERO},
     {                                                                          \
         const double *xd = a->in[0]->data, *yd = a->out->data;                 \
         const double *gd = a->dout->data;                                      \
-        const double c = (N_ATTR) ? a->attr[0] : 0.0;                          \
+        const double c = (C);                                                  \
         const size_t len = a->out->rows * a->out->cols;                        \
         double *dx = a->din[0] ? a->din[0]->data : NULL;                       \
         (void)c;                                                               \
@@ -146,39 +187,89 @@ BINARY_OP(div, "a ⊘ b, broadcasting", 1u, 0u, {.kind = BP_DOMAIN_NONZERO},
                 dx[k] += (DX);                                                 \
             }                                                                  \
         return BP_OK;                                                          \
-    }                                                                          \
-    const bp_op bpi_op_##NAME = {                                              \
-        .name = #NAME, .doc = (DOC), .n_in = 1, .n_attr = (N_ATTR),            \
-        .shape = bpi_same_shape, .forward = NAME##_forward,                    \
-        .backward = NAME##_backward, .flags = BP_OP_ASSIGN_FRESH | (FLAGS),    \
-        .linear = (LINEAR), .domain = {DOMAIN},                                \
-        .check_attr = (CHECK_ATTR), .n_check_attr = (N_CHECK),                 \
-    };
+    }
 
-#define REAL {.kind = BP_DOMAIN_REAL}
-#define KINK_AT_ZERO {.kind = BP_DOMAIN_REAL, .kinks = BP_KINK_AT, .kink = 0.0}
-/* e^a overflows past 709, so the checker samples |a| up to 100 only */
-#define EXP_DOMAIN {.kind = BP_DOMAIN_REAL, .max_abs = 100.0}
+/* A unary op without attributes, and one whose c is its attribute. */
+#define UNARY_KERNELS(NAME, FWD, DX) UNARY_KERNELS_C(NAME, 0.0, FWD, DX)
+#define UNARY_ATTR_KERNELS(NAME, FWD, DX) UNARY_KERNELS_C(NAME, a->attr[0], FWD, DX)
 
-UNARY_OP(neg, "−a", 0, NULL, 0, 1u, BP_OP_INPLACE | BP_OP_BWD_NO_OUT, REAL, -x, -g)
-UNARY_OP(scale, "c·a for a constant c", 1, ((const double[]){2.385, -0.5}), 2,
-         1u, BP_OP_INPLACE | BP_OP_BWD_NO_OUT, REAL, c * x, c * g)
-UNARY_OP(exp, "e^a", 0, NULL, 0, 0u, BP_OP_INPLACE, EXP_DOMAIN, exp(x), g * y)
-UNARY_OP(log, "natural log, a > 0", 0, NULL, 0, 0u, BP_OP_BWD_NO_OUT, {.kind = BP_DOMAIN_POSITIVE},
-         log(x), g / x)
+UNARY_KERNELS(neg, -x, -g)
+const bp_op bpi_op_neg = {
+    .name = "neg", .doc = "−a", .n_in = 1,
+    .shape = bpi_same_shape, .forward = neg_forward, .backward = neg_backward,
+    .flags = BP_OP_ASSIGN_FRESH | BP_OP_INPLACE | BP_OP_BWD_NO_OUT, .linear = 1u,
+    .domain = {REAL},
+};
+
+UNARY_ATTR_KERNELS(scale, c * x, c * g)
+const bp_op bpi_op_scale = {
+    .name = "scale", .doc = "c·a for a constant c", .n_in = 1, .n_attr = 1,
+    .shape = bpi_same_shape, .forward = scale_forward, .backward = scale_backward,
+    .flags = BP_OP_ASSIGN_FRESH | BP_OP_INPLACE | BP_OP_BWD_NO_OUT, .linear = 1u,
+    .domain = {REAL},
+    .check_attr = (const double[]){2.385, -0.5}, .n_check_attr = 2,
+};
+
+UNARY_KERNELS(exp, exp(x), g * y)
+const bp_op bpi_op_exp = {
+    .name = "exp", .doc = "e^a", .n_in = 1,
+    .shape = bpi_same_shape, .forward = exp_forward, .backward = exp_backward,
+    .flags = BP_OP_ASSIGN_FRESH | BP_OP_INPLACE,
+    /* e^a overflows past 709, so the checker samples |a| up to 100 only */
+    .domain = {{.kind = BP_DOMAIN_REAL, .max_abs = 100.0}},
+};
+
+UNARY_KERNELS(log, log(x), g / x)
+const bp_op bpi_op_log = {
+    .name = "log", .doc = "natural log, a > 0", .n_in = 1,
+    .shape = bpi_same_shape, .forward = log_forward, .backward = log_backward,
+    .flags = BP_OP_ASSIGN_FRESH | BP_OP_BWD_NO_OUT,
+    .domain = {{.kind = BP_DOMAIN_POSITIVE}},
+};
+
 /* d/dx x^0 = 0 everywhere, also at x = 0 where c·x^(c−1) would be 0·∞. */
-UNARY_OP(pow, "a^p for a constant p, a > 0 (any a for integer p)", 1,
-         ((const double[]){-1.0, 2.0, 0.5, 3.7}), 4, 0u, BP_OP_BWD_NO_OUT,
-         {.kind = BP_DOMAIN_POSITIVE},
-         pow(x, c), c == 0.0 ? 0.0 : g * c * pow(x, c - 1.0))
-UNARY_OP(sqrt, "√a, a > 0", 0, NULL, 0, 0u, BP_OP_INPLACE, {.kind = BP_DOMAIN_POSITIVE},
-         sqrt(x), g * 0.5 / y)
-UNARY_OP(relu, "max(a, 0); gradient 0 at a = 0", 0, NULL, 0, 0u, BP_OP_INPLACE,
-         KINK_AT_ZERO, x > 0.0 ? x : 0.0, y > 0.0 ? g : 0.0)
-UNARY_OP(sigmoid, "1 / (1 + e^−a)", 0, NULL, 0, 0u, BP_OP_INPLACE, REAL,
-         x >= 0.0 ? 1.0 / (1.0 + exp(-x)) : exp(x) / (1.0 + exp(x)),
-         g * y * (1.0 - y))
-UNARY_OP(tanh, "tanh a", 0, NULL, 0, 0u, BP_OP_INPLACE, REAL, tanh(x), g * (1.0 - y * y))
+UNARY_ATTR_KERNELS(pow, pow(x, c), c == 0.0 ? 0.0 : g * c * pow(x, c - 1.0))
+const bp_op bpi_op_pow = {
+    .name = "pow", .doc = "a^p for a constant p, a > 0 (any a for integer p)",
+    .n_in = 1, .n_attr = 1,
+    .shape = bpi_same_shape, .forward = pow_forward, .backward = pow_backward,
+    .flags = BP_OP_ASSIGN_FRESH | BP_OP_BWD_NO_OUT,
+    .domain = {{.kind = BP_DOMAIN_POSITIVE}},
+    .check_attr = (const double[]){-1.0, 2.0, 0.5, 3.7}, .n_check_attr = 4,
+};
+
+UNARY_KERNELS(sqrt, sqrt(x), g * 0.5 / y)
+const bp_op bpi_op_sqrt = {
+    .name = "sqrt", .doc = "√a, a > 0", .n_in = 1,
+    .shape = bpi_same_shape, .forward = sqrt_forward, .backward = sqrt_backward,
+    .flags = BP_OP_ASSIGN_FRESH | BP_OP_INPLACE,
+    .domain = {{.kind = BP_DOMAIN_POSITIVE}},
+};
+
+UNARY_KERNELS(relu, x > 0.0 ? x : 0.0, y > 0.0 ? g : 0.0)
+const bp_op bpi_op_relu = {
+    .name = "relu", .doc = "max(a, 0); gradient 0 at a = 0", .n_in = 1,
+    .shape = bpi_same_shape, .forward = relu_forward, .backward = relu_backward,
+    .flags = BP_OP_ASSIGN_FRESH | BP_OP_INPLACE,
+    .domain = {KINK_AT_ZERO},
+};
+
+UNARY_KERNELS(sigmoid, x >= 0.0 ? 1.0 / (1.0 + exp(-x)) : exp(x) / (1.0 + exp(x)),
+              g * y * (1.0 - y))
+const bp_op bpi_op_sigmoid = {
+    .name = "sigmoid", .doc = "1 / (1 + e^−a)", .n_in = 1,
+    .shape = bpi_same_shape, .forward = sigmoid_forward, .backward = sigmoid_backward,
+    .flags = BP_OP_ASSIGN_FRESH | BP_OP_INPLACE,
+    .domain = {REAL},
+};
+
+UNARY_KERNELS(tanh, tanh(x), g * (1.0 - y * y))
+const bp_op bpi_op_tanh = {
+    .name = "tanh", .doc = "tanh a", .n_in = 1,
+    .shape = bpi_same_shape, .forward = tanh_forward, .backward = tanh_backward,
+    .flags = BP_OP_ASSIGN_FRESH | BP_OP_INPLACE,
+    .domain = {REAL},
+};
 
 bp_node *bp_neg(bp_graph *g, bp_node *a)
 {

@@ -1,0 +1,285 @@
+/* Bad input for ops (op.h, ops.h): op declarations, the registry, and every
+ * built-in op's wrapper. */
+#include "check_badinput.h"
+
+#include <stdint.h>
+#include <string.h>
+
+/* ---- the built-in op wrappers ---- */
+
+typedef bp_node *(*unary_fn)(bp_graph *, bp_node *);
+typedef bp_node *(*binary_fn)(bp_graph *, bp_node *, bp_node *);
+typedef bp_node *(*attr_fn)(bp_graph *, bp_node *, double);
+typedef bp_node *(*ternary_fn)(bp_graph *, bp_node *, bp_node *, bp_node *);
+
+enum { SQUARE = 1, LINALG = 2, SHAPED = 4 };
+
+struct wrapper {
+    const char *name;       /* the public function */
+    const char *op;         /* the op a message must name */
+    size_t arity;
+    unary_fn f1;
+    binary_fn f2;
+    attr_fn fa;
+    ternary_fn f3;
+};
+
+/* The wrapper's type says how to call it: f as the pointer type `type`, or
+ * NULL when f has another type; a type not listed does not compile. */
+#define AS(type, f) _Generic(&(f), type: &(f), default: NULL)
+#define ARITY(f) _Generic(&(f), unary_fn: 1, attr_fn: 1, binary_fn: 2, ternary_fn: 3)
+
+/* One entry per line of ops.def, so an op added there is tried here, and
+ * an op whose wrapper ops.h does not declare fails to compile. */
+#define BP_OP(n) {"bp_" #n, #n, ARITY(bp_##n), AS(unary_fn, bp_##n), AS(binary_fn, bp_##n), \
+                  AS(attr_fn, bp_##n), AS(ternary_fn, bp_##n)},
+static const struct wrapper wrappers[] = {
+#include "../lib/ops/ops.def"
+    /* the staged softmax starts with rowmax: its errors name that op */
+    {"bp_softmax_staged", "rowmax", 1, bp_softmax_staged, NULL, NULL, NULL},
+};
+#undef BP_OP
+
+/* What w must reject, from its op's declaration.  SQUARE: rejects 2x3;
+ * SHAPED: binary/ternary that rejects mismatched shapes; LINALG: a NaN
+ * input must not pass silently.  An op whose first input is sampled as a
+ * square matrix (SPD or invertible) is a linear-algebra op on LAPACK. */
+static unsigned flags_of(const struct wrapper *w)
+{
+    const bp_op *op = tu_builtin(w->op);
+    unsigned flags = w->arity >= 2 ? SHAPED : 0;
+
+    if (op->domain[0].kind == BP_DOMAIN_SPD || op->domain[0].kind == BP_DOMAIN_INVERTIBLE)
+        flags |= SQUARE | LINALG;
+    return flags;
+}
+
+static bp_node *call(const struct wrapper *w, bp_graph *g, bp_node *const *in)
+{
+    switch (w->arity) {
+    case 1: return w->f1 ? w->f1(g, in[0]) : w->fa(g, in[0], 2.385);
+    case 2: return w->f2(g, in[0], in[1]);
+    default: return w->f3(g, in[0], in[1], in[2]);
+    }
+}
+
+static const struct wrapper *find_wrapper(const char *name)
+{
+    for (size_t i = 0; i < sizeof wrappers / sizeof wrappers[0]; i++)
+        if (strcmp(wrappers[i].name, name) == 0)
+            return &wrappers[i];
+    ck_abort_msg("no wrapper entry for %s", name);
+    return NULL;
+}
+
+/* Valid leaves for w: 3x3 everywhere, a 1x3 bias for dense. */
+static void make_inputs(const struct wrapper *w, bp_graph *g, bp_node **in)
+{
+    for (size_t i = 0; i < w->arity; i++)
+        in[i] = filled_param(g, w->arity == 3 && i == 2 ? 1 : 3, 3, NULL);
+}
+
+static void check_wrapper(const char *name)
+{
+    const struct wrapper *w = find_wrapper(name);
+    const unsigned flags = flags_of(w);
+    bp_graph *g, *other;
+    bp_node *in[3] = {NULL, NULL, NULL}, *out;
+
+    /* A NULL graph: NULL, nothing to report to. */
+    other = new_graph();
+    make_inputs(w, other, in);
+    ck_assert_ptr_null(call(w, NULL, in));
+    bp_graph_free(other);
+
+    /* Valid inputs work (so the failures below are about the bad input). */
+    g = new_graph();
+    make_inputs(w, g, in);
+    ck_assert_ptr_nonnull(call(w, g, in));
+    expect_graph_error(g, BP_OK, NULL);
+    bp_graph_free(g);
+
+    for (size_t p = 0; p < w->arity; p++) {
+        /* A NULL input at position p. */
+        g = new_graph();
+        make_inputs(w, g, in);
+        in[p] = NULL;
+        ck_assert_ptr_null(call(w, g, in));
+        expect_graph_error(g, BP_EINVAL, w->op);
+        expect_graph_error(g, BP_EINVAL, "NULL");
+        /* Sticky: the next constructor returns NULL and keeps the message. */
+        ck_assert_ptr_null(bp_param(g, 2, 2, NULL));
+        expect_graph_error(g, BP_EINVAL, w->op);
+        bp_graph_free(g);
+
+        /* A node of another graph at position p. */
+        g = new_graph();
+        other = new_graph();
+        make_inputs(w, g, in);
+        in[p] = filled_param(other, w->arity == 3 && p == 2 ? 1 : 3, 3, NULL);
+        ck_assert_ptr_null(call(w, g, in));
+        expect_graph_error(g, BP_EINVAL, "another graph");
+        expect_graph_error(bp_graph_status(other) == BP_OK ? g : other, BP_EINVAL, w->op);
+        ck_assert_int_eq(bp_graph_status(other), BP_OK);
+        bp_graph_free(other);
+        bp_graph_free(g);
+    }
+
+    /* Mismatched shapes: 2x3 where a square matrix is needed, or two
+     * operands that do not fit together; the message gives the shapes. */
+    if (flags & (SQUARE | SHAPED)) {
+        g = new_graph();
+        if (w->arity == 1) {
+            in[0] = filled_param(g, 2, 3, NULL);
+        } else {
+            in[0] = filled_param(g, 2, 3, NULL);
+            in[1] = filled_param(g, 4, 5, NULL);
+            if (w->arity == 3)
+                in[2] = filled_param(g, 1, 5, NULL);
+        }
+        ck_assert_ptr_null(call(w, g, in));
+        expect_graph_error(g, BP_EDIM, w->op);
+        expect_graph_error(g, BP_EDIM, "2x3");
+        bp_graph_free(g);
+    }
+
+    /* Non-finite data: any status, never a crash; a linear-algebra op
+     * never passes a NaN on silently; with anomaly mode on the pass stops
+     * with BP_ENUMERIC. */
+    for (int anomaly = 0; anomaly < 2; anomaly++) {
+        bp_status st;
+        g = new_graph();
+        make_inputs(w, g, in);
+        bp_node_value(in[0])->data[4] = NAN;
+        bp_node_value(in[w->arity - 1])->data[0] = INFINITY;
+        bp_graph_set_anomaly_mode(g, anomaly);
+        out = call(w, g, in);
+        ck_assert_ptr_nonnull(out);
+        st = bp_forward(g, out);
+        if (anomaly) {
+            expect_graph_error(g, BP_ENUMERIC, "anomaly");
+        } else if (flags & LINALG) {
+            ck_assert_msg(st == BP_ENUMERIC || st == BP_ESINGULAR, "%s: NaN input gave %d",
+                          w->name, st);
+            expect_graph_error(g, st, w->op);
+        } else if (st == BP_OK && bp_node_requires_grad(out)) {
+            bp_node *loss = bp_sum(g, out);
+            ck_assert_ptr_nonnull(loss);
+            ck_assert_int_eq(bp_forward(g, loss), BP_OK);
+            st = bp_backward(g, loss, NULL);
+            ck_assert_msg(st == BP_OK || st == BP_ENUMERIC, "%s backward: %d", w->name, st);
+        }
+        bp_graph_free(g);
+    }
+}
+
+static void check_op_declarations(const char *name)
+{
+    char msg[8];
+    bp_op_args args;
+    bp_op op = silly_op;
+
+    (void)name;
+    /* bp_op_fail: NULL args or no buffer still return the status. */
+    ck_assert_int_eq(bp_op_fail(NULL, BP_EDIM, "%s", "x"), BP_EDIM);
+    memset(&args, 0, sizeof args);
+    ck_assert_int_eq(bp_op_fail(&args, BP_EINVAL, "%d", 1), BP_EINVAL);
+    args.msg = msg;
+    args.msg_size = sizeof msg;
+    ck_assert_int_eq(bp_op_fail(&args, BP_EDIM, "a long message %s", "truncated"), BP_EDIM);
+    ck_assert_str_eq(msg, "a long ");   /* truncated, terminated */
+
+    ck_assert_int_eq(bp_op_validate(NULL), BP_EINVAL);
+    ck_assert_int_eq(bp_op_validate(&op), BP_OK);
+    op.name = NULL;
+    ck_assert_int_eq(bp_op_validate(&op), BP_EINVAL);
+    op.name = "";
+    ck_assert_int_eq(bp_op_validate(&op), BP_EINVAL);
+    op = silly_op;
+    op.n_in = 0;
+    ck_assert_int_eq(bp_op_validate(&op), BP_EINVAL);
+    op.n_in = BP_MAX_INPUTS + 1;
+    ck_assert_int_eq(bp_op_validate(&op), BP_EINVAL);
+    op = silly_op;
+    op.n_attr = BP_MAX_ATTRS + 1;
+    ck_assert_int_eq(bp_op_validate(&op), BP_EINVAL);
+    op = silly_op;
+    op.backward = NULL;
+    ck_assert_int_eq(bp_op_validate(&op), BP_EINVAL);
+    op.flags = BP_OP_STOP_GRAD;
+    ck_assert_int_eq(bp_op_validate(&op), BP_OK);
+    op = silly_op;
+    op.shape = NULL;
+    ck_assert_int_eq(bp_op_validate(&op), BP_EINVAL);
+    op = silly_op;
+    op.forward = NULL;
+    ck_assert_int_eq(bp_op_validate(&op), BP_EINVAL);
+    op = silly_op;
+    op.n_attr = 1;
+    op.n_check_attr = 2;   /* sets promised, none given */
+    ck_assert_int_eq(bp_op_validate(&op), BP_EINVAL);
+    op = silly_op;
+    op.flags = BP_OP_INPLACE;   /* in place needs ASSIGN_FRESH too */
+    ck_assert_int_eq(bp_op_validate(&op), BP_EINVAL);
+    op.flags = BP_OP_INPLACE | BP_OP_ASSIGN_FRESH;
+    ck_assert_int_eq(bp_op_validate(&op), BP_OK);
+
+    ck_assert_uint_gt(bp_builtin_count(), 0);
+    for (size_t i = 0; i < bp_builtin_count(); i++)
+        ck_assert_int_eq(bp_op_validate(bp_builtin(i)), BP_OK);
+    ck_assert_ptr_null(bp_builtin(bp_builtin_count()));
+    ck_assert_ptr_null(bp_builtin(SIZE_MAX));
+}
+
+static void check_registry(const char *name)
+{
+    bp_registry *reg = bp_registry_new();
+    bp_op bad = silly_op;
+
+    (void)name;
+    ck_assert_ptr_nonnull(reg);
+    ck_assert_uint_eq(bp_registry_count(reg), bp_builtin_count());
+    ck_assert_int_eq(bp_registry_add(NULL, &silly_op), BP_EINVAL);
+    ck_assert_int_eq(bp_registry_add(reg, NULL), BP_EINVAL);
+    bad.forward = NULL;
+    ck_assert_int_eq(bp_registry_add(reg, &bad), BP_EINVAL);
+    ck_assert_int_eq(bp_registry_add(reg, &silly_op), BP_OK);
+    ck_assert_int_eq(bp_registry_add(reg, &silly_op), BP_EINVAL);   /* name taken */
+    bad = *bp_builtin(0);
+    ck_assert_int_eq(bp_registry_add(reg, &bad), BP_EINVAL);        /* a built-in's name */
+    ck_assert_uint_eq(bp_registry_count(reg), bp_builtin_count() + 1);
+    ck_assert_uint_eq(bp_registry_count(NULL), 0);
+    ck_assert_ptr_null(bp_registry_get(NULL, 0));
+    ck_assert_ptr_null(bp_registry_get(reg, bp_registry_count(reg)));
+    ck_assert_ptr_null(bp_registry_get(reg, SIZE_MAX));
+    ck_assert_ptr_eq(bp_registry_get(reg, bp_builtin_count()), &silly_op);
+    ck_assert_ptr_null(bp_registry_find(NULL, "matmul"));
+    ck_assert_ptr_null(bp_registry_find(reg, NULL));
+    ck_assert_ptr_null(bp_registry_find(reg, ""));
+    ck_assert_ptr_null(bp_registry_find(reg, "no such op"));
+    ck_assert_ptr_eq(bp_registry_find(reg, "silly"), &silly_op);
+    bp_registry_free(reg);
+    bp_registry_free(NULL);
+}
+
+/* ---- the table: this area's public functions, and the check that tries each ---- */
+
+static const struct covered covered[] = {
+    {"bp_op_fail", check_op_declarations},
+    {"bp_op_validate", check_op_declarations},
+    {"bp_builtin_count", check_op_declarations},
+    {"bp_builtin", check_op_declarations},
+    {"bp_registry_new", check_registry},
+    {"bp_registry_free", check_registry},
+    {"bp_registry_add", check_registry},
+    {"bp_registry_count", check_registry},
+    {"bp_registry_get", check_registry},
+    {"bp_registry_find", check_registry},
+    /* every built-in op's wrapper, from ops.def, and the staged softmax */
+#define BP_OP(n) {"bp_" #n, check_wrapper},
+#include "../lib/ops/ops.def"
+#undef BP_OP
+    {"bp_softmax_staged", check_wrapper},
+};
+
+const struct covered_area badinput_ops = {"ops", covered, sizeof covered / sizeof covered[0]};
