@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A Gaussian negative log-likelihood built from logdet and solve.
  *
  * The k columns of Y (n×k) are modelled as draws from N(mu, Σ) with

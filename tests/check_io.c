@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Tests for the data files: bp_csv_read, bp_npy_load, bp_npy_save.
  *
  * Every fixture is written by the test itself into a fresh temporary

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The lesson's 2-layer network on the first weather rows: the graph's
  * gradients equal the hand-derived ones. */
 #include "test_util.h"

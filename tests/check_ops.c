@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Each built-in op's forward against hand-computed numbers and its backward
  * against the hand-derived derivative. */
 #include "test_util.h"

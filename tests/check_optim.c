@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Optimizers: single steps against values worked out by hand, convergence
  * on a small least-squares problem, no allocation per step, errors. */
 #include "test_util.h"

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Usage errors exit 2; --help exits 0.
 gc="${top_builddir:-.}/tools/gradcheck"
 expect() {

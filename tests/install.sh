@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Installs into a temporary root, then builds and runs a program outside
 # the tree the way a user would: cc prog.c $(pkg-config --cflags --libs bpgraph).
 set -eu

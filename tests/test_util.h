@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Small helpers shared by the Check programs. */
 #ifndef BP_TEST_UTIL_H
 #define BP_TEST_UTIL_H

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # tools/train on the lesson's weather table: with its defaults the network
 # beats "tomorrow = today" and is within 5% of least squares (test-split
 # MSE); --classes 3 beats the majority class; --save/--load, --log, --dot

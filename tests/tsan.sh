@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # ThreadSanitizer run of tests/check_threads: the library's sources and the
 # test compiled with -fsanitize=thread (gcc or clang; CC), run with
 # CK_FORK=no so the threads run in the sanitized process itself.  Any

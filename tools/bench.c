@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tools/bench — how fast a bpgraph training step is next to the same step
  * written by hand in C + OpenBLAS, timed side by side in one run.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* gradcheck: checks every registered op's analytic derivative, and a few
  * whole graphs, against finite differences.  Public API only. */
 #define _POSIX_C_SOURCE 200809L

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * A user-defined op, declared with the public bp_op struct exactly as the
  * built-ins are, and a gradcheck plugin that registers it.

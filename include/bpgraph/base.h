@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bpgraph: Versions, status codes, errors and the allocator.  Part of <bpgraph.h>; include that. */
 #ifndef BPGRAPH_BASE_H
 #define BPGRAPH_BASE_H

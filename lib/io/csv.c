@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Reading named columns of a CSV file into a matrix.
  *
  * The whole file is read into memory first: that makes line counting, the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Optimizers: SGD with momentum and Adam.  All state is allocated when the
  * optimizer is made; a step only reads gradients and writes params. */
 #include "bp_private.h"

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Builds the libFuzzer targets (fuzz_*.c here) with clang against the
 # library's sources directly, then runs each for SECONDS (default 60) from
 # its committed seed corpus (corpus/<target>/).  Fails on any crash, leak
