@@ -10,6 +10,7 @@
  * include/bpgraph.h and fails when a public function has no entry, so a
  * new function cannot go untested silently.  every_status_is_provoked
  * makes each bp_status code happen at least once. */
+#include "config.h"   /* PACKAGE_VERSION, from AC_INIT */
 #include "test_util.h"
 
 #include <float.h>
@@ -284,6 +285,20 @@ static void check_wrapper(const char *name)
 }
 
 /* ---- the other functions, by group ---- */
+
+/* bp_version takes nothing, so there is no bad input to give it: it must
+ * name the version configure was given, the same as the headers'. */
+static void check_version(const char *name)
+{
+    char parts[64];
+    (void)name;
+    ck_assert_ptr_nonnull(bp_version());
+    ck_assert_str_eq(bp_version(), PACKAGE_VERSION);
+    ck_assert_str_eq(bp_version(), BP_VERSION_STRING);
+    snprintf(parts, sizeof parts, "%d.%d.%d", BP_VERSION_MAJOR, BP_VERSION_MINOR,
+             BP_VERSION_PATCH);
+    ck_assert_str_eq(parts, PACKAGE_VERSION);
+}
 
 static void check_status_text(const char *name)
 {
@@ -1823,6 +1838,7 @@ struct covered {
 };
 
 static const struct covered covered[] = {
+    {"bp_version", check_version},
     {"bp_strerror", check_status_text},
     {"bp_set_alloc_funcs", check_alloc_funcs},
     {"bp_get_alloc_funcs", check_alloc_funcs},

@@ -13,7 +13,8 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 # shellcheck disable=SC2046
-$cc -std=gnu11 -g -O1 -fsanitize=thread -pthread -I"$top_srcdir/include" -I"$top_srcdir/lib" \
+$cc -std=gnu11 -g -O1 -fsanitize=thread -pthread -I"$top_srcdir/include" -I"${top_builddir:-$top_srcdir}/include" \
+    -I"$top_srcdir/lib" \
     $(pkg-config --cflags openblas lapacke check) \
     "$top_srcdir"/lib/*/*.c "$top_srcdir/tests/check_threads.c" -o "$tmp/check_threads_tsan" \
     $(pkg-config --libs openblas lapacke check) -lm

@@ -32,7 +32,7 @@ fi
 mkdir -p "$work"
 # The library compiled once, instrumented for coverage and the sanitizers.
 flags=(-g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined
-       -fno-sanitize-recover=all -I"$top/include" -I"$top/lib"
+       -fno-sanitize-recover=all -I"$top/include" -I"${top_builddir:-$top}/include" -I"$top/lib"
        $(pkg-config --cflags openblas lapacke))
 libs=($(pkg-config --libs openblas lapacke) -lm)
 objs=()
