@@ -1009,7 +1009,7 @@ static void usage(void)
            "Times a bpgraph training step against the same step written by hand in\n"
            "C + OpenBLAS (and more: see its manual page).\n"
            "\n"
-           "  --quick          fewer samples (a run of about a minute)\n"
+           "  --quick          fewer samples: a shorter run, for a smoke test\n"
            "  --data FILE      the weather table (default $BP_WEATHER_CSV, else\n"
            "                   ../shared/data/clean_weather.csv when it exists, else\n"
            "                   synthetic weather-like data); a FILE named here\n"
