@@ -4,7 +4,7 @@
 # --version to stdout with exit 0; usage errors exit 2 with a GNU-style
 # message and "Try 'bench --help'"; a weather table that is named (by
 # --data or BP_WEATHER_CSV) but missing is an error, never a silent switch
-# to synthetic data.
+# to synthetic data; --json numbers round-trip.
 b=$(cd "${top_builddir:-.}" && pwd)
 bench="$b/tools/bench"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/bp_bench.XXXXXX") || exit 1
@@ -42,4 +42,16 @@ expect 2 "^bench: unrecognized option '--bogus'" --bogus
 expect 2 "^bench: option '--data' requires an argument" --data
 expect 2 "^bench: unexpected argument 'weather'" weather
 expect 2 "not 'nope'" --only nope
+
+# --json: one object of numbers written to round-trip (%.17g: a timing in
+# microseconds has about 17 significant digits, where %.6g kept 6); the
+# softmax comparison alone takes well under a second.
+"$bench" --quick --only softmax --json "$tmp/out.json" >"$tmp/out" 2>&1 ||
+    { echo "bench --only softmax --json failed" >&2; cat "$tmp/out" >&2; exit 1; }
+awk 'NR == 1 { ok = $0 == "{" ; next }
+     /^}$/ { closed = 1; next }
+     !/^  "[a-z_0-9]+": (null|-?[0-9][0-9.]*(e[-+][0-9]+)?),?$/ { ok = 0 }
+     { v = $2; sub(/,$/, "", v); gsub(/[^0-9]/, "", v); sub(/^0+/, "", v); if (length(v) >= 12) long++ }
+     END { exit !(ok && closed && NR == 4 && long >= 1) }' "$tmp/out.json" ||
+    { echo "bench --json wrote:" >&2; cat "$tmp/out.json" >&2; exit 1; }
 exit 0
