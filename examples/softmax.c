@@ -22,6 +22,7 @@ int main(void)
     if (bp_graph_status(g) != BP_OK || bp_forward(g, loss) != BP_OK ||
         bp_backward(g, loss, NULL) != BP_OK) {
         fprintf(stderr, "%s\n", bp_graph_message(g));
+        bp_graph_free(g);
         return 1;
     }
     /* dloss/dlogits = (p - y) / rows */
