@@ -45,7 +45,7 @@ int main(int argc, char **argv)
     const char *csv = argc > 1 ? argv[1] : "../shared/data/clean_weather.csv";
     const char *model = argc > 2 ? argv[2] : "model.bpp";
     double first_epoch = 0.0, last_epoch = 0.0;
-    int ok;
+    int ok, rc = 1;
 
     /* README: train */
     bp_graph *g = bp_graph_new();
@@ -62,20 +62,20 @@ int main(int argc, char **argv)
     /* xtrain, ytrain: the standardised training rows (bp_split_rows,
      * bp_matrix_take_rows, bp_scaler_fit on the training rows, bp_scaler_apply) */
     bp_error err;
-    bp_matrix *xtrain, *ytrain;
+    bp_matrix *xtrain = NULL, *ytrain = NULL;
     bp_batcher *batches = NULL;
     bp_optimizer *opt = NULL;
     bp_optim_config cfg = bp_optim_defaults(BP_OPTIM_ADAM);
     if (load_training_rows(csv, &xtrain, &ytrain, &err) != BP_OK) {
         fprintf(stderr, "%s\n", err.message);
-        return 1;
+        goto out;
     }
     const bp_matrix *src[2] = {xtrain, ytrain};
     bp_node *dst[2] = {x, y};
     if (bp_batcher_new(2, src, dst, NULL, 0, 64, 1, 2, &batches, &err) != BP_OK ||
         bp_optimizer_new(g, NULL, 0, &cfg, &opt) != BP_OK) {   /* every param of g */
         fprintf(stderr, "%s\n", batches ? bp_graph_message(g) : err.message);
-        return 1;
+        goto out;
     }
     for (int epoch = 0; epoch < 20; epoch++) {
         size_t rows;
@@ -93,7 +93,7 @@ int main(int argc, char **argv)
     }
     if (bp_graph_status(g) != BP_OK || bp_params_save(g, model, &err) != BP_OK) {
         fprintf(stderr, "%s\n", bp_graph_status(g) ? bp_graph_message(g) : err.message);
-        return 1;
+        goto out;
     }
     /* README: end */
 
@@ -121,11 +121,13 @@ int main(int argc, char **argv)
        \frac{\partial Z_{2}}{\partial A_{1}} \cdot ... */
     putchar('\n');
     /* README: end */
+    rc = ok ? 0 : 1;
 
+out:
     bp_optimizer_free(opt);
     bp_batcher_free(batches);
     bp_matrix_free(xtrain);
     bp_matrix_free(ytrain);
     bp_graph_free(g);
-    return ok ? 0 : 1;
+    return rc;
 }
