@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Internals shared by the library's modules; never installed. */
 #ifndef BP_PRIVATE_H
 #define BP_PRIVATE_H

@@ -1,12 +1,28 @@
+/* SPDX-License-Identifier: MIT */
 /* Bad input for the graph and its nodes (base.h, matrix.h, graph.h, node.h):
  * status text, the allocator, matrices, the graph object, leaves, bp_apply,
  * node accessors, setting values, running, in-place mode. */
+#include "config.h"   /* PACKAGE_VERSION, from AC_INIT */
 #include "check_badinput.h"
 
 #include <limits.h>
 #include <stdint.h>
 #include <string.h>
 
+
+/* bp_version takes nothing, so there is no bad input to give it: it must
+ * name the version configure was given, the same as the headers'. */
+static void check_version(const char *name)
+{
+    char parts[64];
+    (void)name;
+    ck_assert_ptr_nonnull(bp_version());
+    ck_assert_str_eq(bp_version(), PACKAGE_VERSION);
+    ck_assert_str_eq(bp_version(), BP_VERSION_STRING);
+    snprintf(parts, sizeof parts, "%d.%d.%d", BP_VERSION_MAJOR, BP_VERSION_MINOR,
+             BP_VERSION_PATCH);
+    ck_assert_str_eq(parts, PACKAGE_VERSION);
+}
 
 static void check_status_text(const char *name)
 {
@@ -427,6 +443,7 @@ static void check_inplace(const char *name)
 /* ---- the table: this area's public functions, and the check that tries each ---- */
 
 static const struct covered covered[] = {
+    {"bp_version", check_version},
     {"bp_strerror", check_status_text},
     {"bp_set_alloc_funcs", check_alloc_funcs},
     {"bp_get_alloc_funcs", check_alloc_funcs},

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Bad input for files and pictures (io.h): CSV, .npy, parameter files,
  * Graphviz and the chain rule as text. */
 #include "check_badinput.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Bad input for the training kit (train.h): the generator, initialisation,
  * splits, the scaler, the batcher and the optimizers. */
 #include "check_badinput.h"

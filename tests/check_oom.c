@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Allocation-failure injection (tu_every_alloc_failure): for every N that
  * building, running and differentiating a graph reaches, the N-th
  * allocation fails; each time the library must report BP_ENOMEM, leak

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Training helpers: generator, initialisation, splits, standardisation,
  * minibatches. */
 #include "test_util.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bpgraph: Graphs, nodes, running.  Part of <bpgraph.h>; include that. */
 #ifndef BPGRAPH_GRAPH_H
 #define BPGRAPH_GRAPH_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bpgraph: Files: parameters, pictures, data.  Part of <bpgraph.h>; include that. */
 #ifndef BPGRAPH_IO_H
 #define BPGRAPH_IO_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bpgraph: Matrices.  Part of <bpgraph.h>; include that. */
 #ifndef BPGRAPH_MATRIX_H
 #define BPGRAPH_MATRIX_H

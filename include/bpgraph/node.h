@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bpgraph: Node accessors, values and running.  Part of <bpgraph.h>; include that. */
 #ifndef BPGRAPH_NODE_H
 #define BPGRAPH_NODE_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bpgraph: Operations: the op declaration and the registry.  Part of <bpgraph.h>; include that. */
 #ifndef BPGRAPH_OP_H
 #define BPGRAPH_OP_H

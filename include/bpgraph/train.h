@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bpgraph: Training: random numbers, initialisation, splits, batches, scaling, optimizers.  Part of <bpgraph.h>; include that. */
 #ifndef BPGRAPH_TRAIN_H
 #define BPGRAPH_TRAIN_H

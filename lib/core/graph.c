@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The graph: building nodes, running forward and backward. */
 #include "bp_private.h"
 

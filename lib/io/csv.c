@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Reading named columns of a CSV file into a matrix.
  *
  * The file is read as a stream through a small buffer, one record at a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Elementwise ops: binary with 2-D broadcasting (add, sub, mul, div) and
  * unary (neg, scale, exp, log, pow, sqrt, relu, sigmoid, tanh). */
 #include "kernels.h"

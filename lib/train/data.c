@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Training helpers: parameter initialisation, row splits, feature
  * standardisation and minibatches. */
 #include "bp_private.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer target: bp_csv_read on arbitrary bytes.  The first byte picks
  * which columns to ask for; the rest is the file.  Any status is fine; a
  * crash, leak or sanitizer report is not, and neither is a result that
