@@ -411,29 +411,480 @@ static size_t class_of(double d, size_t k, double band, const double *edges)
     return c;
 }
 
+/* Everything one run holds, filled stage by stage and freed by run_free. */
+typedef struct run {
+    const options *o;
+    FILE *info;             /* progress and summary: stdout, or stderr with --json */
+    int classify;
+    size_t n_in, n, k;      /* input columns, rows, outputs (classes or 1) */
+    /* load */
+    char *inputs_buf;
+    const char *names[MAX_INPUTS + 1];
+    bp_matrix *table;       /* inputs then target, as read */
+    bp_matrix *xs;          /* inputs, standardised on the training split */
+    double *target;
+    bp_matrix *base;        /* <col> of a <col>_tomorrow target, or NULL */
+    const char *base_name;
+    char base_buf[256];
+    bp_split split;
+    const size_t *train_rows, *valid_rows, *test_rows;
+    bp_scaler *xscale, *yscale;
+    /* targets */
+    double *change, *edges;  /* classification: target − first input; bin edges */
+    bp_matrix *xtrain, *ytrain, *xvalid, *xtest;
+    /* model and training */
+    model m;
+    bp_batcher *batcher;
+    bp_optimizer *opt;
+    size_t epochs_run;
+    double last_train_loss, last_valid, train_seconds;
+    /* test split */
+    double net_metric, ls_metric, today_metric, majority;
+} run;
+
+static int out_of_memory(void)
+{
+    fprintf(stderr, "%s: out of memory\n", prog);
+    return 1;
+}
+
+static int data_error(const run *r, const bp_error *err)
+{
+    fprintf(stderr, "%s: %s: %s\n", prog, r->o->data, err->message);
+    return 1;
+}
+
+static int lib_error(const bp_error *err)
+{
+    fprintf(stderr, "%s: %s\n", prog, err->message);
+    return 1;
+}
+
+/* "tomorrow = today": a target named <col>_tomorrow with <col> in the file. */
+static int load_today(run *r)
+{
+    const char *t = r->o->target;
+    size_t len = strlen(t), suffix = strlen("_tomorrow");
+    const char *cols[1] = {r->base_buf};
+    bp_error err;
+
+    if (len <= suffix || len - suffix >= sizeof r->base_buf || strcmp(t + len - suffix, "_tomorrow"))
+        return 0;
+    memcpy(r->base_buf, t, len - suffix);
+    r->base_buf[len - suffix] = '\0';
+    if (bp_csv_read(r->o->data, cols, 1, &r->base, NULL, &err) == BP_OK)
+        r->base_name = r->base_buf;
+    else if (err.status != BP_ENOTFOUND)
+        return lib_error(&err);
+    return 0;
+}
+
+/* Stage 1: reads the input and target columns, splits the rows and
+ * standardises the inputs on the training split.  0, or 1 (or 2 for a
+ * usage error) after a message. */
+static int load(run *r)
+{
+    const options *o = r->o;
+    size_t n_in;
+    bp_error err;
+
+    r->inputs_buf = malloc(strlen(o->inputs) + 1);
+    if (!r->inputs_buf)
+        return out_of_memory();
+    strcpy(r->inputs_buf, o->inputs);
+    r->n_in = n_in = split_names(r->inputs_buf, r->names, MAX_INPUTS);
+    if (n_in == 0)
+        return usage_error("--inputs needs 1 to 64 comma-separated column names", o->inputs);
+    r->names[n_in] = o->target;
+    if (bp_csv_read(o->data, r->names, n_in + 1, &r->table, NULL, &err) != BP_OK)
+        return lib_error(&err);
+    r->n = r->table->rows;
+    if (bp_split_rows(r->n, o->valid, o->test, o->shuffle_split, o->seed, &r->split, &err) != BP_OK)
+        return data_error(r, &err);
+    if (r->split.n_test == 0 || (o->epochs > 0 && r->split.n_valid == 0)) {
+        fprintf(stderr, "%s: %s: %zu rows leave no %s rows\n", prog, o->data, r->n,
+                r->split.n_test == 0 ? "test" : "validation");
+        return 1;
+    }
+    r->train_rows = r->split.index;
+    r->valid_rows = r->train_rows + r->split.n_train;
+    r->test_rows = r->valid_rows + r->split.n_valid;
+
+    r->xs = bp_matrix_alloc(r->n, n_in);
+    r->target = malloc(r->n * sizeof *r->target);
+    if (!r->xs || !r->target)
+        return out_of_memory();
+    for (size_t i = 0; i < r->n; i++) {
+        memcpy(r->xs->data + i * n_in, r->table->data + i * (n_in + 1), n_in * sizeof(double));
+        r->target[i] = r->table->data[i * (n_in + 1) + n_in];
+    }
+    if (bp_scaler_fit(r->xs, r->train_rows, r->split.n_train, &r->xscale, &err) != BP_OK ||
+        bp_scaler_apply(r->xscale, r->xs, &err) != BP_OK)
+        return data_error(r, &err);
+    return load_today(r);
+}
+
+/* The class of row i's target (classification only). */
+static size_t class_of_row(const run *r, size_t i)
+{
+    return class_of(r->change[i], r->k, r->o->band, r->edges);
+}
+
+/* Stage 2: the training targets (standardised values, or one-hot classes
+ * of the change against the first input) and the rows of each split. */
+static int targets(run *r)
+{
+    const options *o = r->o;
+    const bp_split *s = &r->split;
+    bp_error err;
+
+    r->k = 1;
+    if (r->classify) {
+        r->k = o->classes;
+        r->change = malloc(r->n * sizeof *r->change);
+        if (!r->change)
+            return out_of_memory();
+        for (size_t i = 0; i < r->n; i++)
+            r->change[i] = r->target[i] - r->table->data[i * (r->n_in + 1)];
+        if (r->k != 3) {
+            double *sorted = malloc(s->n_train * sizeof *sorted);
+            r->edges = malloc((r->k - 1) * sizeof *r->edges);
+            if (!sorted || !r->edges) {
+                free(sorted);
+                return out_of_memory();
+            }
+            for (size_t i = 0; i < s->n_train; i++)
+                sorted[i] = r->change[r->train_rows[i]];
+            qsort(sorted, s->n_train, sizeof *sorted, cmp_double);
+            for (size_t c = 1; c < r->k; c++)
+                r->edges[c - 1] = sorted[c * s->n_train / r->k];
+            free(sorted);
+        }
+    }
+    if (bp_matrix_take_rows(r->xs, r->train_rows, s->n_train, &r->xtrain, &err) != BP_OK ||
+        bp_matrix_take_rows(r->xs, r->valid_rows, s->n_valid, &r->xvalid, &err) != BP_OK ||
+        bp_matrix_take_rows(r->xs, r->test_rows, s->n_test, &r->xtest, &err) != BP_OK)
+        return lib_error(&err);
+    r->ytrain = bp_matrix_alloc(s->n_train, r->k);
+    if (!r->ytrain)
+        return out_of_memory();
+    for (size_t i = 0; i < s->n_train; i++) {
+        size_t row = r->train_rows[i];
+        if (r->classify)
+            r->ytrain->data[i * r->k + class_of_row(r, row)] = 1.0;
+        else
+            r->ytrain->data[i] = r->target[row];
+    }
+    if (!r->classify && (bp_scaler_fit(r->ytrain, NULL, 0, &r->yscale, &err) != BP_OK ||
+                         bp_scaler_apply(r->yscale, r->ytrain, &err) != BP_OK))
+        return data_error(r, &err);
+    return 0;
+}
+
+/* Stage 3: the network, its starting (or loaded) params, the batcher and
+ * the optimizer. */
+static int make_model(run *r)
+{
+    const options *o = r->o;
+    bp_optim_config cfg;
+    bp_error err;
+    const bp_matrix *src[2] = {r->xtrain, r->ytrain};
+    bp_node *dst[2];
+
+    if (build(&r->m, r->n_in, o->hidden, r->k, r->classify, o->seed) != 0)
+        return 1;
+    if (o->load && bp_params_load(r->m.g, o->load, &err) != BP_OK)
+        return lib_error(&err);
+    dst[0] = r->m.x;
+    dst[1] = r->m.y;
+    if (bp_batcher_new(2, src, dst, NULL, 0, o->batch, 1, o->seed + 1, &r->batcher, &err) != BP_OK)
+        return lib_error(&err);
+    cfg = bp_optim_defaults((bp_optim_kind)o->optimizer);
+    cfg.lr = o->lr;
+    if (o->optimizer == BP_OPTIM_SGD)
+        cfg.momentum = o->momentum;
+    if (bp_optimizer_new(r->m.g, NULL, 0, &cfg, &r->opt) != BP_OK)
+        return graph_error(&r->m);
+    return 0;
+}
+
+/* The validation metric in original units: RMSE in the target's unit, or
+ * accuracy. */
+static int validate(run *r)
+{
+    bp_matrix *pred;
+    size_t nv = r->split.n_valid;
+
+    if (predict(&r->m, r->xvalid, &pred) != 0)
+        return 1;
+    if (r->classify) {
+        size_t hits = 0;
+        for (size_t i = 0; i < nv; i++)
+            hits += argmax_row(pred->data + i * r->k, r->k) == class_of_row(r, r->valid_rows[i]);
+        r->last_valid = (double)hits / (double)nv;
+    } else {
+        double s = 0;
+        bp_scaler_invert(r->yscale, pred, NULL);
+        for (size_t i = 0; i < nv; i++) {
+            double d = pred->data[i] - r->target[r->valid_rows[i]];
+            s += d * d;
+        }
+        r->last_valid = sqrt(s / (double)nv);
+    }
+    bp_matrix_free(pred);
+    return 0;
+}
+
+/* One pass over the training split; its mean loss in r->last_train_loss. */
+static int train_epoch(run *r)
+{
+    double sum = 0;
+    size_t rows, seen = 0;
+
+    for (;;) {
+        if (bp_batcher_next(r->batcher, &rows) != BP_OK)
+            return graph_error(&r->m);
+        if (rows == 0)
+            break;
+        bp_zero_grad(r->m.g);
+        if (bp_forward(r->m.g, r->m.loss) != BP_OK || bp_backward(r->m.g, r->m.loss, NULL) != BP_OK ||
+            bp_optimizer_step(r->opt) != BP_OK)
+            return graph_error(&r->m);
+        sum += bp_node_value(r->m.loss)->data[0] * (double)rows;
+        seen += rows;
+    }
+    r->last_train_loss = sum / (double)seen;
+    return 0;
+}
+
+/* Stage 4: --epochs passes, one progress line (and --log row) each. */
+static int train(run *r, double t0)
+{
+    const options *o = r->o;
+    FILE *logf = NULL;
+
+    if (o->log) {
+        logf = fopen(o->log, "w");
+        if (!logf) {
+            fprintf(stderr, "%s: %s: cannot open for writing: %s\n", prog, o->log, strerror(errno));
+            return 1;
+        }
+        fprintf(logf, "epoch,train_loss,%s,seconds\n", r->classify ? "valid_accuracy" : "valid_rmse");
+    }
+    if (!o->quiet)
+        fprintf(r->info, "%s: %zu rows (%zu train, %zu valid, %zu test), %zu inputs -> %s%s, "
+                "hidden %zu, %s lr %g, batch %zu, %zu epochs\n",
+                o->data, r->n, r->split.n_train, r->split.n_valid, r->split.n_test, r->n_in,
+                o->target, r->classify ? " (classes)" : "", o->hidden,
+                o->optimizer == BP_OPTIM_ADAM ? "adam" : "sgd", o->lr, o->batch, o->epochs);
+    for (size_t epoch = 1; epoch <= o->epochs; epoch++) {
+        double t = now();
+        if (train_epoch(r) != 0 || validate(r) != 0) {
+            if (logf)
+                fclose(logf);
+            return 1;
+        }
+        t = now() - t;
+        if (!o->quiet)
+            fprintf(r->info, "epoch %3zu  train loss %.5f  valid %s %.4f  %.3fs\n", epoch,
+                    r->last_train_loss, r->classify ? "accuracy" : "rmse", r->last_valid, t);
+        if (logf)
+            fprintf(logf, "%zu,%.9g,%.9g,%.4f\n", epoch, r->last_train_loss, r->last_valid, t);
+        r->epochs_run++;
+    }
+    r->train_seconds = now() - t0;
+    if (logf && fclose(logf) != 0) {
+        fprintf(stderr, "%s: %s: write failed\n", prog, o->log);
+        return 1;
+    }
+    return 0;
+}
+
+/* Test-split accuracies: network, class of the least-squares change, "no
+ * change" and the training split's majority class. */
+static int evaluate_classes(run *r, const bp_matrix *pred, const double *coef)
+{
+    size_t hits = 0, ls_hits = 0, today_hits = 0, major_hits = 0, best = 0, nt = r->split.n_test;
+    size_t *count = calloc(r->k, sizeof *count);
+
+    if (!count)
+        return out_of_memory();
+    for (size_t i = 0; i < r->split.n_train; i++)
+        count[class_of_row(r, r->train_rows[i])]++;
+    for (size_t c = 1; c < r->k; c++)
+        if (count[c] > count[best])
+            best = c;
+    for (size_t i = 0; i < nt; i++) {
+        size_t truth = class_of_row(r, r->test_rows[i]);
+        double ls = lstsq_predict(coef, r->xtest->data + i * r->n_in, r->n_in);
+        hits += argmax_row(pred->data + i * r->k, r->k) == truth;
+        ls_hits += class_of(ls, r->k, r->o->band, r->edges) == truth;
+        today_hits += class_of(0.0, r->k, r->o->band, r->edges) == truth;
+        major_hits += truth == best;
+    }
+    r->net_metric = (double)hits / (double)nt;
+    r->ls_metric = (double)ls_hits / (double)nt;
+    r->today_metric = (double)today_hits / (double)nt;
+    r->majority = (double)major_hits / (double)nt;
+    free(count);
+    return 0;
+}
+
+/* Test-split mean squared errors: network, least squares and, with a
+ * <col>_tomorrow target, "tomorrow = today". */
+static int evaluate_regression(run *r, bp_matrix *pred, const double *coef)
+{
+    size_t nt = r->split.n_test;
+    double *p_ls = malloc(nt * sizeof *p_ls), *truth = malloc(nt * sizeof *truth);
+
+    if (!p_ls || !truth) {
+        free(p_ls);
+        free(truth);
+        return out_of_memory();
+    }
+    bp_scaler_invert(r->yscale, pred, NULL);
+    for (size_t i = 0; i < nt; i++) {
+        truth[i] = r->target[r->test_rows[i]];
+        p_ls[i] = lstsq_predict(coef, r->xtest->data + i * r->n_in, r->n_in);
+    }
+    r->net_metric = mse_of(pred->data, truth, nt);
+    r->ls_metric = mse_of(p_ls, truth, nt);
+    if (r->base) {
+        for (size_t i = 0; i < nt; i++)
+            p_ls[i] = r->base->data[r->test_rows[i]];
+        r->today_metric = mse_of(p_ls, truth, nt);
+    }
+    free(p_ls);
+    free(truth);
+    return 0;
+}
+
+/* Stage 5: the network and the baselines on the test split; least squares
+ * fits the target (or, classifying, the change) on the training split. */
+static int evaluate(run *r)
+{
+    size_t ntr = r->split.n_train;
+    double *coef = malloc((r->n_in + 1) * sizeof *coef), *ytr = malloc(ntr * sizeof *ytr);
+    bp_matrix *pred = NULL;
+    int rc;
+
+    if (!coef || !ytr) {
+        free(coef);
+        free(ytr);
+        return out_of_memory();
+    }
+    for (size_t i = 0; i < ntr; i++)
+        ytr[i] = r->classify ? r->change[r->train_rows[i]] : r->target[r->train_rows[i]];
+    rc = lstsq(r->xtrain, ytr, ntr, coef);
+    free(ytr);
+    if (rc == 0)
+        rc = predict(&r->m, r->xtest, &pred);
+    if (rc == 0)
+        rc = r->classify ? evaluate_classes(r, pred, coef) : evaluate_regression(r, pred, coef);
+    bp_matrix_free(pred);
+    free(coef);
+    return rc;
+}
+
+/* Stage 6a: --save and --dot. */
+static int write_files(run *r)
+{
+    const options *o = r->o;
+    bp_error err;
+
+    if (o->save && bp_params_save(r->m.g, o->save, &err) != BP_OK)
+        return lib_error(&err);
+    if (o->dot) {
+        /* Picture the graph as it trains: shapes of one full training batch
+         * (the last forward was on the test split). */
+        size_t rows;
+        bp_batcher_reset(r->batcher);
+        if (bp_batcher_next(r->batcher, &rows) != BP_OK || bp_forward(r->m.g, r->m.loss) != BP_OK)
+            return graph_error(&r->m);
+        if (bp_dot_save(r->m.g, r->m.loss, o->dot_backward, o->dot, &err) != BP_OK)
+            return lib_error(&err);
+    }
+    return 0;
+}
+
+/* Stage 6b: the summary for people, and the --json object. */
+static void report(const run *r)
+{
+    FILE *f = r->info;
+
+    if (!r->o->quiet) {
+        fprintf(f, "\ntest split (%zu rows)", r->split.n_test);
+        if (r->classify) {
+            fprintf(f, ", accuracy of %zu classes%s:\n", r->k,
+                    r->edges ? " (equal-count bins of the change)" : " (colder / same / warmer)");
+            fprintf(f, "  network             %.4f\n", r->net_metric);
+            fprintf(f, "  least squares       %.4f   (class of the fitted change)\n", r->ls_metric);
+            fprintf(f, "  no change           %.4f   (always \"same\")\n", r->today_metric);
+            fprintf(f, "  majority class      %.4f\n", r->majority);
+        } else {
+            fprintf(f, ", mean squared error (RMSE) in the target's units:\n");
+            fprintf(f, "  network             %9.4f (%.4f)\n", r->net_metric, sqrt(r->net_metric));
+            fprintf(f, "  least squares       %9.4f (%.4f)   network/least squares = %.4f\n",
+                    r->ls_metric, sqrt(r->ls_metric), r->net_metric / r->ls_metric);
+            if (r->base_name)
+                fprintf(f, "  tomorrow = today    %9.4f (%.4f)   (%s as the prediction)\n",
+                        r->today_metric, sqrt(r->today_metric), r->base_name);
+        }
+        fprintf(f, "time %.2fs\n", r->train_seconds);
+    }
+    if (r->o->json) {
+        printf("{\"task\": \"%s\", \"rows\": %zu, \"train_rows\": %zu, \"valid_rows\": %zu, "
+               "\"test_rows\": %zu, \"epochs\": %zu, ",
+               r->classify ? "classification" : "regression", r->n, r->split.n_train,
+               r->split.n_valid, r->split.n_test, r->epochs_run);
+        json_num("train_loss", r->last_train_loss);
+        if (r->classify) {
+            printf("\"classes\": %zu, ", r->k);
+            json_num("test_accuracy", r->net_metric);
+            json_num("lstsq_accuracy", r->ls_metric);
+            json_num("today_accuracy", r->today_metric);
+            json_num("majority_accuracy", r->majority);
+        } else {
+            json_num("test_mse", r->net_metric);
+            json_num("test_rmse", sqrt(r->net_metric));
+            json_num("lstsq_mse", r->ls_metric);
+            json_num("lstsq_rmse", sqrt(r->ls_metric));
+            if (r->base_name) {
+                json_num("today_mse", r->today_metric);
+                json_num("today_rmse", sqrt(r->today_metric));
+            }
+        }
+        printf("\"seconds\": %.3f}\n", r->train_seconds);
+    }
+}
+
+static void run_free(run *r)
+{
+    bp_optimizer_free(r->opt);
+    bp_batcher_free(r->batcher);
+    bp_graph_free(r->m.g);
+    bp_scaler_free(r->xscale);
+    bp_scaler_free(r->yscale);
+    bp_split_free(&r->split);
+    bp_matrix_free(r->table);
+    bp_matrix_free(r->xs);
+    bp_matrix_free(r->base);
+    bp_matrix_free(r->xtrain);
+    bp_matrix_free(r->ytrain);
+    bp_matrix_free(r->xvalid);
+    bp_matrix_free(r->xtest);
+    free(r->target);
+    free(r->change);
+    free(r->edges);
+    free(r->inputs_buf);
+}
+
 int main(int argc, char **argv)
 {
     options o;
-    const char *names[MAX_INPUTS + 1], *base_name = NULL;
-    char *inputs_buf = NULL, base_buf[256];
-    size_t n_in, n, k, epochs_run;
-    bp_matrix *table = NULL, *xs = NULL, *base = NULL;
-    bp_matrix *xtrain = NULL, *ytrain = NULL, *xvalid = NULL, *xtest = NULL, *pred = NULL;
-    double *target = NULL, *change = NULL, *edges = NULL, *coef = NULL;
-    bp_split split = {0};
-    bp_scaler *xscale = NULL, *yscale = NULL;
-    bp_batcher *batcher = NULL;
-    bp_optimizer *opt = NULL;
-    bp_optim_config cfg;
-    bp_error err;
-    model m = {0};
-    FILE *logf = NULL, *info;
-    int rc = 1, classify;
-    double t0 = now(), train_seconds;
-    const size_t *train_rows, *valid_rows, *test_rows;
-    /* final metrics */
-    double net_metric = NAN, ls_metric = NAN, today_metric = NAN, majority = NAN;
-    double last_train_loss = NAN, last_valid = NAN;
+    run r = {0};
+    double t0 = now();
+    int rc;
 
     if (argc > 0 && argv[0]) {
         const char *slash = strrchr(argv[0], '/');
@@ -441,371 +892,24 @@ int main(int argc, char **argv)
     }
     if ((rc = parse_args(argc, argv, &o)) != 0)
         return rc;
-    rc = 1;
-    classify = o.classes > 0;
-    info = o.json ? stderr : stdout;
-
-    /* ---- data: inputs then target in one table ---- */
-    inputs_buf = malloc(strlen(o.inputs) + 1);
-    if (!inputs_buf)
-        goto oom;
-    strcpy(inputs_buf, o.inputs);
-    n_in = split_names(inputs_buf, names, MAX_INPUTS);
-    if (n_in == 0) {
-        free(inputs_buf);
-        return usage_error("--inputs needs 1 to 64 comma-separated column names", o.inputs);
-    }
-    names[n_in] = o.target;
-    if (bp_csv_read(o.data, names, n_in + 1, &table, NULL, &err) != BP_OK) {
-        fprintf(stderr, "%s: %s\n", prog, err.message);
-        goto done;
-    }
-    n = table->rows;
-    if (bp_split_rows(n, o.valid, o.test, o.shuffle_split, o.seed, &split, &err) != BP_OK) {
-        fprintf(stderr, "%s: %s: %s\n", prog, o.data, err.message);
-        goto done;
-    }
-    if (split.n_test == 0 || (o.epochs > 0 && split.n_valid == 0)) {
-        fprintf(stderr, "%s: %s: %zu rows leave no %s rows\n", prog, o.data, n,
-                split.n_test == 0 ? "test" : "validation");
-        goto done;
-    }
-    train_rows = split.index;
-    valid_rows = train_rows + split.n_train;
-    test_rows = valid_rows + split.n_valid;
-
-    /* x: the input columns, standardised on the training split */
-    xs = bp_matrix_alloc(n, n_in);
-    target = malloc(n * sizeof *target);
-    if (!xs || !target)
-        goto oom;
-    for (size_t i = 0; i < n; i++) {
-        memcpy(xs->data + i * n_in, table->data + i * (n_in + 1), n_in * sizeof(double));
-        target[i] = table->data[i * (n_in + 1) + n_in];
-    }
-    if (bp_scaler_fit(xs, train_rows, split.n_train, &xscale, &err) != BP_OK ||
-        bp_scaler_apply(xscale, xs, &err) != BP_OK) {
-        fprintf(stderr, "%s: %s: %s\n", prog, o.data, err.message);
-        goto done;
-    }
-
-    /* "tomorrow = today": a target named <col>_tomorrow with <col> in the file */
-    {
-        size_t len = strlen(o.target), suffix = strlen("_tomorrow");
-        if (len > suffix && len - suffix < sizeof base_buf &&
-            !strcmp(o.target + len - suffix, "_tomorrow")) {
-            const char *cols[1] = {base_buf};
-            memcpy(base_buf, o.target, len - suffix);
-            base_buf[len - suffix] = '\0';
-            if (bp_csv_read(o.data, cols, 1, &base, NULL, &err) == BP_OK)
-                base_name = base_buf;
-            else if (err.status != BP_ENOTFOUND) {
-                fprintf(stderr, "%s: %s\n", prog, err.message);
-                goto done;
-            }
-        }
-    }
-
-    /* classification: the change against the first input column */
-    k = 1;
-    if (classify) {
-        k = o.classes;
-        change = malloc(n * sizeof *change);
-        if (!change)
-            goto oom;
-        for (size_t i = 0; i < n; i++)
-            change[i] = target[i] - table->data[i * (n_in + 1)];
-        if (k != 3) {
-            double *sorted = malloc(split.n_train * sizeof *sorted);
-            edges = malloc((k - 1) * sizeof *edges);
-            if (!sorted || !edges) {
-                free(sorted);
-                goto oom;
-            }
-            for (size_t i = 0; i < split.n_train; i++)
-                sorted[i] = change[train_rows[i]];
-            qsort(sorted, split.n_train, sizeof *sorted, cmp_double);
-            for (size_t c = 1; c < k; c++)
-                edges[c - 1] = sorted[c * split.n_train / k];
-            free(sorted);
-        }
-    }
-
-    /* training targets: standardised values, or one-hot classes */
-    xtrain = NULL;
-    if (bp_matrix_take_rows(xs, train_rows, split.n_train, &xtrain, &err) != BP_OK ||
-        bp_matrix_take_rows(xs, valid_rows, split.n_valid, &xvalid, &err) != BP_OK ||
-        bp_matrix_take_rows(xs, test_rows, split.n_test, &xtest, &err) != BP_OK) {
-        fprintf(stderr, "%s: %s\n", prog, err.message);
-        goto done;
-    }
-    ytrain = bp_matrix_alloc(split.n_train, k);
-    if (!ytrain)
-        goto oom;
-    for (size_t i = 0; i < split.n_train; i++) {
-        size_t r = train_rows[i];
-        if (classify)
-            ytrain->data[i * k + class_of(change[r], k, o.band, edges)] = 1.0;
-        else
-            ytrain->data[i] = target[r];
-    }
-    if (!classify) {
-        if (bp_scaler_fit(ytrain, NULL, 0, &yscale, &err) != BP_OK ||
-            bp_scaler_apply(yscale, ytrain, &err) != BP_OK) {
-            fprintf(stderr, "%s: %s: %s\n", prog, o.data, err.message);
-            goto done;
-        }
-    }
-
-    /* ---- the network ---- */
-    if (build(&m, n_in, o.hidden, k, classify, o.seed) != 0)
-        goto done;
-    if (o.load && bp_params_load(m.g, o.load, &err) != BP_OK) {
-        fprintf(stderr, "%s: %s\n", prog, err.message);
-        goto done;
-    }
-    cfg = bp_optim_defaults((bp_optim_kind)o.optimizer);
-    cfg.lr = o.lr;
-    if (o.optimizer == BP_OPTIM_SGD)
-        cfg.momentum = o.momentum;
-    {
-        const bp_matrix *src[2] = {xtrain, ytrain};
-        bp_node *dst[2] = {m.x, m.y};
-        if (bp_batcher_new(2, src, dst, NULL, 0, o.batch, 1, o.seed + 1, &batcher, &err) != BP_OK) {
-            fprintf(stderr, "%s: %s\n", prog, err.message);
-            goto done;
-        }
-    }
-    if (bp_optimizer_new(m.g, NULL, 0, &cfg, &opt) != BP_OK) {
-        graph_error(&m);
-        goto done;
-    }
-    if (o.log) {
-        logf = fopen(o.log, "w");
-        if (!logf) {
-            fprintf(stderr, "%s: %s: cannot open for writing: %s\n", prog, o.log, strerror(errno));
-            goto done;
-        }
-        fprintf(logf, "epoch,train_loss,%s,seconds\n", classify ? "valid_accuracy" : "valid_rmse");
-    }
-    if (!o.quiet)
-        fprintf(info, "%s: %zu rows (%zu train, %zu valid, %zu test), %zu inputs -> %s%s, "
-                "hidden %zu, %s lr %g, batch %zu, %zu epochs\n",
-                o.data, n, split.n_train, split.n_valid, split.n_test, n_in, o.target,
-                classify ? " (classes)" : "", o.hidden,
-                o.optimizer == BP_OPTIM_ADAM ? "adam" : "sgd", o.lr, o.batch, o.epochs);
-
-    /* ---- training ---- */
-    epochs_run = 0;
-    for (size_t epoch = 1; epoch <= o.epochs; epoch++) {
-        double sum = 0, t = now();
-        size_t rows, seen = 0;
-        for (;;) {
-            if (bp_batcher_next(batcher, &rows) != BP_OK) {
-                graph_error(&m);
-                goto done;
-            }
-            if (rows == 0)
-                break;
-            bp_zero_grad(m.g);
-            if (bp_forward(m.g, m.loss) != BP_OK || bp_backward(m.g, m.loss, NULL) != BP_OK ||
-                bp_optimizer_step(opt) != BP_OK) {
-                graph_error(&m);
-                goto done;
-            }
-            sum += bp_node_value(m.loss)->data[0] * (double)rows;
-            seen += rows;
-        }
-        last_train_loss = sum / (double)seen;
-        /* validation in original units: RMSE in the target's unit, or accuracy */
-        if (predict(&m, xvalid, &pred) != 0)
-            goto done;
-        if (classify) {
-            size_t hits = 0;
-            for (size_t i = 0; i < split.n_valid; i++)
-                hits += argmax_row(pred->data + i * k, k) ==
-                        class_of(change[valid_rows[i]], k, o.band, edges);
-            last_valid = (double)hits / (double)split.n_valid;
-        } else {
-            double s = 0;
-            bp_scaler_invert(yscale, pred, NULL);
-            for (size_t i = 0; i < split.n_valid; i++)
-                s += (pred->data[i] - target[valid_rows[i]]) * (pred->data[i] - target[valid_rows[i]]);
-            last_valid = sqrt(s / (double)split.n_valid);
-        }
-        bp_matrix_free(pred);
-        pred = NULL;
-        t = now() - t;
-        if (!o.quiet)
-            fprintf(info, "epoch %3zu  train loss %.5f  valid %s %.4f  %.3fs\n", epoch,
-                    last_train_loss, classify ? "accuracy" : "rmse", last_valid, t);
-        if (logf)
-            fprintf(logf, "%zu,%.9g,%.9g,%.4f\n", epoch, last_train_loss, last_valid, t);
-        epochs_run++;
-    }
-    train_seconds = now() - t0;
-    if (logf) {
-        if (fclose(logf) != 0) {
-            logf = NULL;
-            fprintf(stderr, "%s: %s: write failed\n", prog, o.log);
-            goto done;
-        }
-        logf = NULL;
-    }
-
-    /* ---- test split: network and baselines ---- */
-    coef = malloc((n_in + 1) * sizeof *coef);
-    if (!coef)
-        goto oom;
-    {
-        double *ytr = malloc(split.n_train * sizeof *ytr);
-        if (!ytr)
-            goto oom;
-        for (size_t i = 0; i < split.n_train; i++)
-            ytr[i] = classify ? change[train_rows[i]] : target[train_rows[i]];
-        if (lstsq(xtrain, ytr, split.n_train, coef) != 0) {
-            free(ytr);
-            goto done;
-        }
-        free(ytr);
-    }
-    if (predict(&m, xtest, &pred) != 0)
-        goto done;
-    if (classify) {
-        size_t hits = 0, ls_hits = 0, today_hits = 0, major_hits = 0, best = 0;
-        size_t *count = calloc(k, sizeof *count);
-        if (!count)
-            goto oom;
-        for (size_t i = 0; i < split.n_train; i++)
-            count[class_of(change[train_rows[i]], k, o.band, edges)]++;
-        for (size_t c = 1; c < k; c++)
-            if (count[c] > count[best])
-                best = c;
-        for (size_t i = 0; i < split.n_test; i++) {
-            size_t r = test_rows[i], truth = class_of(change[r], k, o.band, edges);
-            hits += argmax_row(pred->data + i * k, k) == truth;
-            ls_hits += class_of(lstsq_predict(coef, xtest->data + i * n_in, n_in), k, o.band, edges) == truth;
-            today_hits += class_of(0.0, k, o.band, edges) == truth;
-            major_hits += truth == best;
-        }
-        net_metric = (double)hits / (double)split.n_test;
-        ls_metric = (double)ls_hits / (double)split.n_test;
-        today_metric = (double)today_hits / (double)split.n_test;
-        majority = (double)major_hits / (double)split.n_test;
-        free(count);
-    } else {
-        double *p_ls = malloc(split.n_test * sizeof *p_ls), *truth = malloc(split.n_test * sizeof *truth);
-        if (!p_ls || !truth) {
-            free(p_ls);
-            free(truth);
-            goto oom;
-        }
-        bp_scaler_invert(yscale, pred, NULL);
-        for (size_t i = 0; i < split.n_test; i++) {
-            truth[i] = target[test_rows[i]];
-            p_ls[i] = lstsq_predict(coef, xtest->data + i * n_in, n_in);
-        }
-        net_metric = mse_of(pred->data, truth, split.n_test);
-        ls_metric = mse_of(p_ls, truth, split.n_test);
-        if (base) {
-            for (size_t i = 0; i < split.n_test; i++)
-                p_ls[i] = base->data[test_rows[i]];
-            today_metric = mse_of(p_ls, truth, split.n_test);
-        }
-        free(p_ls);
-        free(truth);
-    }
-
-    if (o.save && bp_params_save(m.g, o.save, &err) != BP_OK) {
-        fprintf(stderr, "%s: %s\n", prog, err.message);
-        goto done;
-    }
-    if (o.dot) {
-        /* Picture the graph as it trains: shapes of one full training batch
-         * (the last forward was on the test split). */
-        size_t rows;
-        bp_batcher_reset(batcher);
-        if (bp_batcher_next(batcher, &rows) != BP_OK || bp_forward(m.g, m.loss) != BP_OK) {
-            graph_error(&m);
-            goto done;
-        }
-    }
-    if (o.dot && bp_dot_save(m.g, m.loss, o.dot_backward, o.dot, &err) != BP_OK) {
-        fprintf(stderr, "%s: %s\n", prog, err.message);
-        goto done;
-    }
-
-    if (!o.quiet) {
-        fprintf(info, "\ntest split (%zu rows)", split.n_test);
-        if (classify) {
-            fprintf(info, ", accuracy of %zu classes%s:\n", k,
-                    edges ? " (equal-count bins of the change)" : " (colder / same / warmer)");
-            fprintf(info, "  network             %.4f\n", net_metric);
-            fprintf(info, "  least squares       %.4f   (class of the fitted change)\n", ls_metric);
-            fprintf(info, "  no change           %.4f   (always \"same\")\n", today_metric);
-            fprintf(info, "  majority class      %.4f\n", majority);
-        } else {
-            fprintf(info, ", mean squared error (RMSE) in the target's units:\n");
-            fprintf(info, "  network             %9.4f (%.4f)\n", net_metric, sqrt(net_metric));
-            fprintf(info, "  least squares       %9.4f (%.4f)   network/least squares = %.4f\n",
-                    ls_metric, sqrt(ls_metric), net_metric / ls_metric);
-            if (base_name)
-                fprintf(info, "  tomorrow = today    %9.4f (%.4f)   (%s as the prediction)\n",
-                        today_metric, sqrt(today_metric), base_name);
-        }
-        fprintf(info, "time %.2fs\n", train_seconds);
-    }
-    if (o.json) {
-        printf("{\"task\": \"%s\", \"rows\": %zu, \"train_rows\": %zu, \"valid_rows\": %zu, "
-               "\"test_rows\": %zu, \"epochs\": %zu, ",
-               classify ? "classification" : "regression", n, split.n_train, split.n_valid,
-               split.n_test, epochs_run);
-        json_num("train_loss", last_train_loss);
-        if (classify) {
-            printf("\"classes\": %zu, ", k);
-            json_num("test_accuracy", net_metric);
-            json_num("lstsq_accuracy", ls_metric);
-            json_num("today_accuracy", today_metric);
-            json_num("majority_accuracy", majority);
-        } else {
-            json_num("test_mse", net_metric);
-            json_num("test_rmse", sqrt(net_metric));
-            json_num("lstsq_mse", ls_metric);
-            json_num("lstsq_rmse", sqrt(ls_metric));
-            if (base_name) {
-                json_num("today_mse", today_metric);
-                json_num("today_rmse", sqrt(today_metric));
-            }
-        }
-        printf("\"seconds\": %.3f}\n", train_seconds);
-    }
-    rc = 0;
-    goto done;
-
-oom:
-    fprintf(stderr, "%s: out of memory\n", prog);
-    rc = 1;
-done:
-    if (logf)
-        fclose(logf);
-    bp_optimizer_free(opt);
-    bp_batcher_free(batcher);
-    bp_graph_free(m.g);
-    bp_scaler_free(xscale);
-    bp_scaler_free(yscale);
-    bp_split_free(&split);
-    bp_matrix_free(table);
-    bp_matrix_free(xs);
-    bp_matrix_free(base);
-    bp_matrix_free(xtrain);
-    bp_matrix_free(ytrain);
-    bp_matrix_free(xvalid);
-    bp_matrix_free(xtest);
-    bp_matrix_free(pred);
-    free(target);
-    free(change);
-    free(edges);
-    free(coef);
-    free(inputs_buf);
+    r.o = &o;
+    r.classify = o.classes > 0;
+    r.info = o.json ? stderr : stdout;
+    r.net_metric = r.ls_metric = r.today_metric = r.majority = NAN;
+    r.last_train_loss = r.last_valid = NAN;
+    rc = load(&r);
+    if (rc == 0)
+        rc = targets(&r);
+    if (rc == 0)
+        rc = make_model(&r);
+    if (rc == 0)
+        rc = train(&r, t0);
+    if (rc == 0)
+        rc = evaluate(&r);
+    if (rc == 0)
+        rc = write_files(&r);
+    if (rc == 0)
+        report(&r);
+    run_free(&r);
     return rc;
 }
