@@ -865,6 +865,50 @@ static void check_csv(const char *name)
     }
 }
 
+/* CSV as text: missing arguments, a missing file, a missing column and a
+ * ragged row, each with a message naming the file; outputs cleared. */
+static void check_csv_text(const char *name)
+{
+    static const char good[] = "a,b\nx,2.385\n";
+    static const char ragged[] = "a,b\nx\n";
+    char **out = (char **)&out;   /* must be set to NULL */
+    size_t n = 7;
+    bp_error err;
+    const char *path;
+
+    (void)name;
+    ck_assert_int_eq(bp_csv_header(NULL, &out, &n, &err), BP_EINVAL);
+    expect_error_struct(err, BP_EINVAL, "NULL");
+    ck_assert_ptr_null(out);
+    ck_assert_uint_eq(n, 0);
+    ck_assert_int_eq(bp_csv_header("x.csv", NULL, &n, &err), BP_EINVAL);
+    ck_assert_int_eq(bp_csv_header("x.csv", &out, NULL, NULL), BP_EINVAL);
+    ck_assert_int_eq(bp_csv_read_text("x.csv", NULL, &out, &n, &err), BP_EINVAL);
+    expect_error_struct(err, BP_EINVAL, "NULL");
+    ck_assert_int_eq(bp_csv_read_text("x.csv", "a", NULL, &n, &err), BP_EINVAL);
+    ck_assert_int_eq(bp_csv_read_text("x.csv", "a", &out, NULL, NULL), BP_EINVAL);
+    ck_assert_int_eq(bp_csv_header("/nonexistent/dir/x.csv", &out, &n, &err), BP_EIO);
+    expect_error_struct(err, BP_EIO, "/nonexistent/dir/x.csv");
+    ck_assert_int_eq(bp_csv_read_text("/", "a", &out, &n, &err), BP_EIO);
+    expect_error_struct(err, BP_EIO, "/");
+
+    path = temp_file("text.csv", good, sizeof good - 1);
+    ck_assert_int_eq(bp_csv_read_text(path, "zz", &out, &n, &err), BP_ENOTFOUND);
+    expect_error_struct(err, BP_ENOTFOUND, "'zz'");
+    ck_assert_ptr_null(out);
+    ck_assert_int_eq(bp_csv_read_text(path, "a", &out, &n, &err), BP_OK);
+    ck_assert_str_eq(out[0], "x");
+    bp_csv_strings_free(out);
+    bp_csv_strings_free(NULL);
+    remove_temp(path);
+    path = temp_file("ragged.csv", ragged, sizeof ragged - 1);
+    ck_assert_int_eq(bp_csv_read_text(path, "a", &out, &n, &err), BP_EPARSE);
+    expect_error_struct(err, BP_EPARSE, path);
+    ck_assert_ptr_null(out);
+    ck_assert_uint_eq(n, 0);
+    remove_temp(path);
+}
+
 /* The largest block the library asked for. */
 static size_t largest;
 
@@ -1077,6 +1121,44 @@ static void check_rng_and_init(const char *name)
         ck_assert(isfinite(bp_node_value(w)->data[k]));
     expect_graph_error(g, BP_OK, NULL);
     bp_graph_free(g);
+}
+
+/* Classes: NULL arguments, k 0, a class not below k, bad fractions and
+ * sizes whose arrays overflow. */
+static void check_classes(const char *name)
+{
+    const size_t classes[4] = {1, 0, 1, 2};
+    bp_split sp;
+    bp_matrix *m = (bp_matrix *)&m;
+    bp_error err;
+
+    (void)name;
+    ck_assert_int_eq(bp_split_stratified(classes, 4, 3, 0.2, 0.2, 1, NULL, fresh(&err)), BP_EINVAL);
+    expect_error_struct(err, BP_EINVAL, "NULL");
+    sp.index = (size_t *)&sp;
+    ck_assert_int_eq(bp_split_stratified(NULL, 4, 3, 0.2, 0.2, 1, &sp, fresh(&err)), BP_EINVAL);
+    ck_assert_ptr_null(sp.index);
+    ck_assert_int_eq(bp_split_stratified(classes, 4, 0, 0.2, 0.2, 1, &sp, NULL), BP_EINVAL);
+    ck_assert_int_eq(bp_split_stratified(classes, 4, 2, 0.2, 0.2, 1, &sp, fresh(&err)), BP_EINVAL);
+    expect_error_struct(err, BP_EINVAL, "row 3 has class 2");
+    ck_assert_int_eq(bp_split_stratified(classes, 4, 3, 0.5, 0.5, 1, &sp, fresh(&err)), BP_EINVAL);
+    expect_error_struct(err, BP_EINVAL, "fractions");
+    ck_assert_int_eq(bp_split_stratified(classes, 0, 3, 0.1, 0.1, 1, &sp, fresh(&err)), BP_EINVAL);
+    expect_error_struct(err, BP_EINVAL, "no training rows");
+    ck_assert_ptr_null(sp.index);
+    bp_split_free(&sp);
+
+    ck_assert_int_eq(bp_one_hot(classes, 4, 3, NULL, fresh(&err)), BP_EINVAL);
+    expect_error_struct(err, BP_EINVAL, "out is NULL");
+    ck_assert_int_eq(bp_one_hot(NULL, 4, 3, &m, fresh(&err)), BP_EINVAL);
+    ck_assert_ptr_null(m);
+    ck_assert_int_eq(bp_one_hot(classes, 0, 3, &m, NULL), BP_EINVAL);
+    ck_assert_int_eq(bp_one_hot(classes, 4, 0, &m, NULL), BP_EINVAL);
+    ck_assert_int_eq(bp_one_hot(classes, 4, 2, &m, fresh(&err)), BP_EINVAL);
+    expect_error_struct(err, BP_EINVAL, "row 3 has class 2");
+    ck_assert_int_eq(bp_one_hot(classes, 4, SIZE_MAX / 4, &m, fresh(&err)), BP_ENOMEM);
+    expect_error_struct(err, BP_ENOMEM, "out of memory");
+    ck_assert_ptr_null(m);
 }
 
 static void check_split_and_scaler(const char *name)
@@ -1909,6 +1991,9 @@ static const struct covered covered[] = {
     {"bp_gradcheck_graph", check_gradcheck},
     {"bp_numeric_derivative", check_gradcheck},
     {"bp_csv_read", check_csv},
+    {"bp_csv_header", check_csv_text},
+    {"bp_csv_read_text", check_csv_text},
+    {"bp_csv_strings_free", check_csv_text},
     {"bp_npy_load", check_npy},
     {"bp_npy_save", check_npy},
     {"bp_graph_set_inplace", check_inplace},
@@ -1923,6 +2008,8 @@ static const struct covered covered[] = {
     {"bp_init_he", check_rng_and_init},
     {"bp_split_rows", check_split_and_scaler},
     {"bp_split_free", check_split_and_scaler},
+    {"bp_split_stratified", check_classes},
+    {"bp_one_hot", check_classes},
     {"bp_matrix_take_rows", check_split_and_scaler},
     {"bp_scaler_fit", check_split_and_scaler},
     {"bp_scaler_free", check_split_and_scaler},

@@ -1,4 +1,5 @@
-/* Reading named columns of a CSV file into a matrix.
+/* Reading named columns of a CSV file into a matrix, and its header or
+ * one column as text.
  *
  * The whole file is read into memory first: that makes line counting, the
  * NUL check and quoted fields that span lines simple, and the lesson's
@@ -370,6 +371,47 @@ fail:
     return st;
 }
 
+/* Reads path and parses its header record: on BP_OK, c is at the first
+ * data row and c->n_fields is the header's field count.  The caller frees
+ * with csv_end whatever the status. */
+static bp_status csv_begin(struct csv *c, struct bytes *file, const char *path,
+                           bp_error *err)
+{
+    bp_status st;
+
+    memset(c, 0, sizeof *c);
+    c->path = path;
+    c->err = err;
+    c->line = 1;
+    st = read_whole_file(path, file, err);
+    if (st == BP_OK)
+        st = check_nul(path, file, err);
+    if (st != BP_OK)
+        return st;
+    c->p = file->p;
+    c->end = file->p + file->len;
+    c->c_locale = newlocale(LC_ALL_MASK, "C", (locale_t)0);
+    if (c->c_locale == (locale_t)0)
+        return csv_nomem(c);
+    if (file->len >= 3 && memcmp(file->p, "\xEF\xBB\xBF", 3) == 0)
+        c->p += 3;   /* UTF-8 byte order mark */
+    if (only_blank_lines_left(c))
+        return bpi_set_error(err, BP_EPARSE, "%s: empty file, no header row",
+                             path);
+    if (blank_line(c) < 0)
+        return BP_EPARSE;
+    return parse_record(c);
+}
+
+static void csv_end(struct csv *c, struct bytes *file)
+{
+    if (c->c_locale != (locale_t)0)
+        freelocale(c->c_locale);
+    bpi_free(c->off);
+    bpi_free(c->text.p);
+    bpi_free(file->p);
+}
+
 bp_status bp_csv_read(const char *path, const char *const *columns,
                       size_t n_columns, bp_matrix **out, size_t *n_filled,
                       bp_error *err)
@@ -393,38 +435,7 @@ bp_status bp_csv_read(const char *path, const char *const *columns,
             return bpi_set_error(err, BP_EINVAL,
                                  "bp_csv_read: columns[%zu] is NULL", k);
 
-    st = read_whole_file(path, &file, err);
-    if (st == BP_OK)
-        st = check_nul(path, &file, err);
-    if (st != BP_OK) {
-        bpi_free(file.p);
-        return st;
-    }
-
-    memset(&c, 0, sizeof c);
-    c.path = path;
-    c.err = err;
-    c.p = file.p;
-    c.end = file.p + file.len;
-    c.line = 1;
-    c.c_locale = newlocale(LC_ALL_MASK, "C", (locale_t)0);
-    if (c.c_locale == (locale_t)0) {
-        st = csv_nomem(&c);
-        goto done;
-    }
-    if (file.len >= 3 && memcmp(file.p, "\xEF\xBB\xBF", 3) == 0)
-        c.p += 3;   /* UTF-8 byte order mark */
-
-    if (only_blank_lines_left(&c)) {
-        st = bpi_set_error(err, BP_EPARSE, "%s: empty file, no header row",
-                           path);
-        goto done;
-    }
-    if (blank_line(&c) < 0) {
-        st = BP_EPARSE;
-        goto done;
-    }
-    st = parse_record(&c);
+    st = csv_begin(&c, &file, path, err);
     if (st != BP_OK)
         goto done;
     n_header = c.n_fields;
@@ -459,11 +470,179 @@ bp_status bp_csv_read(const char *path, const char *const *columns,
         bpi_set_error(err, BP_OK, "%s", "");
 
 done:
-    if (c.c_locale != (locale_t)0)
-        freelocale(c.c_locale);
     bpi_free(map);
-    bpi_free(c.off);
-    bpi_free(c.text.p);
-    bpi_free(file.p);
+    csv_end(&c, &file);
     return st;
+}
+
+/* Strings collected one after another, NUL-terminated, in text; off[i] is
+ * where the i-th starts. */
+struct strings {
+    struct bytes text;
+    size_t *off;
+    size_t n;
+    size_t cap;
+};
+
+static int strings_push(struct strings *s, const char *str)
+{
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? 2 * s->cap : 64;
+        int overflow = 0;
+        size_t bytes = bpi_mul_size(cap, sizeof *s->off, &overflow);
+        size_t *off = overflow ? NULL : bpi_malloc(bytes);
+
+        if (!off)
+            return -1;
+        if (s->n)
+            memcpy(off, s->off, s->n * sizeof *off);
+        bpi_free(s->off);
+        s->off = off;
+        s->cap = cap;
+    }
+    s->off[s->n++] = s->text.len;
+    do {
+        if (bytes_push(&s->text, *str))
+            return -1;
+    } while (*str++);
+    return 0;
+}
+
+/* The collected strings as one NULL-terminated block: the pointer array,
+ * then the text it points into; NULL when out of memory. */
+static char **strings_block(const struct strings *s)
+{
+    int overflow = 0;
+    size_t ptrs = bpi_mul_size(s->n + 1, sizeof(char *), &overflow);
+    size_t total = ptrs + s->text.len;
+    char **block = overflow || total < ptrs ? NULL : bpi_malloc(total);
+    char *text;
+
+    if (!block)
+        return NULL;
+    text = (char *)block + ptrs;
+    if (s->text.len)
+        memcpy(text, s->text.p, s->text.len);
+    for (size_t i = 0; i < s->n; i++)
+        block[i] = text + s->off[i];
+    block[s->n] = NULL;
+    return block;
+}
+
+static void strings_free(struct strings *s)
+{
+    bpi_free(s->off);
+    bpi_free(s->text.p);
+}
+
+bp_status bp_csv_header(const char *path, char ***names, size_t *n,
+                        bp_error *err)
+{
+    struct bytes file = { NULL, 0, 0 };
+    struct strings s = { { NULL, 0, 0 }, NULL, 0, 0 };
+    struct csv c;
+    bp_status st;
+
+    if (names)
+        *names = NULL;
+    if (n)
+        *n = 0;
+    if (!path || !names || !n)
+        return bpi_set_error(err, BP_EINVAL,
+                             "bp_csv_header: path, names and n must not be "
+                             "NULL");
+    st = csv_begin(&c, &file, path, err);
+    for (size_t h = 0; st == BP_OK && h < c.n_fields; h++)
+        if (strings_push(&s, c.text.p + c.off[h]))
+            st = csv_nomem(&c);
+    if (st == BP_OK) {
+        *names = strings_block(&s);
+        if (!*names)
+            st = csv_nomem(&c);
+    }
+    if (st == BP_OK) {
+        *n = s.n;
+        bpi_set_error(err, BP_OK, "%s", "");
+    }
+    strings_free(&s);
+    csv_end(&c, &file);
+    return st;
+}
+
+bp_status bp_csv_read_text(const char *path, const char *column,
+                           char ***cells, size_t *n_rows, bp_error *err)
+{
+    struct bytes file = { NULL, 0, 0 };
+    struct strings s = { { NULL, 0, 0 }, NULL, 0, 0 };
+    struct csv c;
+    size_t n_header, col = 0;
+    bp_status st;
+
+    if (cells)
+        *cells = NULL;
+    if (n_rows)
+        *n_rows = 0;
+    if (!path || !column || !cells || !n_rows)
+        return bpi_set_error(err, BP_EINVAL,
+                             "bp_csv_read_text: path, column, cells and "
+                             "n_rows must not be NULL");
+    st = csv_begin(&c, &file, path, err);
+    if (st != BP_OK)
+        goto done;
+    n_header = c.n_fields;
+    while (col < n_header && strcmp(c.text.p + c.off[col], column) != 0)
+        col++;
+    if (col == n_header) {
+        st = bpi_set_error(err, BP_ENOTFOUND,
+                           "%s:1: no column named '%s' in the header", path,
+                           column);
+        goto done;
+    }
+    while (c.p < c.end) {
+        size_t line = c.line;
+        int blank = blank_line(&c);
+
+        if (blank < 0) {
+            st = BP_EPARSE;
+            goto done;
+        }
+        if (blank)
+            break;
+        st = parse_record(&c);
+        if (st != BP_OK)
+            goto done;
+        if (c.n_fields != n_header) {
+            st = bpi_set_error(err, BP_EPARSE,
+                               "%s:%zu: expected %zu fields as in the header, "
+                               "found %zu", path, line, n_header, c.n_fields);
+            goto done;
+        }
+        if (strings_push(&s, c.text.p + c.off[col])) {
+            st = csv_nomem(&c);
+            goto done;
+        }
+    }
+    if (s.n == 0) {
+        st = bpi_set_error(err, BP_EPARSE,
+                           "%s:%zu: no data rows after the header", path,
+                           c.line);
+        goto done;
+    }
+    *cells = strings_block(&s);
+    if (!*cells) {
+        st = csv_nomem(&c);
+        goto done;
+    }
+    *n_rows = s.n;
+    bpi_set_error(err, BP_OK, "%s", "");
+
+done:
+    strings_free(&s);
+    csv_end(&c, &file);
+    return st;
+}
+
+void bp_csv_strings_free(char **strings)
+{
+    bpi_free(strings);
 }
