@@ -80,7 +80,23 @@ fi
 "$train" --help > "$tmp/help" || fail "--help exited $?"
 grep -q -- '--classes' "$tmp/help" || fail "--help does not list --classes"
 "$train" --bogus 2>"$tmp/err"; rc=$?
-[ $rc -eq 2 ] && grep -q 'unknown option: --bogus' "$tmp/err" || fail "--bogus: exit $rc, $(cat "$tmp/err")"
+[ $rc -eq 2 ] && grep -q "unrecognized option '--bogus'" "$tmp/err" &&
+    grep -q "^Try 'train --help' for more information.$" "$tmp/err" || fail "--bogus: exit $rc, $(cat "$tmp/err")"
+"$train" --version > "$tmp/out"; rc=$?
+[ $rc -eq 0 ] && grep -Eq '^bpgraph-train \(bpgraph\) [0-9]+\.[0-9]+\.[0-9]+$' "$tmp/out" ||
+    fail "--version: exit $rc, $(cat "$tmp/out")"
+"$train" --data "$csv" stray 2>"$tmp/err"; rc=$?
+[ $rc -eq 2 ] && grep -q "unexpected argument 'stray'" "$tmp/err" || fail "stray argument: exit $rc, $(cat "$tmp/err")"
+"$train" --data "$csv" -- --json 2>"$tmp/err"; rc=$?
+[ $rc -eq 2 ] && grep -q "unexpected argument '--json'" "$tmp/err" || fail "after --: exit $rc, $(cat "$tmp/err")"
+"$train" --data 2>"$tmp/err"; rc=$?
+[ $rc -eq 2 ] && grep -q "option '--data' requires an argument" "$tmp/err" || fail "--data alone: exit $rc, $(cat "$tmp/err")"
+"$train" --data "$csv" --inputs tmax,,tmin 2>"$tmp/err"; rc=$?
+[ $rc -eq 2 ] && grep -q "empty column name" "$tmp/err" || fail "--inputs tmax,,tmin: exit $rc, $(cat "$tmp/err")"
+# --opt=value is --opt value; --input adds one column
+a=$("$train" --data="$csv" --epochs=2 --input=tmax --inputs=tmin,rain --json --quiet) || fail "--opt=value run"
+b=$("$train" --data "$csv" --epochs 2 --json --quiet) || fail "--opt value run"
+[ "${a%%\"seconds*}" = "${b%%\"seconds*}" ] || fail "--opt=value and --opt value differ: $a / $b"
 "$train" --epochs ten 2>"$tmp/err"; rc=$?
 [ $rc -eq 2 ] || fail "--epochs ten: exit $rc"
 "$train" --data "$tmp/none.csv" 2>"$tmp/err"; rc=$?

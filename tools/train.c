@@ -12,12 +12,16 @@
  * staged softmax and NLL.  Exit status 0, 1 on a data or file error, 2 on a
  * usage error.
  */
-#define _POSIX_C_SOURCE 200809L
+#define _GNU_SOURCE 1   /* getopt_long */
+#include "config.h"
+
 #include "bpgraph.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <lapacke.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,7 +31,8 @@
 
 typedef struct options {
     const char *data;
-    const char *inputs;
+    struct { const char *name; size_t len; } input[MAX_INPUTS];  /* not NUL-ended */
+    size_t n_inputs;
     const char *target;
     size_t hidden;
     size_t epochs;
@@ -58,7 +63,9 @@ static void usage(FILE *f)
         "\n"
         "data\n"
         "  --data FILE        CSV with a header row (default ../shared/data/clean_weather.csv)\n"
-        "  --inputs A,B,...   input columns (default tmax,tmin,rain)\n"
+        "  --inputs A,B,...   input columns (default tmax,tmin,rain); an empty name is an error\n"
+        "  --input COL        one input column, its name taken whole (it may hold a comma);\n"
+        "                     repeat it, or mix it with --inputs, to add columns in order\n"
         "  --target COL       target column (default tmax_tomorrow)\n"
         "  --valid F --test F fractions for validation and test (default 0.15 each);\n"
         "                     rows are split in file order: train, then valid, then test\n"
@@ -84,13 +91,22 @@ static void usage(FILE *f)
         "  --load FILE        start from saved params (use --epochs 0 to evaluate only)\n"
         "  --dot FILE         write the network's graph as Graphviz DOT\n"
         "  --dot-backward     ... the backward graph instead (edges carry gradients)\n"
-        "  --help             this text\n",
+        "  --help             this text\n"
+        "  --version          the version\n"
+        "Options take their value as --opt VALUE or --opt=VALUE; -- ends the options.\n",
         prog);
 }
 
-static int usage_error(const char *what, const char *arg)
+/* A usage error, GNU style; returns the exit status 2. */
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int usage_error(const char *fmt, ...)
 {
-    fprintf(stderr, "%s: %s%s%s\nTry '%s --help'.\n", prog, what, arg ? ": " : "", arg ? arg : "", prog);
+    va_list ap;
+    fprintf(stderr, "%s: ", prog);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nTry '%s --help' for more information.\n", prog);
     return 2;
 }
 
@@ -118,12 +134,73 @@ static int parse_double(const char *s, double *out)
     return errno || *end || !isfinite(*out) ? -1 : 0;
 }
 
-/* 0, or 2 after printing a usage error. */
+enum {
+    OPT_DATA = 256, OPT_INPUTS, OPT_INPUT, OPT_TARGET, OPT_HIDDEN, OPT_EPOCHS, OPT_BATCH,
+    OPT_SEED, OPT_CLASSES, OPT_LR, OPT_MOMENTUM, OPT_BAND, OPT_VALID, OPT_TEST, OPT_OPTIMIZER,
+    OPT_SHUFFLE_SPLIT, OPT_JSON, OPT_QUIET, OPT_SAVE, OPT_LOAD, OPT_DOT, OPT_DOT_BACKWARD, OPT_LOG,
+    OPT_VERSION
+};
+
+static const struct option long_options[] = {
+    {"data", required_argument, NULL, OPT_DATA},
+    {"inputs", required_argument, NULL, OPT_INPUTS},
+    {"input", required_argument, NULL, OPT_INPUT},
+    {"target", required_argument, NULL, OPT_TARGET},
+    {"hidden", required_argument, NULL, OPT_HIDDEN},
+    {"epochs", required_argument, NULL, OPT_EPOCHS},
+    {"batch", required_argument, NULL, OPT_BATCH},
+    {"seed", required_argument, NULL, OPT_SEED},
+    {"classes", required_argument, NULL, OPT_CLASSES},
+    {"lr", required_argument, NULL, OPT_LR},
+    {"momentum", required_argument, NULL, OPT_MOMENTUM},
+    {"band", required_argument, NULL, OPT_BAND},
+    {"valid", required_argument, NULL, OPT_VALID},
+    {"test", required_argument, NULL, OPT_TEST},
+    {"optimizer", required_argument, NULL, OPT_OPTIMIZER},
+    {"shuffle-split", no_argument, NULL, OPT_SHUFFLE_SPLIT},
+    {"json", no_argument, NULL, OPT_JSON},
+    {"quiet", no_argument, NULL, OPT_QUIET},
+    {"save", required_argument, NULL, OPT_SAVE},
+    {"load", required_argument, NULL, OPT_LOAD},
+    {"dot", required_argument, NULL, OPT_DOT},
+    {"dot-backward", no_argument, NULL, OPT_DOT_BACKWARD},
+    {"log", required_argument, NULL, OPT_LOG},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, OPT_VERSION},
+    {NULL, 0, NULL, 0}
+};
+
+/* Appends the column names of an --inputs list (split at commas; an empty
+ * name is an error) or of one --input (taken whole, so it may hold a
+ * comma).  0, or 2 after a usage error. */
+static int add_inputs(options *o, const char *arg, int whole)
+{
+    const char *p = arg;
+
+    for (;;) {
+        size_t len = whole ? strlen(p) : strcspn(p, ",");
+        if (len == 0)
+            return whole ? usage_error("--input needs a column name")
+                         : usage_error("--inputs '%s' has an empty column name (use --input NAME "
+                                       "for a name that holds a comma)", arg);
+        if (o->n_inputs == MAX_INPUTS)
+            return usage_error("more than %d input columns", MAX_INPUTS);
+        o->input[o->n_inputs].name = p;
+        o->input[o->n_inputs++].len = len;
+        if (p[len] != ',')
+            return 0;
+        p += len + 1;
+    }
+}
+
+/* 0, or 2 after printing a usage error; -1 after --help or --version
+ * (exit 0). */
 static int parse_args(int argc, char **argv, options *o)
 {
+    int c;
+
     memset(o, 0, sizeof *o);
     o->data = "../shared/data/clean_weather.csv";
-    o->inputs = "tmax,tmin,rain";
     o->target = "tmax_tomorrow";
     o->hidden = 16;
     o->epochs = 20;
@@ -134,115 +211,98 @@ static int parse_args(int argc, char **argv, options *o)
     o->band = 2.0;
     o->valid = 0.15;
     o->test = 0.15;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+    opterr = 0;   /* its messages are ours, with "Try ... --help" */
+    while ((c = getopt_long(argc, argv, ":h", long_options, NULL)) != -1) {
+        const char *v = optarg;
         size_t sz;
-#define NEED_VALUE() do { if (!v) return usage_error("option needs a value", a); i++; } while (0)
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+        double f;
+        switch (c) {
+        case 'h':
             usage(stdout);
-            exit(0);
-        } else if (!strcmp(a, "--data")) {
-            NEED_VALUE();
-            o->data = v;
-        } else if (!strcmp(a, "--inputs")) {
-            NEED_VALUE();
-            o->inputs = v;
-        } else if (!strcmp(a, "--target")) {
-            NEED_VALUE();
-            o->target = v;
-        } else if (!strcmp(a, "--hidden")) {
-            NEED_VALUE();
+            return -1;
+        case OPT_VERSION:
+            printf("bpgraph-train (bpgraph) %s\n", PACKAGE_VERSION);
+            return -1;
+        case OPT_DATA: o->data = v; break;
+        case OPT_INPUTS:
+        case OPT_INPUT:
+            if (add_inputs(o, v, c == OPT_INPUT))
+                return 2;
+            break;
+        case OPT_TARGET: o->target = v; break;
+        case OPT_HIDDEN:
             if (parse_size(v, &o->hidden, 1))
-                return usage_error("--hidden needs a whole number >= 1", v);
-        } else if (!strcmp(a, "--epochs")) {
-            NEED_VALUE();
+                return usage_error("--hidden needs a whole number >= 1, not '%s'", v);
+            break;
+        case OPT_EPOCHS:
             if (parse_size(v, &o->epochs, 0))
-                return usage_error("--epochs needs a whole number >= 0", v);
-        } else if (!strcmp(a, "--batch")) {
-            NEED_VALUE();
+                return usage_error("--epochs needs a whole number >= 0, not '%s'", v);
+            break;
+        case OPT_BATCH:
             if (parse_size(v, &o->batch, 1))
-                return usage_error("--batch needs a whole number >= 1", v);
-        } else if (!strcmp(a, "--seed")) {
-            NEED_VALUE();
+                return usage_error("--batch needs a whole number >= 1, not '%s'", v);
+            break;
+        case OPT_SEED:
             if (parse_size(v, &sz, 0))
-                return usage_error("--seed needs a whole number >= 0", v);
+                return usage_error("--seed needs a whole number >= 0, not '%s'", v);
             o->seed = sz;
-        } else if (!strcmp(a, "--classes")) {
-            NEED_VALUE();
+            break;
+        case OPT_CLASSES:
             if (parse_size(v, &o->classes, 2) || o->classes > 100)
-                return usage_error("--classes needs a whole number from 2 to 100", v);
-        } else if (!strcmp(a, "--lr")) {
-            NEED_VALUE();
+                return usage_error("--classes needs a whole number from 2 to 100, not '%s'", v);
+            break;
+        case OPT_LR:
             if (parse_double(v, &o->lr) || !(o->lr > 0))
-                return usage_error("--lr needs a number > 0", v);
+                return usage_error("--lr needs a number > 0, not '%s'", v);
             o->lr_given = 1;
-        } else if (!strcmp(a, "--momentum")) {
-            NEED_VALUE();
+            break;
+        case OPT_MOMENTUM:
             if (parse_double(v, &o->momentum) || o->momentum < 0 || o->momentum >= 1)
-                return usage_error("--momentum needs a number in [0, 1)", v);
-        } else if (!strcmp(a, "--band")) {
-            NEED_VALUE();
+                return usage_error("--momentum needs a number in [0, 1), not '%s'", v);
+            break;
+        case OPT_BAND:
             if (parse_double(v, &o->band) || o->band < 0)
-                return usage_error("--band needs a number >= 0", v);
-        } else if (!strcmp(a, "--valid") || !strcmp(a, "--test")) {
-            double f;
-            NEED_VALUE();
+                return usage_error("--band needs a number >= 0, not '%s'", v);
+            break;
+        case OPT_VALID:
+        case OPT_TEST:
             if (parse_double(v, &f) || f < 0 || f >= 1)
-                return usage_error("--valid and --test need a fraction in [0, 1)", v);
-            *(a[2] == 'v' ? &o->valid : &o->test) = f;
-        } else if (!strcmp(a, "--optimizer")) {
-            NEED_VALUE();
+                return usage_error("--valid and --test need a fraction in [0, 1), not '%s'", v);
+            *(c == OPT_VALID ? &o->valid : &o->test) = f;
+            break;
+        case OPT_OPTIMIZER:
             if (!strcmp(v, "adam"))
                 o->optimizer = BP_OPTIM_ADAM;
             else if (!strcmp(v, "sgd"))
                 o->optimizer = BP_OPTIM_SGD;
             else
-                return usage_error("--optimizer is adam or sgd", v);
-        } else if (!strcmp(a, "--shuffle-split")) {
-            o->shuffle_split = 1;
-        } else if (!strcmp(a, "--json")) {
-            o->json = 1;
-        } else if (!strcmp(a, "--quiet")) {
-            o->quiet = 1;
-        } else if (!strcmp(a, "--save")) {
-            NEED_VALUE();
-            o->save = v;
-        } else if (!strcmp(a, "--load")) {
-            NEED_VALUE();
-            o->load = v;
-        } else if (!strcmp(a, "--dot")) {
-            NEED_VALUE();
-            o->dot = v;
-        } else if (!strcmp(a, "--dot-backward")) {
-            o->dot_backward = 1;
-        } else if (!strcmp(a, "--log")) {
-            NEED_VALUE();
-            o->log = v;
-        } else {
-            return usage_error("unknown option", a);
+                return usage_error("--optimizer is adam or sgd, not '%s'", v);
+            break;
+        case OPT_SHUFFLE_SPLIT: o->shuffle_split = 1; break;
+        case OPT_JSON: o->json = 1; break;
+        case OPT_QUIET: o->quiet = 1; break;
+        case OPT_SAVE: o->save = v; break;
+        case OPT_LOAD: o->load = v; break;
+        case OPT_DOT: o->dot = v; break;
+        case OPT_DOT_BACKWARD: o->dot_backward = 1; break;
+        case OPT_LOG: o->log = v; break;
+        case ':':
+            return usage_error("option '%s' requires an argument", argv[optind - 1]);
+        default:
+            return usage_error("unrecognized option '%s'", argv[optind - 1]);
         }
-#undef NEED_VALUE
     }
+    if (optind < argc)
+        return usage_error("unexpected argument '%s' (%s takes options only)", argv[optind], prog);
+    if (o->n_inputs == 0)
+        add_inputs(o, "tmax,tmin,rain", 0);
     if (o->valid + o->test >= 1)
-        return usage_error("--valid plus --test must be below 1", NULL);
+        return usage_error("--valid plus --test must be below 1");
     if (o->dot_backward && !o->dot)
-        return usage_error("--dot-backward needs --dot FILE", NULL);
+        return usage_error("--dot-backward needs --dot FILE");
     if (!o->lr_given)
         o->lr = o->optimizer == BP_OPTIM_ADAM ? 3e-3 : 1e-2;
     return 0;
-}
-
-/* Splits "a,b,c" into names (pointers into buf); the count, or 0. */
-static size_t split_names(char *buf, const char **names, size_t max)
-{
-    size_t n = 0;
-    for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
-        if (n == max || !*tok)
-            return 0;
-        names[n++] = tok;
-    }
-    return n;
 }
 
 static double now(void)
@@ -418,7 +478,7 @@ typedef struct run {
     int classify;
     size_t n_in, n, k;      /* input columns, rows, outputs (classes or 1) */
     /* load */
-    char *inputs_buf;
+    char *input_names[MAX_INPUTS];
     const char *names[MAX_INPUTS + 1];
     bp_matrix *table;       /* inputs then target, as read */
     bp_matrix *xs;          /* inputs, standardised on the training split */
@@ -488,13 +548,12 @@ static int load(run *r)
     size_t n_in;
     bp_error err;
 
-    r->inputs_buf = malloc(strlen(o->inputs) + 1);
-    if (!r->inputs_buf)
-        return out_of_memory();
-    strcpy(r->inputs_buf, o->inputs);
-    r->n_in = n_in = split_names(r->inputs_buf, r->names, MAX_INPUTS);
-    if (n_in == 0)
-        return usage_error("--inputs needs 1 to 64 comma-separated column names", o->inputs);
+    r->n_in = n_in = o->n_inputs;
+    for (size_t j = 0; j < n_in; j++) {
+        r->names[j] = r->input_names[j] = strndup(o->input[j].name, o->input[j].len);
+        if (!r->input_names[j])
+            return out_of_memory();
+    }
     r->names[n_in] = o->target;
     if (bp_csv_read(o->data, r->names, n_in + 1, &r->table, NULL, &err) != BP_OK)
         return lib_error(&err);
@@ -876,7 +935,8 @@ static void run_free(run *r)
     free(r->target);
     free(r->change);
     free(r->edges);
-    free(r->inputs_buf);
+    for (size_t j = 0; j < MAX_INPUTS; j++)
+        free(r->input_names[j]);
 }
 
 int main(int argc, char **argv)
@@ -891,7 +951,7 @@ int main(int argc, char **argv)
         prog = slash ? slash + 1 : argv[0];
     }
     if ((rc = parse_args(argc, argv, &o)) != 0)
-        return rc;
+        return rc < 0 ? 0 : rc;
     r.o = &o;
     r.classify = o.classes > 0;
     r.info = o.json ? stderr : stdout;
