@@ -403,6 +403,18 @@ static bp_status csv_begin(struct csv *c, struct bytes *file, const char *path,
     return parse_record(c);
 }
 
+/* The first header field named name (the header is the record c parsed
+ * last, of n_header fields), or n_header. */
+static size_t header_field(const struct csv *c, size_t n_header, const char *name)
+{
+    size_t h = 0;
+
+    /* NOLINTNEXTLINE(clang-analyzer-core.NonNullParamChecker): h < n_header, so the header was parsed into c->text */
+    while (h < n_header && strcmp(c->text.p + c->off[h], name) != 0)
+        h++;
+    return h;
+}
+
 static void csv_end(struct csv *c, struct bytes *file)
 {
     if (c->c_locale != (locale_t)0)
@@ -451,11 +463,8 @@ bp_status bp_csv_read(const char *path, const char *const *columns,
         }
     }
     for (size_t k = 0; k < n_columns; k++) {
-        size_t h = 0;
+        size_t h = header_field(&c, n_header, columns[k]);
 
-        /* NOLINTNEXTLINE(clang-analyzer-core.NonNullParamChecker): h < n_header, so the header was parsed into c.text */
-        while (h < n_header && strcmp(c.text.p + c.off[h], columns[k]) != 0)
-            h++;
         if (h == n_header) {
             st = bpi_set_error(err, BP_ENOTFOUND,
                                "%s:1: no column named '%s' in the header",
@@ -575,7 +584,7 @@ bp_status bp_csv_read_text(const char *path, const char *column,
     struct bytes file = { NULL, 0, 0 };
     struct strings s = { { NULL, 0, 0 }, NULL, 0, 0 };
     struct csv c;
-    size_t n_header, col = 0;
+    size_t n_header, col;
     bp_status st;
 
     if (cells)
@@ -590,8 +599,7 @@ bp_status bp_csv_read_text(const char *path, const char *column,
     if (st != BP_OK)
         goto done;
     n_header = c.n_fields;
-    while (col < n_header && strcmp(c.text.p + c.off[col], column) != 0)
-        col++;
+    col = header_field(&c, n_header, column);
     if (col == n_header) {
         st = bpi_set_error(err, BP_ENOTFOUND,
                            "%s:1: no column named '%s' in the header", path,
