@@ -1502,6 +1502,8 @@ static void check_optimizer(const char *name)
     ck_assert_int_eq(bp_optimizer_step(NULL), BP_EINVAL);
     bp_optimizer_set_lr(NULL, 0.1);
     ck_assert_uint_eq(bp_optimizer_steps(NULL), 0);
+    ck_assert_double_eq(bp_optimizer_grad_norm(NULL), 0.0);
+    ck_assert_double_eq(bp_optim_lr(NULL, 1), 0.0);
 
     /* A NaN or infinite gradient: BP_ENUMERIC naming the param, and no
      * param changes (nor the step count), for SGD, SGD with momentum and
@@ -2030,6 +2032,8 @@ static const struct covered covered[] = {
     {"bp_optimizer_step", check_optimizer},
     {"bp_optimizer_set_lr", check_optimizer},
     {"bp_optimizer_steps", check_optimizer},
+    {"bp_optimizer_grad_norm", check_optimizer},
+    {"bp_optim_lr", check_optimizer},
     {"bp_params_save", check_params_files},
     {"bp_params_load", check_params_files},
     {"bp_dot_write", check_pictures},

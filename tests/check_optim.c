@@ -1,6 +1,11 @@
-/* Optimizers: single steps against values worked out by hand, convergence
- * on a small least-squares problem, no allocation per step, errors. */
+/* Optimizers: single steps against values worked out by hand, whole
+ * trajectories against PyTorch's (SGD, Adam, AdamW with clipping and a
+ * learning-rate schedule), convergence on a small least-squares problem,
+ * no allocation per step, errors. */
 #include "test_util.h"
+#include "fixtures/optim_torch.h"
+
+#include <math.h>
 
 #include <string.h>
 
@@ -188,10 +193,14 @@ static void *counting_malloc(size_t n)
 
 START_TEST(step_makes_no_allocation)
 {
-    bp_optim_kind kinds[2] = {BP_OPTIM_SGD, BP_OPTIM_ADAM};
-    for (int k = 0; k < 2; k++) {
+    bp_optim_kind kinds[3] = {BP_OPTIM_SGD, BP_OPTIM_ADAM, BP_OPTIM_ADAMW};
+    for (int k = 0; k < 3; k++) {
         quad q = quad_new(2.6, -0.3);
         bp_optim_config cfg = bp_optim_defaults(kinds[k]);
+        cfg.clip_norm = 0.5;   /* clipping and the schedule allocate nothing either */
+        cfg.warmup_steps = 3;
+        cfg.decay = BP_LR_COSINE;
+        cfg.decay_steps = 8;
         bp_optimizer *o = NULL;
         size_t before;
 
@@ -274,6 +283,145 @@ START_TEST(nonfinite_gradient_changes_nothing)
 }
 END_TEST
 
+/* Loss Σ w ⊙ Cw + Σ b ⊙ Cb: the gradients are the constants Cw and Cb, so
+ * each step is fed exactly the fixture's gradient.  After every step the
+ * params and the pre-clipping norm must match PyTorch's float64 run
+ * (tests/fixtures/optim_torch.py) to rounding: the updates are computed in
+ * a different order (Adam's sqrt(v / bc2) against sqrt(v) / sqrt(bc2)), so
+ * not bit for bit. */
+START_TEST(trajectories_match_pytorch)
+{
+    for (size_t c = 0; c < sizeof optim_torch_cases / sizeof *optim_torch_cases; c++) {
+        const optim_torch_case *tc = &optim_torch_cases[c];
+        bp_graph *g = bp_graph_new();
+        bp_node *w = bp_param(g, 2, 3, "w"), *b = bp_param(g, 1, 3, "b");
+        bp_node *cw = bp_constant(g, 2, 3, optim_torch_grads[0], "cw");
+        bp_node *cb = bp_constant(g, 1, 3, optim_torch_grads[0] + 6, "cb");
+        bp_node *loss = bp_add(g, bp_sum(g, bp_mul(g, w, cw)), bp_sum(g, bp_mul(g, b, cb)));
+        bp_optim_config cfg = bp_optim_defaults(tc->kind);
+        bp_optimizer *o = NULL;
+
+        tu_set(w, 2, 3, optim_torch_w0);
+        tu_set(b, 1, 3, optim_torch_b0);
+        cfg.lr = tc->lr;
+        cfg.beta1 = tc->beta1;
+        cfg.beta2 = tc->beta2;
+        cfg.eps = tc->eps;
+        cfg.weight_decay = tc->weight_decay;
+        cfg.momentum = tc->momentum;
+        cfg.clip_norm = tc->clip_norm;
+        cfg.warmup_steps = tc->warmup_steps;
+        cfg.decay = tc->decay;
+        cfg.decay_steps = tc->decay_steps;
+        cfg.min_lr = tc->min_lr;
+        ck_assert_int_eq(bp_optimizer_new(g, NULL, 0, &cfg, &o), BP_OK);
+        for (size_t t = 0; t < OPTIM_TORCH_STEPS; t++) {
+            tu_set(cw, 2, 3, optim_torch_grads[t]);
+            tu_set(cb, 1, 3, optim_torch_grads[t] + 6);
+            bp_zero_grad(g);
+            ck_assert_int_eq(bp_forward(g, loss), BP_OK);
+            ck_assert_int_eq(bp_backward(g, loss, NULL), BP_OK);
+            ck_assert_int_eq(bp_optimizer_step(o), BP_OK);
+            ck_assert_double_eq_tol(bp_optimizer_grad_norm(o), tc->norm[t], 1e-14 * tc->norm[t]);
+            for (size_t k = 0; k < 9; k++) {
+                double got = k < 6 ? bp_node_value(w)->data[k] : bp_node_value(b)->data[k - 6];
+                double want = tc->params[t][k];
+                ck_assert_msg(fabs(got - want) <= 1e-13 * fmax(1.0, fabs(want)),
+                              "%s step %zu entry %zu: %.17g, PyTorch %.17g", tc->name, t + 1,
+                              k, got, want);
+            }
+        }
+        bp_optimizer_free(o);
+        bp_graph_free(g);
+    }
+}
+END_TEST
+
+/* lr 0.1, warm-up 4, decay to 0.01 at step 10 (p = (t − 4) / 6):
+ *   t = 2: 0.1·2/4 = 0.05;  t = 4: 0.1;
+ *   t = 6 (p = 1/3): cosine 0.01 + 0.09·(1 + cos π/3)/2 = 0.0775,
+ *                    linear 0.1 − 0.09/3 = 0.07;
+ *   t ≥ 10: 0.01;  constant: 0.1 after the warm-up. */
+START_TEST(schedule_by_hand)
+{
+    bp_optim_config c = bp_optim_defaults(BP_OPTIM_ADAMW);
+    c.lr = 0.1;
+    c.warmup_steps = 4;
+    c.decay_steps = 10;
+    c.min_lr = 0.01;
+    c.decay = BP_LR_COSINE;
+    ck_assert_double_eq(bp_optim_lr(&c, 0), 0.0);
+    ck_assert_double_eq_tol(bp_optim_lr(&c, 2), 0.05, 1e-17);
+    ck_assert_double_eq_tol(bp_optim_lr(&c, 4), 0.1, 1e-17);
+    ck_assert_double_eq_tol(bp_optim_lr(&c, 6), 0.0775, 1e-16);
+    ck_assert_double_eq(bp_optim_lr(&c, 10), 0.01);
+    ck_assert_double_eq(bp_optim_lr(&c, 1000), 0.01);
+    c.decay = BP_LR_LINEAR;
+    ck_assert_double_eq_tol(bp_optim_lr(&c, 6), 0.07, 1e-16);
+    ck_assert_double_eq(bp_optim_lr(&c, 11), 0.01);
+    c.decay = BP_LR_CONSTANT;
+    ck_assert_double_eq(bp_optim_lr(&c, 6), 0.1);
+    ck_assert_double_eq(bp_optim_lr(&c, 1000), 0.1);
+    c.warmup_steps = 0;
+    ck_assert_double_eq(bp_optim_lr(&c, 1), 0.1);
+    ck_assert_double_eq(bp_optim_lr(NULL, 3), 0.0);
+}
+END_TEST
+
+/* Gradients of 1e200: their squares overflow, the norm must not.
+ * ‖g‖ = 1e200·√(3² + 4²) = 5e200; clipped to 1, SGD with lr 0.5 moves
+ * w by 0.5·(3, 4)/5 = (0.3, 0.4). */
+START_TEST(clip_norm_survives_huge_gradients)
+{
+    bp_graph *g = bp_graph_new();
+    bp_node *w = bp_param(g, 1, 2, "w");
+    double c[2] = {3e200, 4e200}, w0[2] = {1.25, -0.75};
+    bp_node *loss = bp_sum(g, bp_mul(g, w, bp_constant(g, 1, 2, c, "c")));
+    bp_optim_config cfg = bp_optim_defaults(BP_OPTIM_SGD);
+    bp_optimizer *o = NULL;
+
+    tu_set(w, 1, 2, w0);
+    cfg.lr = 0.5;
+    cfg.clip_norm = 1.0;
+    ck_assert_int_eq(bp_optimizer_new(g, NULL, 0, &cfg, &o), BP_OK);
+    ck_assert_double_eq(bp_optimizer_grad_norm(o), 0.0);
+    ck_assert_int_eq(bp_forward(g, loss), BP_OK);
+    ck_assert_int_eq(bp_backward(g, loss, NULL), BP_OK);
+    ck_assert_int_eq(bp_optimizer_step(o), BP_OK);
+    ck_assert_double_eq_tol(bp_optimizer_grad_norm(o), 5e200, 1e186);
+    ck_assert_double_eq_tol(bp_node_value(w)->data[0], 1.25 - 0.3, 1e-15);
+    ck_assert_double_eq_tol(bp_node_value(w)->data[1], -0.75 - 0.4, 1e-15);
+    bp_optimizer_free(o);
+    bp_graph_free(g);
+}
+END_TEST
+
+/* Settings that would be silently ignored or make no schedule. */
+START_TEST(bad_schedules_are_refused)
+{
+    quad q = quad_new(1.0, 0.5);
+    bp_optimizer *o = NULL;
+    bp_optim_config cfg[6];
+    for (int i = 0; i < 6; i++)
+        cfg[i] = bp_optim_defaults(BP_OPTIM_ADAMW);
+    cfg[0] = bp_optim_defaults(BP_OPTIM_ADAM);
+    cfg[0].weight_decay = 0.01;          /* decay is AdamW's */
+    cfg[1].weight_decay = -0.1;
+    cfg[2].clip_norm = NAN;
+    cfg[3].decay = BP_LR_COSINE;         /* decay_steps 0 ≤ warmup 0 */
+    cfg[4].min_lr = 1.0;                 /* above lr */
+    cfg[5].decay = (bp_lr_decay)9;
+    cfg[5].decay_steps = 5;
+    for (int i = 0; i < 6; i++) {
+        ck_assert_msg(bp_optimizer_new(q.g, NULL, 0, &cfg[i], &o) == BP_EINVAL, "config %d", i);
+        ck_assert_ptr_null(o);
+        ck_assert_ptr_nonnull(strstr(bp_graph_message(q.g), "bad configuration"));
+        bp_graph_clear_error(q.g);
+    }
+    bp_graph_free(q.g);
+}
+END_TEST
+
 static Suite *optim_suite(void)
 {
     Suite *s = suite_create("optim");
@@ -288,6 +436,10 @@ static Suite *optim_suite(void)
     tcase_add_test(tc, step_makes_no_allocation);
     tcase_add_test(tc, bad_configs_and_nodes_are_refused);
     tcase_add_test(tc, nonfinite_gradient_changes_nothing);
+    tcase_add_test(tc, trajectories_match_pytorch);
+    tcase_add_test(tc, schedule_by_hand);
+    tcase_add_test(tc, clip_norm_survives_huge_gradients);
+    tcase_add_test(tc, bad_schedules_are_refused);
     suite_add_tcase(s, tc);
     return s;
 }

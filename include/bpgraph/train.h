@@ -147,22 +147,52 @@ const size_t *bp_batcher_rows(const bp_batcher *b, size_t *n);
 
 typedef enum bp_optim_kind {
     BP_OPTIM_SGD = 0,   /* v = μ·v + g;  p −= lr·v   (μ = 0: plain SGD) */
-    BP_OPTIM_ADAM       /* m = β1·m + (1−β1)·g;  v = β2·v + (1−β2)·g²;
+    BP_OPTIM_ADAM,      /* m = β1·m + (1−β1)·g;  v = β2·v + (1−β2)·g²;
                            p −= lr · (m / (1−β1^t)) / (sqrt(v / (1−β2^t)) + ε) */
+    BP_OPTIM_ADAMW      /* Adam with decoupled weight decay λ (Loshchilov and
+                           Hutter): p −= lr·λ·p, then Adam's update */
 } bp_optim_kind;
+
+/* How the learning rate changes with the step (see bp_optim_lr). */
+typedef enum bp_lr_decay {
+    BP_LR_CONSTANT = 0, /* lr after the warm-up */
+    BP_LR_COSINE,       /* from lr down to min_lr along half a cosine */
+    BP_LR_LINEAR        /* from lr down to min_lr along a line */
+} bp_lr_decay;
 
 typedef struct bp_optim_config {
     bp_optim_kind kind;
-    double lr;         /* learning rate, > 0 */
+    double lr;         /* learning rate, > 0: the peak of the schedule */
     double momentum;   /* SGD: μ in [0, 1) */
-    double beta1;      /* Adam: in [0, 1) */
-    double beta2;      /* Adam: in [0, 1) */
-    double eps;        /* Adam: > 0 */
+    double beta1;      /* Adam, AdamW: in [0, 1) */
+    double beta2;      /* Adam, AdamW: in [0, 1) */
+    double eps;        /* Adam, AdamW: > 0 */
+    double weight_decay; /* AdamW: λ ≥ 0 (0 for the other kinds) */
+    double clip_norm;  /* > 0: gradients scaled by min(1, clip_norm /
+                          (‖g‖ + 1e-6)), ‖g‖ their global L2 norm over all
+                          the optimizer's params, as PyTorch's
+                          clip_grad_norm_; 0: no clipping */
+    bp_lr_decay decay; /* the schedule (bp_optim_lr) */
+    size_t warmup_steps; /* lr rises linearly over these first steps */
+    size_t decay_steps;  /* the step at which the decay reaches min_lr
+                          (counted from the first step, warm-up included;
+                          > warmup_steps unless decay is BP_LR_CONSTANT) */
+    double min_lr;     /* in [0, lr]: the rate at and after decay_steps */
 } bp_optim_config;
 
-/* Defaults: SGD lr 0.01, momentum 0; Adam lr 0.001, β1 0.9, β2 0.999,
- * ε 1e-8. */
+/* Defaults: SGD lr 0.01, momentum 0; Adam and AdamW lr 0.001, β1 0.9,
+ * β2 0.999, ε 1e-8; AdamW λ 0.01 (PyTorch's); no clipping, no warm-up,
+ * constant rate. */
 bp_optim_config bp_optim_defaults(bp_optim_kind kind);
+
+/* The learning rate of step t (t = 1 for the first step) under cfg's
+ * schedule, W = warmup_steps, D = decay_steps, p = (t − W) / (D − W):
+ *   t ≤ W:      lr · t / W
+ *   W < t < D:  cosine: min_lr + (lr − min_lr) · (1 + cos πp) / 2
+ *               linear: lr − (lr − min_lr) · p
+ *   t ≥ D:      min_lr (constant decay: lr for every t > W).
+ * 0 when cfg is NULL or t is 0.  The optimizer's step t uses this rate. */
+double bp_optim_lr(const bp_optim_config *cfg, size_t t);
 
 typedef struct bp_optimizer bp_optimizer;
 
@@ -175,14 +205,23 @@ bp_status bp_optimizer_new(bp_graph *g, bp_node *const *params, size_t n_params,
                            const bp_optim_config *cfg, bp_optimizer **out);
 void bp_optimizer_free(bp_optimizer *opt);
 
-/* One update of every param from its accumulated gradient (bp_node_grad);
- * a param that no backward has reached yet is skipped.  It does not clear
- * the gradients: call bp_zero_grad before the next backward.  Makes no
+/* One update of every param from its accumulated gradient (bp_node_grad),
+ * at the schedule's rate (bp_optim_lr) and clipped as configured; a param
+ * that no backward has reached yet is skipped.  It neither clears nor
+ * scales the gradients: call bp_zero_grad before the next backward.  Makes no
  * allocation.  BP_ENUMERIC (recorded in the graph) when a gradient is not
  * finite; no param is changed then. */
 bp_status bp_optimizer_step(bp_optimizer *opt);
+
+/* Sets the schedule's peak rate cfg.lr (ignored unless lr > 0 and finite,
+ * or lr < the configured min_lr). */
 void bp_optimizer_set_lr(bp_optimizer *opt, double lr);
 size_t bp_optimizer_steps(const bp_optimizer *opt);  /* steps taken */
+
+/* The global L2 norm of the gradients the last step read, before any
+ * clipping (0 before the first step or for NULL): to log, or to see how
+ * often clip_norm bites. */
+double bp_optimizer_grad_norm(const bp_optimizer *opt);
 
 #ifdef __cplusplus
 }
