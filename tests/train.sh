@@ -68,6 +68,23 @@ for spec in cls2.csv:2 cls10_text.csv:10 cls4_sorted.csv:4; do
     # stratified: every class has test rows, so every recall is a number
     printf '%s\n' "$json" | grep -q '"recall": \[[^]]*null' && fail "$t: a class has no test row"
     grep -q 'stopped after epoch' "$tmp/err" || fail "$t: no early stop in 200 epochs"
+    # the confusion matrix holds every test row; its diagonal gives the
+    # accuracy, its rows the recalls and its columns the precisions
+    printf '%s\n' "$json" | awk -v acc="$acc" -v n="$(field "$json" test_rows)" '
+        function list(name,   s) { s = $0; sub(".*\"" name "\": \\[", "", s); sub("\\].*", "", s); return s }
+        { k = split(list("recall"), rec, ", "); split(list("precision"), pre, ", ")
+          c = $0; sub(/.*"confusion": \[/, "", c); sub(/\]\].*/, "", c); gsub(/[][]/, "", c)
+          split(c, m, ", ")
+          for (i = 1; i <= k; i++) for (j = 1; j <= k; j++) {
+              v = m[(i - 1) * k + j]; total += v; row[i] += v; col[j] += v; if (i == j) diag[i] = v }
+          for (i = 1; i <= k; i++) {
+              tr += diag[i]
+              if (row[i] && (rec[i] - diag[i] / row[i]) ^ 2 > 1e-24) bad = "recall " i
+              if (col[i] && (pre[i] - diag[i] / col[i]) ^ 2 > 1e-24) bad = "precision " i
+              if (!col[i] && pre[i] != "null") bad = "precision " i " of a class never predicted" }
+          if (total != n) bad = "total " total " of " n
+          if ((tr / total - acc) ^ 2 > 1e-24) bad = "accuracy" }
+        END { if (bad) { print bad; exit 1 } }' > "$tmp/bad" || fail "$t: confusion matrix: $(cat "$tmp/bad")"
 done
 
 # the same split for both (--ordered on the shuffled files): the tool's
