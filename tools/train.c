@@ -85,10 +85,10 @@ static void usage(FILE *f)
         "  --help             this text\n"
         "  --version          the version\n"
         "Options take their value as --opt VALUE or --opt=VALUE; -- ends the options.\n"
-        "Least squares is LAPACKE_dgelsd with rcond 1e-10 (a rank below the column count\n"
+        "Least squares is LAPACKE_dgelsd with rcond %g (a rank below the column count\n"
         "is reported); ratios whose denominator is ~0 print n/a.  Exit status: 0; 1 for a\n"
         "data or file error; 2 for a usage error.\n",
-        prog);
+        prog, LS_RCOND);
 }
 
 static int parse_size(const char *s, size_t *out, size_t min)

@@ -10,6 +10,10 @@
 
 #define MAX_INPUTS 64
 
+/* Singular values below LS_RCOND times the largest count as zero: the
+ * numerical rank of the least-squares baseline. */
+#define LS_RCOND 1e-10
+
 typedef struct options {
     const char *data;
     struct { const char *name; size_t len; } input[MAX_INPUTS];  /* not NUL-ended */

@@ -9,10 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Singular values below LS_RCOND times the largest count as zero: the
- * numerical rank of the least-squares problem. */
-#define LS_RCOND 1e-10
-
 size_t argmax_row(const double *p, size_t k)
 {
     size_t best = 0;
