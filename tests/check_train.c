@@ -188,6 +188,17 @@ START_TEST(split_stratified_shares_every_class)
     ck_assert_uint_eq(s1.n_valid + s1.n_test, 0);
     bp_split_free(&s1);
 
+    /* 5 rows of 3 classes, 0.4 + 0.4: 2 valid and 2 test would leave a
+     * class without a training row; the 2 rows that can be spared are
+     * held out, one valid, one test */
+    ck_assert_int_eq(bp_split_stratified((const size_t[]){0, 1, 0, 2, 1}, 5, 3, 0.4, 0.4, 3, &s1, &err),
+                     BP_OK);
+    ck_assert_uint_eq(s1.n_train, 3);
+    ck_assert_uint_eq(s1.n_valid, 1);
+    ck_assert_uint_eq(s1.n_test, 1);
+    assert_permutation(s1.index, 5);
+    bp_split_free(&s1);
+
     ck_assert_int_eq(bp_split_stratified(classes, N, 3, 0.2, 0.2, 7, &s1, &err), BP_EINVAL);
     ck_assert_ptr_nonnull(strstr(err.message, "row 100 has class 3"));
     ck_assert_ptr_null(s1.index);
