@@ -1,7 +1,7 @@
 #!/bin/sh
 # tools/train on tables it was never tuned on (tests/tables, made by
-# make_tables.py with figures computed there by numpy alone), and on the
-# lesson's weather table when BP_WEATHER_CSV names it:
+# make_tables.py with figures computed there by numpy alone; the weather
+# table's runs are train_weather.sh's):
 #  - classification by --label (2, 4 and 10 classes, integer and text
 #    labels, a file sorted by label): the default run's accuracy is close to
 #    numpy's multinomial logistic regression, and so is the tool's own
@@ -15,7 +15,6 @@ set -u
 
 train="${top_builddir:-.}/tools/train"
 tables="${top_srcdir:-.}/tests/tables"
-csv="${BP_WEATHER_CSV:-}"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/bp_train.XXXXXX") || exit 1
 trap 'rm -rf "$tmp"' EXIT
 failures=0
@@ -243,70 +242,6 @@ done
 [ $rc -eq 2 ] || fail "--epochs ten: exit $rc"
 "$train" --data "$tmp/none.csv" --target y 2>"$tmp/err"; rc=$?
 [ $rc -eq 1 ] && grep -q "$tmp/none.csv" "$tmp/err" || fail "missing data: exit $rc, $(cat "$tmp/err")"
-
-# ---- the weather table ----
-if [ -z "$csv" ] || [ ! -f "$csv" ]; then
-    echo "train.sh: weather table not found (BP_WEATHER_CSV='$csv'): its checks skipped" >&2
-    [ $failures -eq 0 ] || exit 1
-    exit 0
-fi
-# The README's run: in file order, 20 epochs; the network beats "tomorrow =
-# today" and is within 5% of least squares (test-split MSE).
-weather="--data $csv --target tmax_tomorrow --ordered --epochs 20"
-# shellcheck disable=SC2086
-json=$("$train" $weather --json --save "$tmp/model.bpp" --log "$tmp/log.csv" \
-       --dot "$tmp/net.dot" 2>"$tmp/progress") || fail "weather run exited $?"
-echo "weather: $json"
-net=$(field "$json" test_mse)
-ls=$(field "$json" lstsq_mse)
-today=$(field "$json" today_mse)
-if [ -z "$net" ] || [ -z "$ls" ] || [ -z "$today" ]; then
-    fail "missing metrics in: $json"
-else
-    holds "$net < $today" || fail "network MSE $net does not beat tomorrow=today $today"
-    holds "$net <= 1.05 * $ls" || fail "network MSE $net is not within 5% of least squares $ls"
-    holds "$ls < $today" || fail "least squares $ls does not beat tomorrow=today $today"
-fi
-grep -q '^epoch  20 ' "$tmp/progress" || fail "no progress line for epoch 20 on stderr"
-grep -q "note: not numeric, so not inputs: ''" "$tmp/progress" || fail "no note on the date column"
-grep -q '3 inputs -> tmax_tomorrow' "$tmp/progress" || fail "inputs are not tmax, tmin, rain"
-
-# --log: a header and one line per epoch
-[ "$(head -n 1 "$tmp/log.csv")" = "epoch,train_loss,valid_rmse,seconds" ] || fail "log header"
-[ "$(wc -l < "$tmp/log.csv")" -eq 21 ] || fail "log has $(wc -l < "$tmp/log.csv") lines, want 21"
-awk -F, 'NR > 1 && ($1 != NR - 1 || $2 <= 0 || $3 <= 0) { bad = 1 } END { exit bad }' "$tmp/log.csv" ||
-    fail "log rows malformed"
-
-# --dot: the network's forward graph; --dot-backward its gradients
-grep -q '^digraph bpgraph {' "$tmp/net.dot" || fail "dot header"
-grep -q 'label="W1\\nparam\\n3x16"' "$tmp/net.dot" || fail "W1 node missing from the DOT file"
-# shellcheck disable=SC2086
-"$train" $weather --epochs 1 --quiet --dot "$tmp/back.dot" --dot-backward ||
-    fail "--dot-backward run"
-grep -q 'd(W1) 3x16' "$tmp/back.dot" || fail "d(W1) edge missing from the backward DOT file"
-
-# --load with no training reproduces the saved model's test error exactly
-# shellcheck disable=SC2086
-json2=$("$train" $weather --json --quiet --load "$tmp/model.bpp" --epochs 0) ||
-    fail "--load run exited $?"
-[ "$(field "$json2" test_mse)" = "$net" ] ||
-    fail "loaded model's test MSE $(field "$json2" test_mse) differs from the saved one's $net"
-printf 'BPPARAMS garbage' > "$tmp/bad.bpp"
-# shellcheck disable=SC2086
-"$train" $weather --load "$tmp/bad.bpp" --epochs 0 2>"$tmp/err"; rc=$?
-[ $rc -eq 1 ] && grep -q "$tmp/bad.bpp" "$tmp/err" || fail "bad --load: exit $rc, $(cat "$tmp/err")"
-# shellcheck disable=SC2086
-"$train" $weather --hidden 8 --load "$tmp/model.bpp" --epochs 0 2>"$tmp/err"; rc=$?
-[ $rc -eq 1 ] && grep -q "3x16" "$tmp/err" || fail "--load into another shape: exit $rc, $(cat "$tmp/err")"
-
-# colder / same / warmer: the weather wording, and the change's baselines
-# shellcheck disable=SC2086
-"$train" $weather --classes 3 --patience 0 > "$tmp/out" 2>&1 || fail "--classes 3 exited $?"
-grep -q 'accuracy of 3 classes (colder / same / warmer)' "$tmp/out" || fail "--classes 3 wording"
-acc=$(sed -n 's/^  network  *//p' "$tmp/out")
-maj=$(sed -n 's/^  majority class  *\([0-9.]*\).*/\1/p' "$tmp/out")
-grep -q '^  no change ' "$tmp/out" || fail "--classes 3: no 'no change' baseline"
-holds "$acc > $maj" || fail "accuracy $acc does not beat the majority class $maj"
 
 [ $failures -eq 0 ] || exit 1
 echo "train.sh: all checks passed"
