@@ -221,6 +221,11 @@ static bp_status op_error(bp_node *n, bp_status st, const char *stage, const cha
 {
     char label[160];
     op_label(n, label, sizeof label);
+    /* An op's own bug: a status outside the enum would be meaningless to
+     * the caller (and to bp_strerror) as the graph's status. */
+    if ((unsigned)st >= BP_STATUS_COUNT)
+        return bpi_fail(n->graph, BP_EINVAL, "%s: %sthe op returned %d, which is not a "
+                        "bp_status%s%s", label, stage, (int)st, msg[0] ? ": " : "", msg);
     if (msg[0])
         return bpi_fail(n->graph, st, "%s: %s%s", label, stage, msg);
     return bpi_fail(n->graph, st, "%s: %s%s", label, stage, bp_strerror(st));
@@ -243,16 +248,21 @@ static bp_status run_shape(bp_node *n, const char *stage)
                  n->value.rows, n->value.cols);
     }
     if (st == BP_OK) {
-        int overflow = 0;
-        bpi_mul_size(bpi_mul_size(n->value.rows, n->value.cols, &overflow),
-                     sizeof(double), &overflow);
-        bpi_mul_size(a.n_work, sizeof(double), &overflow);
-        bpi_mul_size(a.n_iwork, sizeof(int), &overflow);
-        if (overflow) {
-            st = BP_ENOMEM;
+        int out_overflow = 0, work_overflow = 0, iwork_overflow = 0;
+        bpi_mul_size(bpi_mul_size(n->value.rows, n->value.cols, &out_overflow),
+                     sizeof(double), &out_overflow);
+        bpi_mul_size(a.n_work, sizeof(double), &work_overflow);
+        bpi_mul_size(a.n_iwork, sizeof(int), &iwork_overflow);
+        if (out_overflow)
             snprintf(msg, sizeof msg, "output %zux%zu overflows size_t",
                      n->value.rows, n->value.cols);
-        }
+        else if (work_overflow || iwork_overflow)
+            snprintf(msg, sizeof msg, "the shape rule asks for %zu %s of scratch, which "
+                     "overflows size_t (output %zux%zu)",
+                     work_overflow ? a.n_work : a.n_iwork, work_overflow ? "doubles" : "ints",
+                     n->value.rows, n->value.cols);
+        if (out_overflow || work_overflow || iwork_overflow)
+            st = BP_ENOMEM;
     }
     if (st != BP_OK) {
         n->value.rows = rows;
@@ -444,6 +454,7 @@ bp_status bpi_node_prepare_value(bp_node *n, size_t rows, size_t cols, double **
     n->value.data = n->value_buf;
     n->value.rows = rows;
     n->has_value = 1;
+    n->fwd_stamp = 0;   /* the last forward did not see this value */
     *data = n->value.data;
     return BP_OK;
 }
@@ -489,6 +500,7 @@ bp_status bp_node_bind_value(bp_node *n, const bp_matrix *src)
     n->value.data = src->data;
     n->value.rows = src->rows;
     n->has_value = 1;
+    n->fwd_stamp = 0;   /* the last forward did not see this value */
     return BP_OK;
 }
 
@@ -679,6 +691,24 @@ static bp_status prepare_grad(bp_node *n)
     return BP_OK;
 }
 
+/* Backward reads the buffers of the last forward: a leaf given data since
+ * (set or bind clears its stamp) would mix two batches, or be read with
+ * its new row count over the old values.  Every ancestor of out counts, a
+ * target without a gradient too (mse's backward reads it). */
+static bp_status check_forward_is_current(bp_graph *g, const bp_node *out)
+{
+    bpi_mark_ancestors(g, out, 0);
+    for (size_t i = 0; i < out->id; i++) {
+        const bp_node *n = g->nodes[i];
+        if (g->mark[i] && n->fwd_stamp != g->fwd_stamp)
+            return bpi_fail(g, BP_ESTATE,
+                            "backward: %s '%s' was given new data (%zux%zu) after the last "
+                            "bp_forward; run bp_forward again before bp_backward",
+                            kind_name(n->kind), bp_node_name(n), n->value.rows, n->value.cols);
+    }
+    return BP_OK;
+}
+
 bp_status bp_backward(bp_graph *g, bp_node *out, const bp_matrix *seed)
 {
     bp_status st = check_node(g, out, "backward");
@@ -696,9 +726,14 @@ bp_status bp_backward(bp_graph *g, bp_node *out, const bp_matrix *seed)
     if (!seed && (out->value.rows != 1 || out->value.cols != 1))
         return bpi_fail(g, BP_EDIM, "backward: node '%s' is %zux%zu, not 1x1; pass a seed gradient of that shape",
                         name, out->value.rows, out->value.cols);
-    if (seed && (!seed->data || seed->rows != out->value.rows || seed->cols != out->value.cols))
+    if (seed && !seed->data)
+        return bpi_fail(g, BP_EINVAL, "backward: seed's data is NULL (seed %zux%zu, node '%s')",
+                        seed->rows, seed->cols, name);
+    if (seed && (seed->rows != out->value.rows || seed->cols != out->value.cols))
         return bpi_fail(g, BP_EDIM, "backward: seed is %zux%zu, node '%s' is %zux%zu",
                         seed->rows, seed->cols, name, out->value.rows, out->value.cols);
+    if ((st = check_forward_is_current(g, out)) != BP_OK)
+        return st;
 
     bpi_mark_ancestors(g, out, 1);
     for (size_t i = 0; i <= out->id; i++) {
