@@ -642,7 +642,7 @@ bp_status bp_csv_read_text(const char *path, const char *column,
 {
     struct strings s = { { NULL, 0, 0 }, NULL, 0, 0 };
     struct csv c;
-    size_t n_header, col;
+    size_t n_header, col = 0;   /* set by map_columns */
     bp_status st;
 
     if (cells)
