@@ -91,6 +91,10 @@ bp_status bpi_set_error(bp_error *err, bp_status status, const char *fmt, ...)
 #endif
     ;
 
+/* Returns param n to having no gradient (bp_node_grad NULL), as before
+ * its first backward; the gradient checker restores what it found so. */
+void bpi_node_drop_grad(bp_node *n);
+
 /* bp_node_set_value without the copy: checks that leaf n takes a rows×cols
  * value, makes room for it and points *data at the node's buffer, for the
  * caller to fill.  Errors as bp_node_set_value's, recorded in the graph. */

@@ -792,12 +792,14 @@ static void check_gradcheck(const char *name)
     ck_assert_int_eq(bp_gradcheck_graph(g, bp_detach(g, loss), &o, &rep), BP_ESTATE);
     ck_assert_str_ne(rep.message, "");
     bp_check_report_clear(&rep);
-    /* out from another graph: the check runs and reports the graph's error */
-    bp_gradcheck_graph(g, alien, &o, &rep);
+    /* out from another graph: refused, and the graph keeps no error */
+    ck_assert_int_eq(bp_gradcheck_graph(g, alien, &o, &rep), BP_EINVAL);
     ck_assert_int_eq(rep.result, BP_CHECK_ERROR);
-    ck_assert_ptr_nonnull(strstr(rep.message, "another graph"));
+    ck_assert_ptr_nonnull(strstr(rep.message, "not a node of this graph"));
+    ck_assert_int_eq(bp_graph_status(g), BP_OK);
     bp_check_report_clear(&rep);
     /* a graph with a sticky error */
+    ck_assert_int_eq(bp_forward(g, alien), BP_EINVAL);
     ck_assert_int_eq(bp_gradcheck_graph(g, loss, &o, &rep), BP_EINVAL);
     ck_assert_ptr_nonnull(strstr(rep.message, "another graph"));
     bp_check_report_clear(&rep);

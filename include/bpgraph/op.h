@@ -85,11 +85,22 @@ typedef enum bp_domain_kind {
 #define BP_KINK_AT   1u   /* the op is not differentiable at x == kink */
 #define BP_KINK_TIES 2u   /* nor where two entries of one row are equal */
 
+/* The checker samples REAL, POSITIVE and NONZERO inputs (and the open
+ * side of a half-bounded INTERVAL) across magnitudes: half near 1, a
+ * quarter log-uniform in magnitude from 1e-2 up to max_abs, a quarter in
+ * max_abs's top decade, so that a derivative wrong only for large or small
+ * inputs is found.  Declare max_abs where
+ * larger inputs are meaningless (exp overflows past 709). */
+#define BP_DOMAIN_MAX_ABS_DEFAULT 1e3
+
 typedef struct bp_domain {
     bp_domain_kind kind;
     double lo, hi;        /* BP_DOMAIN_INTERVAL bounds */
     unsigned kinks;       /* BP_KINK_* flags */
     double kink;          /* the point for BP_KINK_AT */
+    double max_abs;       /* largest |x| worth sampling (an INTERVAL's
+                             distance from its finite bound); 0: the
+                             default, BP_DOMAIN_MAX_ABS_DEFAULT */
 } bp_domain;
 
 /* bp_op.flags */

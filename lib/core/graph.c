@@ -815,3 +815,11 @@ void bp_zero_grad(bp_graph *g)
             memset(n->grad.data, 0, n->grad.rows * n->grad.cols * sizeof(double));
     }
 }
+
+void bpi_node_drop_grad(bp_node *n)
+{
+    bpi_free(n->grad_buf);
+    n->grad_buf = NULL;
+    n->grad_cap = 0;
+    memset(&n->grad, 0, sizeof n->grad);
+}
