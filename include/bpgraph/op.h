@@ -24,8 +24,9 @@ extern "C" {
 
 typedef struct bp_op_args {
     size_t n_in;                        /* number of inputs */
-    const bp_matrix *in[BP_MAX_INPUTS]; /* input values; in shape() only
-                                           rows and cols are set */
+    const bp_matrix *in[BP_MAX_INPUTS]; /* input values, as matrix views
+                                           (shapes: in_shape); in shape()
+                                           only rows and cols are set */
     bp_matrix *out;                     /* output value */
     const double *attr;                 /* the node's constant attributes */
 
@@ -55,10 +56,18 @@ typedef struct bp_op_args {
      * will work in dout.  (Last, so that ops built against an older
      * header still find the other fields where they were.) */
     int dout_writable;
+
+    /* The tensor shapes of the inputs and the output, whose matrix views
+     * in[] and out are.  shape() of a BP_OP_TENSORS op sets *out_shape
+     * (then out->rows/cols are derived from it); an op that sets only
+     * out->rows/cols gives a matrix. */
+    const bp_shape *in_shape[BP_MAX_INPUTS];
+    bp_shape *out_shape;
 } bp_op_args;
 
-/* shape: from in[i]->rows/cols, set out->rows/cols, and n_work/n_iwork if
- *        the op needs scratch.  Return BP_OK, or an error through
+/* shape: from the inputs' shapes, set the output's — out->rows/cols (a
+ *        matrix), or *out_shape for a BP_OP_TENSORS op — and n_work/n_iwork
+ *        if the op needs scratch.  Return BP_OK, or an error through
  *        bp_op_fail (e.g. BP_EDIM with the offending shapes).
  * forward: compute out from in.  Must not allocate.
  * backward: ADD the gradient of each input into din[i] when din[i] is not
@@ -103,6 +112,12 @@ typedef struct bp_domain {
                                   Needs BP_OP_ASSIGN_FRESH as well. */
 #define BP_OP_BWD_NO_OUT 8u    /* backward never reads out, so a consumer
                                   may overwrite this op's value in place */
+#define BP_OP_TENSORS 16u      /* takes inputs of any rank 1..BP_MAX_RANK
+                                  (read in_shape) and may give its output a
+                                  rank and shape (out_shape).  Without it an
+                                  op is given inputs of rank 1 or 2 only,
+                                  and its output is the rows x cols matrix
+                                  its shape() sets, as before tensors. */
 
 typedef struct bp_op {
     const char *name;         /* unique, e.g. "matmul" */
