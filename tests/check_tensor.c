@@ -76,6 +76,52 @@ static const bp_op bad_shape_op = {
     .flags = BP_OP_TENSORS, .domain = {{.kind = BP_DOMAIN_REAL}},
 };
 
+/* flatten: a x b x c → (a·b) x c as a view of its input's buffer. */
+static bp_status flatten_shape(bp_op_args *a)
+{
+    const bp_shape *s = a->in_shape[0];
+    if (s->rank != 3)
+        return bp_op_fail(a, BP_EDIM, "needs rank 3");
+    *a->out_shape = (bp_shape){2, {s->dim[0] * s->dim[1], s->dim[2]}};
+    return BP_OK;
+}
+
+static bp_status flatten_forward(bp_op_args *a)
+{
+    (void)a;   /* a view: the value is the input's */
+    return BP_OK;
+}
+
+static bp_status flatten_backward(bp_op_args *a)
+{
+    /* dx += dy, element for element */
+    if (a->din[0])
+        for (size_t k = 0; k < a->dout->rows * a->dout->cols; k++)
+            a->din[0]->data[k] += a->dout->data[k];
+    return BP_OK;
+}
+
+static const bp_op flatten_op = {
+    .name = "flatten", .doc = "a x b x c → (a·b) x c, no copy", .n_in = 1,
+    .shape = flatten_shape, .forward = flatten_forward, .backward = flatten_backward,
+    /* its backward reads no output: only the view rule keeps relu off */
+    .flags = BP_OP_TENSORS | BP_OP_VIEW | BP_OP_BWD_NO_OUT, .domain = {{.kind = BP_DOMAIN_REAL}},
+};
+
+/* A view whose shape rule changes the element count. */
+static bp_status grow_shape(bp_op_args *a)
+{
+    *a->out_shape = *a->in_shape[0];
+    a->out_shape->dim[0]++;
+    return BP_OK;
+}
+
+static const bp_op grow_op = {
+    .name = "grow", .doc = "a wrong view", .n_in = 1,
+    .shape = grow_shape, .forward = flatten_forward, .backward = flatten_backward,
+    .flags = BP_OP_TENSORS | BP_OP_VIEW, .domain = {{.kind = BP_DOMAIN_REAL}},
+};
+
 START_TEST(leaves_of_every_rank)
 {
     bp_graph *g = bp_graph_new();
@@ -285,6 +331,45 @@ START_TEST(anomaly_names_the_element_and_shape)
 }
 END_TEST
 
+/* A view reads its source's buffer, passes the gradient back, and is never
+ * overwritten by an in-place consumer (that would change its source). */
+START_TEST(views_share_the_buffer)
+{
+    bp_graph *g = bp_graph_new();
+    bp_node *w = bp_param_nd(g, &(bp_shape){3, {2, 2, 3}}, "w");
+    bp_node *t = bp_apply(g, &twice_op, 1, &w, NULL);
+    bp_node *f = bp_apply(g, &flatten_op, 1, &t, NULL);
+    bp_node *r = bp_relu(g, f);
+    bp_node *loss = bp_sum(g, r);   /* f's one consumer is relu */
+    double wd[12], t_before[12];
+    bp_op bad = flatten_op;
+
+    ck_assert_int_eq(bp_graph_status(g), BP_OK);
+    assert_shape(f, 2, 4, 3, 0, 0);
+    for (size_t i = 0; i < 12; i++)
+        wd[i] = (i % 3 == 0 ? -1.0 : 1.0) * (0.4 + 0.1 * (double)i);
+    tu_set(w, 4, 3, wd);
+    bp_graph_set_inplace(g, 1);
+    ck_assert_int_eq(bp_forward(g, loss), BP_OK);
+    ck_assert_ptr_eq(bp_node_value(f)->data, bp_node_value(t)->data);
+    for (size_t i = 0; i < 12; i++) {
+        t_before[i] = 2.5 * wd[i];
+        ck_assert_double_eq(bp_node_value(r)->data[i], fmax(t_before[i], 0.0));
+    }
+    tu_assert_matrix_near(bp_node_value(t), t_before, 0.0);   /* relu did not write it */
+    /* L = Σ relu(2.5w): dL/dw = 2.5·1[w > 0] */
+    ck_assert_int_eq(bp_backward(g, loss, NULL), BP_OK);
+    for (size_t i = 0; i < 12; i++)
+        ck_assert_double_eq_tol(bp_node_grad(w)->data[i], 2.5 * (wd[i] > 0), 1e-15);
+
+    ck_assert_ptr_null(bp_apply(g, &grow_op, 1, &t, NULL));
+    assert_message(g, BP_EDIM, "grow: a view of 2x2x3 cannot be 3x2x3: the element counts differ");
+    bad.flags = BP_OP_VIEW;   /* a view must declare its shape */
+    ck_assert_int_eq(bp_op_validate(&bad), BP_EINVAL);
+    bp_graph_free(g);
+}
+END_TEST
+
 static Suite *tensor_suite(void)
 {
     Suite *s = suite_create("tensor");
@@ -296,6 +381,7 @@ static Suite *tensor_suite(void)
     tcase_add_test(tc, matrix_ops_refuse_tensors);
     tcase_add_test(tc, bad_shape_rules_are_caught);
     tcase_add_test(tc, anomaly_names_the_element_and_shape);
+    tcase_add_test(tc, views_share_the_buffer);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -118,6 +118,13 @@ typedef struct bp_domain {
                                   op is given inputs of rank 1 or 2 only,
                                   and its output is the rows x cols matrix
                                   its shape() sets, as before tensors. */
+#define BP_OP_VIEW 32u         /* the output is in[0]'s value read in
+                                  another shape with the same number of
+                                  elements (a reshape): the graph points
+                                  out->data at in[0]'s data, so forward
+                                  copies nothing and must write nothing;
+                                  backward adds dout into din[0] as usual.
+                                  Needs BP_OP_TENSORS. */
 
 typedef struct bp_op {
     const char *name;         /* unique, e.g. "matmul" */
@@ -147,8 +154,8 @@ bp_status bp_op_fail(bp_op_args *args, bp_status status, const char *fmt, ...)
     ;
 
 /* Checks an op declaration for completeness (name, arity, functions, flags:
- * BP_OP_INPLACE without BP_OP_ASSIGN_FRESH is refused); BP_OK or
- * BP_EINVAL. */
+ * BP_OP_INPLACE without BP_OP_ASSIGN_FRESH, and BP_OP_VIEW without
+ * BP_OP_TENSORS or with BP_OP_INPLACE, are refused); BP_OK or BP_EINVAL. */
 bp_status bp_op_validate(const bp_op *op);
 
 /* The built-in ops, in a fixed order (borrowed, static). */

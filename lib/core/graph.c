@@ -224,6 +224,9 @@ bp_status bp_op_validate(const bp_op *op)
      * din can run so */
     if ((op->flags & BP_OP_INPLACE) && !(op->flags & BP_OP_ASSIGN_FRESH))
         return BP_EINVAL;
+    /* a view has a shape of its own and shares in[0]'s buffer */
+    if ((op->flags & BP_OP_VIEW) && (!(op->flags & BP_OP_TENSORS) || (op->flags & BP_OP_INPLACE)))
+        return BP_EINVAL;
     return BP_OK;
 }
 
@@ -308,6 +311,13 @@ static bp_status check_output_shape(bp_node *n, const bp_op_args *a, char *msg, 
             snprintf(msg, size, "shape rule gave an empty output (%s)", dims);
             return BP_EDIM;
         }
+    if ((n->op->flags & BP_OP_VIEW) &&
+        bpi_shape_size(s, &overflow) != n->in[0]->value.rows * n->in[0]->value.cols) {
+        char in_dims[BPI_SHAPE_STR];
+        snprintf(msg, size, "a view of %s cannot be %s: the element counts differ",
+                 bpi_shape_str(&n->in[0]->shape, in_dims, sizeof in_dims), dims);
+        return BP_EDIM;
+    }
     bpi_shape_size(s, &overflow);
     bpi_mul_size(a->n_work, sizeof(double), &overflow);
     bpi_mul_size(a->n_iwork, sizeof(int), &overflow);
@@ -715,7 +725,9 @@ static int can_share(const bp_node *n)
 {
     const bp_node *in = n->in[0];
 
+    /* (a view's buffer is its source's, which others may still read) */
     return (n->op->flags & BP_OP_INPLACE) && in->kind == BPI_OP && in->uses == 1 &&
+           !(in->op->flags & BP_OP_VIEW) &&
            (in->op->flags & BP_OP_BWD_NO_OUT) && in->value.rows == n->value.rows &&
            in->value.cols == n->value.cols;
 }
@@ -734,7 +746,9 @@ static bp_status forward_node(bp_node *n)
     st = run_shape(n, "forward: ");
     if (st != BP_OK)
         return st;
-    if (n->graph->inplace && can_share(n)) {
+    if (n->op->flags & BP_OP_VIEW) {
+        n->value.data = n->in[0]->value.data;
+    } else if (n->graph->inplace && can_share(n)) {
         n->in[0]->grad_alias = n;
         n->value.data = n->in[0]->value.data;
     } else {
