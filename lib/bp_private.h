@@ -97,9 +97,10 @@ bp_status bpi_set_error(bp_error *err, bp_status status, const char *fmt, ...)
  * caller to fill.  Errors as bp_node_set_value's, recorded in the graph. */
 bp_status bpi_node_prepare_value(bp_node *n, size_t rows, size_t cols, double **data);
 
-/* Replaces path with the n_parts buffers: written to path.tmp.XXXXXX beside
- * it, fsynced and renamed over path, so a failure never damages an existing
- * file (the temporary is removed).  An existing file's permission bits are
+/* Replaces path with the n_parts buffers: written to a temporary file
+ * beside it (.NAME.tmp-PID-XXXXXX; temporaries of earlier killed saves of
+ * path are removed first), fsynced and renamed over path, so a failure
+ * never damages an existing file (the temporary is removed).  An existing file's permission bits are
  * kept; a new file gets 0666 less the umask.  BP_EIO or BP_ENOMEM through
  * err (may be NULL), naming path; BP_OK clears err. */
 bp_status bpi_write_file_atomic(const char *path, const void *const *parts,

@@ -741,8 +741,8 @@ static void check_running(const char *name)
     ck_assert_int_eq(bp_backward(g, h, &wrong), BP_EDIM);
     expect_graph_error(g, BP_EDIM, "seed is 2x3");
     bp_graph_clear_error(g);
-    ck_assert_int_eq(bp_backward(g, h, &nodata), BP_EDIM);
-    expect_graph_error(g, BP_EDIM, "seed");
+    ck_assert_int_eq(bp_backward(g, h, &nodata), BP_EINVAL);
+    expect_graph_error(g, BP_EINVAL, "seed's data is NULL");
     bp_graph_clear_error(g);
     ck_assert_int_eq(bp_backward(g, loss, NULL), BP_ESTATE);   /* forwarded h, not loss */
     bp_graph_clear_error(g);

@@ -440,6 +440,52 @@ START_TEST(backward_errors)
 }
 END_TEST
 
+/* New data for a leaf between forward and backward (bound, set, a param
+ * set, a target without a gradient) makes backward refuse to mix the two:
+ * before, it read the old forward's buffers with the new row count. */
+START_TEST(backward_after_new_data_needs_forward)
+{
+    double xa[3 * 2] = {0.5, -1.25, 2.385, 0.75, -0.3, 1.1}, ya[3] = {0.2, -0.4, 0.9};
+    double xb[5 * 2] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, yb[5] = {1, 2, 3, 4, 5};
+    const double wv[2] = {0.3, -0.7};
+    bp_matrix xma = tu_view(3, 2, xa), xmb = tu_view(5, 2, xb);
+    bp_matrix yma = tu_view(3, 1, ya), ymb = tu_view(5, 1, yb);
+    bp_node *x = bp_input(g, 3, 2, "x"), *y = bp_input(g, 3, 1, "y");
+    bp_node *other = bp_input(g, 1, 1, "other");
+    bp_node *w = bp_param(g, 2, 1, "w");
+    bp_node *loss = bp_mse(g, bp_matmul(g, x, w), y);
+    const double one = 1.0;
+
+    tu_set(w, 2, 1, wv);
+    tu_set(other, 1, 1, &one);
+    ck_assert_int_eq(bp_node_bind_value(x, &xma), BP_OK);
+    ck_assert_int_eq(bp_node_bind_value(y, &yma), BP_OK);
+    /* bind x, 5 rows */
+    ck_assert_int_eq(bp_forward(g, loss), BP_OK);
+    ck_assert_int_eq(bp_node_bind_value(x, &xmb), BP_OK);
+    ck_assert_int_eq(bp_backward(g, loss, NULL), BP_ESTATE);
+    assert_error(BP_ESTATE, "input 'x' was given new data (5x2) after the last bp_forward; "
+                            "run bp_forward again");
+    /* set y (no gradient, read by mse's backward) */
+    ck_assert_int_eq(bp_node_bind_value(y, &ymb), BP_OK);
+    ck_assert_int_eq(bp_forward(g, loss), BP_OK);
+    ck_assert_int_eq(bp_node_set_value(y, &ymb), BP_OK);
+    ck_assert_int_eq(bp_backward(g, loss, NULL), BP_ESTATE);
+    assert_error(BP_ESTATE, "input 'y'");
+    /* set the param */
+    ck_assert_int_eq(bp_forward(g, loss), BP_OK);
+    tu_set(w, 2, 1, wv);
+    ck_assert_int_eq(bp_backward(g, loss, NULL), BP_ESTATE);
+    assert_error(BP_ESTATE, "param 'w'");
+    /* a leaf that loss does not read may change; forward again is fine */
+    ck_assert_int_eq(bp_forward(g, loss), BP_OK);
+    tu_set(other, 1, 1, &one);
+    ck_assert_int_eq(bp_backward(g, loss, NULL), BP_OK);
+    ck_assert_int_eq(bp_forward(g, loss), BP_OK);
+    ck_assert_int_eq(bp_backward(g, loss, NULL), BP_OK);
+}
+END_TEST
+
 /* Shapes are re-derived at forward: rebinding two inputs to different
  * batch sizes is caught there, with the op named. */
 START_TEST(forward_shape_error)
@@ -468,6 +514,53 @@ START_TEST(output_size_overflow)
     assert_error(BP_EDIM, "matmul: dimensions too large for BLAS");
     ck_assert_ptr_null(bp_add(g, col, row));
     assert_error(BP_ENOMEM, "add: output 1099511627776x1099511627776 overflows size_t");
+}
+END_TEST
+
+/* A shape rule asking for SIZE_MAX doubles of scratch is named as such,
+ * not as an overflowing 1x1 output. */
+static bp_status huge_work_shape(bp_op_args *a)
+{
+    a->out->rows = a->out->cols = 1;
+    a->n_work = SIZE_MAX;
+    return BP_OK;
+}
+
+/* An op whose forward returns a value outside bp_status. */
+static bp_status bogus_status_forward(bp_op_args *a)
+{
+    (void)a;
+    return (bp_status)77;
+}
+
+static bp_status ok_forward(bp_op_args *a)
+{
+    a->out->data[0] = 0.0;
+    return BP_OK;
+}
+
+static bp_status one_by_one(bp_op_args *a)
+{
+    a->out->rows = a->out->cols = 1;
+    return BP_OK;
+}
+
+START_TEST(op_bugs_are_named)
+{
+    static const bp_op huge_work = {.name = "huge_work", .n_in = 1, .shape = huge_work_shape,
+                                    .forward = ok_forward, .flags = BP_OP_STOP_GRAD};
+    static const bp_op bogus = {.name = "bogus", .n_in = 1, .shape = one_by_one,
+                                .forward = bogus_status_forward, .flags = BP_OP_STOP_GRAD};
+    const double v = 2.385;
+    bp_node *x = bp_constant(g, 1, 1, &v, "x"), *b;
+
+    ck_assert_ptr_null(bp_apply(g, &huge_work, 1, &x, NULL));
+    assert_error(BP_ENOMEM, "huge_work: the shape rule asks for 18446744073709551615 doubles "
+                            "of scratch, which overflows size_t (output 1x1)");
+    b = bp_apply(g, &bogus, 1, &x, NULL);
+    ck_assert_ptr_nonnull(b);
+    ck_assert_int_eq(bp_forward(g, b), BP_EINVAL);
+    assert_error(BP_EINVAL, "bogus: forward: the op returned 77, which is not a bp_status");
 }
 END_TEST
 
@@ -752,6 +845,8 @@ int main(void)
     tcase_add_test(err, error_is_sticky_and_chains);
     tcase_add_test(err, null_and_foreign_inputs);
     tcase_add_test(err, leaf_errors);
+    tcase_add_test(err, backward_after_new_data_needs_forward);
+    tcase_add_test(err, op_bugs_are_named);
     tcase_add_test(err, backward_errors);
     tcase_add_test(err, forward_shape_error);
     tcase_add_test(err, output_size_overflow);

@@ -695,6 +695,25 @@ START_TEST(test_lstsq_errors)
 }
 END_TEST
 
+/* Two equal columns: QR leaves R(2,2) at rounding level rather than 0, and
+ * dgels alone answers ±1e14.  lstsq refuses it, naming the estimate. */
+START_TEST(test_lstsq_rank_deficient)
+{
+    const double a[6] = {1.1, 1.1, 2.3, 2.3, -0.7, -0.7};
+    const double b[3] = {0.2, 0.4, 0.9};
+    bp_graph *g = bp_graph_new();
+    bp_node *X = bp_lstsq(g, bp_constant(g, 3, 2, a, NULL), bp_constant(g, 3, 1, b, NULL));
+
+    ck_assert_ptr_nonnull(X);
+    ck_assert_int_eq(bp_forward(g, X), BP_ESINGULAR);
+    ck_assert_msg(contains(bp_graph_message(g), "lstsq") && contains(bp_graph_message(g), "3x2") &&
+                      contains(bp_graph_message(g), "rank deficient") &&
+                      contains(bp_graph_message(g), "condition"),
+                  "message: %s", bp_graph_message(g));
+    bp_graph_free(g);
+}
+END_TEST
+
 START_TEST(test_too_large_for_lapack)
 {
     /* 50000² > INT32_MAX: refused by the shape rule, nothing allocated (an
@@ -1048,6 +1067,7 @@ static Suite *linalg_suite(void)
     tcase_add_test(err, test_mismatched_b);
     tcase_add_test(err, test_mismatched_at_forward);
     tcase_add_test(err, test_lstsq_errors);
+    tcase_add_test(err, test_lstsq_rank_deficient);
     tcase_add_test(err, test_too_large_for_lapack);
     tcase_add_test(err, test_not_finite);
     tcase_add_test(err, test_allocation_failures);

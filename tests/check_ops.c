@@ -454,13 +454,65 @@ START_TEST(nll_value_gradient_and_floor)
     ck_assert_int_eq(bp_backward(g, l, NULL), BP_OK);
     tu_assert_matrix_near(bp_node_value(l), &want, 1e-15);
     tu_assert_matrix_near(bp_node_grad(p), dP, 1e-15);
-    /* a probability that underflowed to 0: finite, read as 1e-300 */
+    /* a probability that underflowed to 0: finite, read as the smallest
+     * positive double 2^−1074, so −log of it is 1074·log 2 */
     ck_assert_int_eq(bp_forward(g, l0), BP_OK);
-    ck_assert_double_eq_tol(bp_node_value(l0)->data[0], 300 * log(10.0), 1e-9);
+    ck_assert_double_eq_tol(bp_node_value(l0)->data[0], 1074 * log(2.0), 1e-9);
     ck_assert_int_eq(bp_backward(g, l0, NULL), BP_OK);
-    /* d/dp of −y·log(max(p, 1e-300)) at p = 0, y = 1: −1/1e-300 */
+    /* the gradient −y/p reads p as at least 1e-300, to stay finite */
     ck_assert_double_eq_tol(bp_node_grad(p0)->data[0] / -1e300, 1.0, 1e-12);
     ck_assert_double_eq(bp_node_grad(p0)->data[1], 0.0);
+}
+END_TEST
+
+/* Only p ≤ 0 is floored in the loss: a subnormal p is read as itself.
+ * −log(1e-310) = 713.8013788281541620455773509521529 (Python decimal, 40
+ * digits).  A NaN probability gives a NaN loss, not the floor's. */
+START_TEST(nll_reads_subnormal_probabilities_exactly)
+{
+    const double P[2] = {1e-310, 1.0}, Y[2] = {1.0, 0.0};
+    const double P_NAN[2] = {NAN, 0.5}, Y_NAN[2] = {1.0, 0.0};
+    bp_node *p = param(1, 2, P), *y = param(1, 2, Y), *l = bp_nll(g, p, y);
+    bp_node *pn = param(1, 2, P_NAN), *yn = param(1, 2, Y_NAN), *ln = bp_nll(g, pn, yn);
+
+    ck_assert_int_eq(bp_forward(g, l), BP_OK);
+    ck_assert_double_eq_tol(bp_node_value(l)->data[0], 713.80137882815416, 1e-12);
+    ck_assert_int_eq(bp_backward(g, l, NULL), BP_OK);
+    ck_assert(isfinite(bp_node_grad(p)->data[0]) && bp_node_grad(p)->data[0] < -0.99e300);
+    ck_assert_int_eq(bp_forward(g, ln), BP_OK);
+    ck_assert(isnan(bp_node_value(ln)->data[0]));
+}
+END_TEST
+
+/* d/dx x^c = c·x^(c−1); at x = 0: 0 for c = 0 (not 0·∞ = NaN), 1 for
+ * c = 1, 0 for c = 2 and 3.7, +∞ for c = 0.5 (the tangent is vertical). */
+START_TEST(pow_gradient_at_zero)
+{
+    const double c[5] = {0.0, 1.0, 2.0, 3.7, 0.5};
+    const double want_y[5] = {1.0, 0.0, 0.0, 0.0, 0.0};
+    const double want_dx[5] = {0.0, 2.385, 0.0, 0.0, INFINITY};
+    const double zero = 0.0, seed = 2.385;
+
+    for (int i = 0; i < 5; i++) {
+        bp_node *x = param(1, 1, &zero), *y = bp_pow(g, x, c[i]);
+        run(y, &seed);
+        ck_assert_double_eq(bp_node_value(y)->data[0], want_y[i]);
+        ck_assert_msg(bp_node_grad(x)->data[0] == want_dx[i], "c = %g: dx = %g, want %g",
+                      c[i], bp_node_grad(x)->data[0], want_dx[i]);
+    }
+}
+END_TEST
+
+/* A NaN anywhere in a row makes that row's max NaN, not only in front. */
+START_TEST(rowmax_propagates_nan)
+{
+    const double X[9] = {1.5, NAN, 2.385, NAN, 3.0, -1.0, 0.25, 4.5, -2.0};
+    bp_node *x = param(3, 3, X), *m = bp_rowmax(g, x);
+
+    ck_assert_int_eq(bp_forward(g, m), BP_OK);
+    ck_assert(isnan(bp_node_value(m)->data[0]));
+    ck_assert(isnan(bp_node_value(m)->data[1]));
+    ck_assert_double_eq(bp_node_value(m)->data[2], 4.5);
 }
 END_TEST
 
@@ -482,6 +534,9 @@ int main(void)
     tcase_add_test(tc, reductions);
     tcase_add_test(tc, mse_value_and_gradient);
     tcase_add_test(tc, nll_value_gradient_and_floor);
+    tcase_add_test(tc, nll_reads_subnormal_probabilities_exactly);
+    tcase_add_test(tc, pow_gradient_at_zero);
+    tcase_add_test(tc, rowmax_propagates_nan);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

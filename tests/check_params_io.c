@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static char dir[256];
@@ -284,6 +285,23 @@ START_TEST(wrong_magic)
 }
 END_TEST
 
+/* Shorter than a header and not a params file: bad magic, not a
+ * truncation, and the check reads no further than the magic's 8 bytes
+ * (it compared 10 with the 9-byte "BPPARAMS" once, found by the fuzzer;
+ * tests/fuzz/corpus/params/bad_magic_10_bytes.bin). */
+START_TEST(short_wrong_magic)
+{
+    spit(path, (const unsigned char *)"BPPABRPPAR", 10);
+    expect_load_failure("W1", 4, BP_EPARSE, "magic", "offset 0");
+    spit(path, (const unsigned char *)"BPPXR", 5);
+    expect_load_failure("W1", 4, BP_EPARSE, "magic", "offset 0");
+    spit(path, (const unsigned char *)"BPPAR", 5);   /* a cut magic */
+    expect_load_failure("W1", 4, BP_EPARSE, "truncated", "offset 5");
+    spit(path, (const unsigned char *)"BPPARAMS\1", 9);
+    expect_load_failure("W1", 4, BP_EPARSE, "truncated", "offset 9");
+}
+END_TEST
+
 START_TEST(wrong_version)
 {
     size_t size;
@@ -350,6 +368,180 @@ START_TEST(count_mismatch)
 }
 END_TEST
 
+/* Rewrites the FNV-1a 64 checksum of a crafted file, so that what is
+ * tested is the check after it. */
+static void reseal(unsigned char *buf, size_t size)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (size_t i = 0; i + 8 < size; i++) {
+        h ^= buf[i];
+        h *= 0x100000001b3ULL;
+    }
+    for (int i = 0; i < 8; i++)
+        buf[size - 8 + i] = (unsigned char)(h >> (8 * i));
+}
+
+/* A name with a NUL inside is named as such, not as "'W', the graph's is
+ * 'W'"; a 0-row record is not called a truncation. */
+START_TEST(crafted_names_and_shapes_named)
+{
+    size_t size;
+    unsigned char *buf = saved(&size);
+
+    buf[21] = '\0';   /* "W1" → "W\0" */
+    reseal(buf, size);
+    spit(path, buf, size);
+    expect_load_failure("W1", 4, BP_EPARSE, "name with a NUL byte at offset 21", "'W1'");
+    free(buf);
+    buf = saved(&size);
+    memset(buf + 22, 0, 8);   /* W1's rows */
+    reseal(buf, size);
+    spit(path, buf, size);
+    expect_load_failure("W1", 4, BP_EPARSE, "is 0x4: a param has at least one row", NULL);
+    free(buf);
+}
+END_TEST
+
+/* Success clears err, as every other reader does. */
+START_TEST(load_clears_err)
+{
+    net a = make_net("W1", 4, 7);
+    bp_error err = {BP_EIO, "left over"};
+
+    ck_assert_int_eq(bp_params_save(a.g, path, NULL), BP_OK);
+    ck_assert_int_eq(bp_params_load(a.g, path, &err), BP_OK);
+    ck_assert_int_eq(err.status, BP_OK);
+    ck_assert_str_eq(err.message, "");
+    bp_graph_free(a.g);
+}
+END_TEST
+
+/* A 2 GB file of zero bytes and /dev/zero are refused at offset 0 from
+ * their first bytes: nothing near their size is allocated (before, the
+ * whole file was read first: 67 s and 4.2 GB, and /dev/zero until memory
+ * ran out; Check's timeout fails this test then). */
+START_TEST(zero_files_refused_early)
+{
+    const char *paths[2] = {path, "/dev/zero"};
+    net n = make_net("W1", 4, 3);
+    bp_error err;
+    FILE *f = fopen(path, "wb");
+
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(ftruncate(fileno(f), (off_t)2 << 30), 0);   /* sparse */
+    fclose(f);
+    for (int i = 0; i < 2; i++) {
+        tu_bytes = 0;
+        ck_assert_int_eq(bp_set_alloc_funcs(tu_failing_malloc, tu_counting_free), BP_OK);
+        ck_assert_int_eq(bp_params_load(n.g, paths[i], &err), BP_EPARSE);
+        ck_assert_int_eq(bp_set_alloc_funcs(NULL, NULL), BP_OK);
+        ck_assert_msg(strstr(err.message, "bad magic at offset 0"), "%s", err.message);
+        ck_assert_uint_lt(tu_bytes, 1u << 20);
+    }
+    bp_graph_free(n.g);
+}
+END_TEST
+
+/* A file longer than the graph's params file cannot be one: it is read
+ * no further than that (a valid file with 2 GB of zero bytes after it:
+ * under 1 MiB allocated), and a larger graph's file still names the first
+ * param that differs. */
+START_TEST(longer_file_not_read_through)
+{
+    net n = make_net("W1", 4, 3), big = make_net("W1", 5, 4);
+    bp_error err;
+    FILE *f;
+
+    ck_assert_int_eq(bp_params_save(n.g, path, NULL), BP_OK);
+    f = fopen(path, "r+b");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(ftruncate(fileno(f), (off_t)2 << 30), 0);   /* sparse */
+    fclose(f);
+    tu_bytes = 0;
+    ck_assert_int_eq(bp_set_alloc_funcs(tu_failing_malloc, tu_counting_free), BP_OK);
+    ck_assert_int_eq(bp_params_load(n.g, path, &err), BP_EPARSE);
+    ck_assert_int_eq(bp_set_alloc_funcs(NULL, NULL), BP_OK);
+    ck_assert_msg(strstr(err.message, "longer than the"), "%s", err.message);
+    ck_assert_uint_lt(tu_bytes, 1u << 20);
+
+    ck_assert_int_eq(bp_params_save(big.g, path, NULL), BP_OK);
+    ck_assert_int_eq(bp_params_load(n.g, path, &err), BP_EDIM);
+    ck_assert_msg(strstr(err.message, "param 'W1' at offset 16 is 3x5, the graph's is 3x4"), "%s",
+                  err.message);
+    bp_graph_free(n.g);
+    bp_graph_free(big.g);
+}
+END_TEST
+
+/* A valid 250-byte file name saves: the temporary's name is cut to fit
+ * NAME_MAX (before, path.tmp.XXXXXX was 261 bytes: ENAMETOOLONG). */
+START_TEST(long_file_name_saves)
+{
+    net a = make_net("W1", 4, 11), b = make_net("W1", 4, 12);
+    char name[251], longpath[600];
+
+    memset(name, 'm', 250);
+    name[250] = '\0';
+    snprintf(longpath, sizeof longpath, "%s/%s", dir, name);
+    ck_assert_int_eq(bp_params_save(a.g, longpath, NULL), BP_OK);
+    ck_assert_int_eq(bp_params_save(a.g, longpath, NULL), BP_OK);
+    ck_assert_int_eq(bp_params_load(b.g, longpath, NULL), BP_OK);
+    ck_assert_double_eq(bp_matrix_max_abs_diff(bp_node_value(b.p[0]), bp_node_value(a.p[0])), 0);
+    ck_assert_uint_eq(files_in_dir(), 1);
+    bp_graph_free(a.g);
+    bp_graph_free(b.g);
+}
+END_TEST
+
+static void touch(const char *name)
+{
+    char p[600];
+    FILE *f;
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    f = fopen(p, "wb");
+    ck_assert_ptr_nonnull(f);
+    fputs("a save that never finished", f);
+    fclose(f);
+}
+
+static int exists(const char *name)
+{
+    char p[600];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    return access(p, F_OK) == 0;
+}
+
+/* The next save removes what an earlier save of the same path left when
+ * its process was killed before the rename (.model.bpp.tmp-PID-XXXXXX of a
+ * process that has ended), and nothing else: not a temporary of a running
+ * process, of this one, of another file, nor a file of another pattern. */
+START_TEST(next_save_removes_a_killed_saves_temporary)
+{
+    net a = make_net("W1", 4, 13);
+    pid_t dead = fork();
+    char stale[64], mine[64], live[64], other[64];
+
+    ck_assert_int_ge(dead, 0);
+    if (dead == 0)
+        _exit(0);
+    ck_assert_int_eq(waitpid(dead, NULL, 0), dead);
+    snprintf(stale, sizeof stale, ".model.bpp.tmp-%d-Ab3dEf", (int)dead);
+    snprintf(mine, sizeof mine, ".model.bpp.tmp-%d-Ab3dEf", (int)getpid());
+    snprintf(live, sizeof live, ".model.bpp.tmp-%d-Ab3dEf", (int)getppid());
+    snprintf(other, sizeof other, ".other.bpp.tmp-%d-Ab3dEf", (int)dead);
+    touch(stale);
+    touch(mine);
+    touch(live);
+    touch(other);
+    touch("model.bpp.tmp.Ab3dEf");
+    ck_assert_int_eq(bp_params_save(a.g, path, NULL), BP_OK);
+    ck_assert_msg(!exists(stale), "%s is left", stale);
+    ck_assert(exists(mine) && exists(live) && exists(other) && exists("model.bpp.tmp.Ab3dEf"));
+    ck_assert_uint_eq(files_in_dir(), 5);
+    bp_graph_free(a.g);
+}
+END_TEST
+
 static Suite *params_suite(void)
 {
     Suite *s = suite_create("params_io");
@@ -362,12 +554,19 @@ static Suite *params_suite(void)
     tcase_add_test(tc, missing_file);
     tcase_add_test(tc, truncated_file);
     tcase_add_test(tc, wrong_magic);
+    tcase_add_test(tc, short_wrong_magic);
     tcase_add_test(tc, wrong_version);
     tcase_add_test(tc, checksum_mismatch);
     tcase_add_test(tc, trailing_bytes);
     tcase_add_test(tc, shape_mismatch);
     tcase_add_test(tc, name_mismatch);
     tcase_add_test(tc, count_mismatch);
+    tcase_add_test(tc, crafted_names_and_shapes_named);
+    tcase_add_test(tc, load_clears_err);
+    tcase_add_test(tc, zero_files_refused_early);
+    tcase_add_test(tc, longer_file_not_read_through);
+    tcase_add_test(tc, long_file_name_saves);
+    tcase_add_test(tc, next_save_removes_a_killed_saves_temporary);
     suite_add_tcase(s, tc);
     return s;
 }

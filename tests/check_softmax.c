@@ -157,8 +157,8 @@ START_TEST(softmax_ce_gives_p_minus_y_and_its_loss)
 END_TEST
 
 /* Logits of ±1e4: every softmax, loss and gradient stays finite.  The
- * nll of a probability that underflowed to 0 is read at the 1e-300 floor:
- * -log(1e-300)/rows per such row. */
+ * nll of a probability that underflowed to 0 is read as the smallest
+ * positive double 2^−1074: 1074·log 2 per such row. */
 START_TEST(extreme_logits_stay_finite)
 {
     const double zv[2 * 3] = {1e4, -1e4, 0, -1e4, 2.385, 1e4};
@@ -182,9 +182,57 @@ START_TEST(extreme_logits_stay_finite)
     /* the classes y picks have probability e^(−2e4) and e^(2.385 − 1e4): 0 in
      * double, so their sum is 0 and nll reads them at the floor */
     ck_assert_double_eq(bp_node_value(outs[0])->data[0], 0.0);
-    ck_assert_double_eq_tol(bp_node_value(outs[1])->data[0], -log(1e-300), 1e-9);
-    ck_assert_double_eq_tol(bp_node_value(outs[2])->data[0], -log(1e-300), 1e-9);
+    ck_assert_double_eq_tol(bp_node_value(outs[1])->data[0], 1074 * log(2.0), 1e-9);
+    ck_assert_double_eq_tol(bp_node_value(outs[2])->data[0], 1074 * log(2.0), 1e-9);
     ck_assert_double_eq_tol(bp_node_value(outs[3])->data[0], (2e4 + 1e4 - 2.385) / 2, 1e-9);
+}
+END_TEST
+
+/* A small loss from large logits keeps its relative accuracy: the loss is
+ * log(1 + Σ_{j≠max} e^(z_j − max)), and subtracting a rounded log-sum-exp
+ * (≈ 1000) from z would leave only its last bits.  Values from Python's
+ * decimal module at 40 digits:
+ *   (1 + Decimal(-20).exp() + Decimal(-10).exp()).ln()
+ *     = 4.540096027691297981604023557436915736e-5
+ *   (1 + Decimal('-33.5').exp()).ln() = 2.825757287115607217750752156518e-15 */
+START_TEST(softmax_ce_small_loss_of_large_logits)
+{
+    const double zv[2 * 3] = {1000.0, 980.0, 990.0, 1000.0, 966.5, -1e4};
+    const double y0[2 * 3] = {1, 0, 0, 0, 0, 0}, y1[2 * 3] = {0, 0, 0, 1, 0, 0};
+    const double want[2] = {4.540096027691297981604023557436915736e-5,
+                            2.825757287115607217750752156518e-15};
+    const double *ys[2] = {y0, y1};
+    bp_node *x = bp_param(g, 2, 3, "x");
+
+    tu_set(x, 2, 3, zv);
+    for (int k = 0; k < 2; k++) {
+        /* two rows, one of them with a zero target: the mean is loss/2 */
+        bp_node *y = bp_constant(g, 2, 3, ys[k], "y");
+        bp_node *l = bp_softmax_ce(g, x, y);
+        double got;
+        ck_assert_int_eq(bp_forward(g, l), BP_OK);
+        got = 2.0 * bp_node_value(l)->data[0];
+        ck_assert_msg(fabs(got - want[k]) <= 2e-16 * want[k],
+                      "case %d: loss %.17g, want %.17g (relative error %.3g)", k, got, want[k],
+                      fabs(got - want[k]) / want[k]);
+    }
+}
+END_TEST
+
+/* A NaN logit anywhere in a row makes that row's softmax NaN, not only
+ * when it comes first, and the other rows are unharmed: a guard on the
+ * row max that the softmax shares with rowmax. */
+START_TEST(softmax_nan_logit_anywhere_gives_nan_row)
+{
+    const double zv[2 * 3] = {0.5, 2.385, NAN, -0.7, 0.1, 0.3};
+    bp_node *x = bp_param(g, 2, 3, "x"), *s = bp_softmax(g, x);
+
+    tu_set(x, 2, 3, zv);
+    ck_assert_int_eq(bp_forward(g, s), BP_OK);
+    for (int j = 0; j < 3; j++) {
+        ck_assert(isnan(bp_node_value(s)->data[j]));
+        ck_assert(isfinite(bp_node_value(s)->data[3 + j]));
+    }
 }
 END_TEST
 
@@ -201,6 +249,8 @@ int main(void)
     tcase_add_test(tc, fused_softmax_nll_gives_p_minus_y);
     tcase_add_test(tc, softmax_ce_gives_p_minus_y_and_its_loss);
     tcase_add_test(tc, extreme_logits_stay_finite);
+    tcase_add_test(tc, softmax_ce_small_loss_of_large_logits);
+    tcase_add_test(tc, softmax_nan_logit_anywhere_gives_nan_row);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

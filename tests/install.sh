@@ -30,3 +30,33 @@ if command -v nm >/dev/null; then
         echo "symbols exported without the bp_ prefix:"; echo "$leaked"; exit 1
     fi
 fi
+
+# libbpgraph never needs MPI, even in a build that makes libbpgraph-mpi.
+if command -v objdump >/dev/null; then
+    if objdump -p "$tmp$libdir/libbpgraph.so" | grep 'NEEDED.*mpi'; then
+        echo "libbpgraph.so links MPI"; exit 1
+    fi
+fi
+
+# With MPI configured: libbpgraph-mpi, its header and bpgraph-mpi.pc, and a
+# program built with them the same way; run on one rank.
+if [ -f "$tmp$libdir/pkgconfig/bpgraph-mpi.pc" ]; then
+    test -f "$tmp$includedir/bpgraph-mpi.h"
+    # MPI's own flags name the system's paths, which the sysroot would
+    # redirect: the installed tree's paths go first instead.
+    flags="-I$tmp$includedir -L$tmp$libdir $(PKG_CONFIG_SYSROOT_DIR= pkg-config --cflags --libs bpgraph-mpi)"
+    echo "cc install_prog_mpi.c $flags"
+    ${CC:-cc} ${CFLAGS:-} "$top_srcdir/tests/install_prog_mpi.c" -o "$tmp/prog_mpi" $flags ${LDFLAGS:-}
+    if command -v nm >/dev/null; then
+        leaked=$(nm -D --defined-only "$tmp$libdir/libbpgraph-mpi.so" | awk '{print $3}' | grep -v '^bp_dist_' || true)
+        if [ -n "$leaked" ]; then
+            echo "libbpgraph-mpi exports symbols without the bp_dist_ prefix:"; echo "$leaked"; exit 1
+        fi
+    fi
+    if [ -n "${MPIRUN:-}" ] && command -v "$MPIRUN" >/dev/null; then
+        root=
+        [ "$(id -u)" -eq 0 ] && root=--allow-run-as-root
+        LD_LIBRARY_PATH="$tmp$libdir" timeout 60 "$MPIRUN" $root --oversubscribe -np 1 \
+            -x LD_LIBRARY_PATH "$tmp/prog_mpi"
+    fi
+fi

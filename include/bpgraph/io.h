@@ -31,16 +31,25 @@ extern "C" {
  * bp_params_save writes a temporary file in the same directory, fsyncs it
  * and renames it over path, so a crash or error never leaves a partial file
  * at path nor destroys the previous one; an existing file's permission bits
- * are kept, a new file gets 0666 less the umask (as bp_npy_save).  Errors:
- * BP_EIO naming the file; BP_ENOMEM.
+ * are kept, a new file gets 0666 less the umask (as bp_npy_save).  The
+ * temporary is named .NAME.tmp-PID-XXXXXX, NAME being path's file name cut
+ * short to keep the whole within NAME_MAX, PID the saving process's: a
+ * save killed before its rename leaves it behind, and the next save of
+ * the same path removes every such file whose process has ended (and no
+ * other file).  Errors: BP_EIO naming the file; BP_ENOMEM.
  *
- * bp_params_load reads and checks the whole file — magic, version,
- * truncation, checksum, then that the count, every name and every shape
- * match the graph's params — BEFORE changing any param, so on error the
- * graph is unchanged.  Errors name the file and byte offset: BP_EIO (cannot
- * open or read), BP_EPARSE (bad magic, version, truncation, trailing bytes,
- * checksum), BP_EDIM (a shape or count differs from the graph's),
- * BP_ENOTFOUND (a name differs), BP_ENOMEM.
+ * bp_params_load checks the magic and version from the first 16 bytes
+ * before reading further (a file of zero bytes, or /dev/zero, is refused at
+ * once), and reads no more than the graph's params take (a longer file is
+ * refused, naming the first param that differs from the graph's when it
+ * can); then it checks the whole file — truncation, checksum, then
+ * that the count, every name and every shape match the graph's params —
+ * BEFORE changing any param, so on error the graph is unchanged.  Errors
+ * name the file and byte offset: BP_EIO (cannot open or read), BP_EPARSE
+ * (bad magic, version, truncation, a record with a 0 dimension, a name
+ * with a NUL byte, trailing bytes, checksum), BP_EDIM (a shape or count
+ * differs from the graph's), BP_ENOTFOUND (a name differs), BP_ENOMEM.
+ * Success clears err.
  */
 bp_status bp_params_save(bp_graph *g, const char *path, bp_error *err);
 bp_status bp_params_load(bp_graph *g, const char *path, bp_error *err);
@@ -109,15 +118,19 @@ bp_status bp_grad_chain_write(bp_graph *g, bp_node *loss, bp_node *wrt,
  *  - LF and CRLF line ends, a UTF-8 byte order mark, double-quoted fields
  *    (with "" for a quote, and line ends inside quotes), lines of any
  *    length, a missing final line end and trailing blank lines are
- *    accepted.
+ *    accepted; lone CR line ends are not (an error naming the offset).
+ *  - The file is streamed, one record at a time, and refused at the first
+ *    byte that cannot belong to a CSV table (a NUL byte, a lone CR): a
+ *    large file of zero bytes, or /dev/zero, fails at once.  Requested
+ *    names are looked up in the sorted header (n log n for n columns).
  * err (may be NULL) receives the status and a message naming the file,
  * line and column, e.g. "data.csv:17: column 'rain': not a number: "abc"".
  * Errors: BP_EINVAL (path, columns, a columns[i] or out NULL, or n_columns
  * 0); BP_EIO (the file cannot be opened or read); BP_EPARSE (an empty
  * file, a header with no data rows, a row with the wrong number of fields,
  * a non-numeric or out-of-range cell, an empty cell in the first data row,
- * a blank line between rows, a NUL byte, an unterminated quote or text
- * after a closing quote); BP_ENOTFOUND (a column not in the header);
+ * a blank line between rows, a NUL byte, a lone CR, an unterminated quote
+ * or text after a closing quote); BP_ENOTFOUND (a column not in the header);
  * BP_ENOMEM.  On error *out is NULL and *n_filled is 0. */
 bp_status bp_csv_read(const char *path, const char *const *columns,
                       size_t n_columns, bp_matrix **out, size_t *n_filled,
@@ -144,8 +157,9 @@ bp_status bp_npy_load(const char *path, bp_matrix **out, bp_error *err);
 /* Saves m as a .npy 1.0 file: dtype '<f8', fortran_order False, shape
  * (rows, cols) (always 2-D, so a 1 x n matrix loads back as 1 x n), the
  * header padded with spaces and ended by '\n' so the data starts at a
- * multiple of 64 bytes.  It writes path.tmp.XXXXXX in the same directory,
- * flushes and fsyncs it, then renames it over path, so a failure never
+ * multiple of 64 bytes.  It writes a temporary file in the same directory
+ * (as bp_params_save, below), flushes and fsyncs it, then renames it over
+ * path, so a failure never
  * damages an existing file; an existing file's permission bits are kept,
  * a new file gets 0666 less the umask.  m is borrowed.  Errors, with err
  * (may be NULL) naming the file: BP_EINVAL (path or m NULL, m->data NULL

@@ -69,7 +69,9 @@ bp_status bp_forward(bp_graph *g, bp_node *out);
  * seed is dL/d(out): it may be NULL only when out is 1x1 (seed 1);
  * otherwise it must have out's shape.  Gradients are ADDED into every param
  * that out depends on.  BP_ESTATE when out was not computed by the last
- * forward or depends on no param; BP_EDIM for a seed of the wrong shape. */
+ * forward, when a leaf out depends on was given new data (set or bound)
+ * since that forward (run bp_forward again), or when out depends on no
+ * param; BP_EDIM for a seed of the wrong shape. */
 bp_status bp_backward(bp_graph *g, bp_node *out, const bp_matrix *seed);
 
 /* Sets every param's gradient to zero. */

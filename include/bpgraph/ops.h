@@ -30,8 +30,9 @@ bp_node *bp_rowsum(bp_graph *g, bp_node *a);   /* m×n → m×1, sum of each row
 bp_node *bp_colsum(bp_graph *g, bp_node *a);   /* m×n → 1×n, sum of each column */
 bp_node *bp_sum(bp_graph *g, bp_node *a);      /* m×n → 1×1 */
 bp_node *bp_mean(bp_graph *g, bp_node *a);     /* m×n → 1×1 */
-bp_node *bp_rowmax(bp_graph *g, bp_node *a);   /* m×n → m×1; the gradient goes
-                                                  to the first arg-max */
+bp_node *bp_rowmax(bp_graph *g, bp_node *a);   /* m×n → m×1; NaN for a row
+                                                  holding a NaN; the gradient
+                                                  goes to the first arg-max */
 bp_node *bp_softmax(bp_graph *g, bp_node *a);  /* fused, row-wise */
 bp_node *bp_dense(bp_graph *g, bp_node *x, bp_node *w, bp_node *b); /* x·W + b */
 /* relu(x·W + b) as one op: the same result as bp_relu(g, bp_dense(...))
@@ -100,8 +101,11 @@ bp_node *bp_det(bp_graph *g, bp_node *a);
 /* X = argmin ‖A·X − B‖₂, column by column: (m×n)·(m×k) → n×k, for A with
  * m ≥ n and full column rank (dgels, by QR).  Gradients, with residual
  * r = B − A·X and Y = (AᵀA)⁻¹G: dB = A·Y, dA = r·Yᵀ − A·Y·Xᵀ.
- * BP_ESINGULAR when R has an exactly zero diagonal entry (A rank
- * deficient); a nearly rank deficient A is not detected. */
+ * A rank-deficient A is an error, not a minimum-norm solution: BP_ESINGULAR
+ * when R has an exactly zero diagonal entry, or when R's reciprocal
+ * condition number (LAPACK dtrcon, 1-norm) is below m·DBL_EPSILON (A
+ * numerically rank deficient, e.g. two equal columns); the message gives
+ * the estimate and the threshold. */
 bp_node *bp_lstsq(bp_graph *g, bp_node *a, bp_node *b);
 
 #ifdef __cplusplus

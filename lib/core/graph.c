@@ -265,6 +265,11 @@ static bp_status op_error(bp_node *n, bp_status st, const char *stage, const cha
 {
     char label[160];
     op_label(n, label, sizeof label);
+    /* An op's own bug: a status outside the enum would be meaningless to
+     * the caller (and to bp_strerror) as the graph's status. */
+    if ((unsigned)st >= BP_STATUS_COUNT)
+        return bpi_fail(n->graph, BP_EINVAL, "%s: %sthe op returned %d, which is not a "
+                        "bp_status%s%s", label, stage, (int)st, msg[0] ? ": " : "", msg);
     if (msg[0])
         return bpi_fail(n->graph, st, "%s: %s%s", label, stage, msg);
     return bpi_fail(n->graph, st, "%s: %s%s", label, stage, bp_strerror(st));
@@ -295,7 +300,7 @@ static bp_status check_output_shape(bp_node *n, const bp_op_args *a, char *msg, 
 {
     bp_shape *s = &n->shape;
     char dims[BPI_SHAPE_STR];
-    int overflow = 0;
+    int overflow = 0, work_overflow = 0, iwork_overflow = 0;
 
     if (s->rank == 0) {
         s->rank = 2;
@@ -319,10 +324,16 @@ static bp_status check_output_shape(bp_node *n, const bp_op_args *a, char *msg, 
         return BP_EDIM;
     }
     bpi_shape_size(s, &overflow);
-    bpi_mul_size(a->n_work, sizeof(double), &overflow);
-    bpi_mul_size(a->n_iwork, sizeof(int), &overflow);
     if (overflow) {
         snprintf(msg, size, "output %s overflows size_t", dims);
+        return BP_ENOMEM;
+    }
+    bpi_mul_size(a->n_work, sizeof(double), &work_overflow);
+    bpi_mul_size(a->n_iwork, sizeof(int), &iwork_overflow);
+    if (work_overflow || iwork_overflow) {
+        snprintf(msg, size, "the shape rule asks for %zu %s of scratch, which overflows size_t "
+                 "(output %s)", work_overflow ? a->n_work : a->n_iwork,
+                 work_overflow ? "doubles" : "ints", dims);
         return BP_ENOMEM;
     }
     bpi_shape_matrix(s, &n->value.rows, &n->value.cols);
@@ -571,6 +582,7 @@ bp_status bpi_node_prepare_value(bp_node *n, size_t rows, size_t cols, double **
     n->value.rows = rows;
     n->shape = shape;
     n->has_value = 1;
+    n->fwd_stamp = 0;   /* the last forward did not see this value */
     *data = n->value.data;
     return BP_OK;
 }
@@ -618,6 +630,7 @@ bp_status bp_node_bind_value(bp_node *n, const bp_matrix *src)
     n->value.rows = src->rows;
     n->shape = shape;
     n->has_value = 1;
+    n->fwd_stamp = 0;   /* the last forward did not see this value */
     return BP_OK;
 }
 
@@ -818,6 +831,24 @@ static bp_status prepare_grad(bp_node *n)
     return BP_OK;
 }
 
+/* Backward reads the buffers of the last forward: a leaf given data since
+ * (set or bind clears its stamp) would mix two batches, or be read with
+ * its new row count over the old values.  Every ancestor of out counts, a
+ * target without a gradient too (mse's backward reads it). */
+static bp_status check_forward_is_current(bp_graph *g, const bp_node *out)
+{
+    bpi_mark_ancestors(g, out, 0);
+    for (size_t i = 0; i < out->id; i++) {
+        const bp_node *n = g->nodes[i];
+        if (g->mark[i] && n->fwd_stamp != g->fwd_stamp)
+            return bpi_fail(g, BP_ESTATE,
+                            "backward: %s '%s' was given new data (%zux%zu) after the last "
+                            "bp_forward; run bp_forward again before bp_backward",
+                            kind_name(n->kind), bp_node_name(n), n->value.rows, n->value.cols);
+    }
+    return BP_OK;
+}
+
 bp_status bp_backward(bp_graph *g, bp_node *out, const bp_matrix *seed)
 {
     bp_status st = check_node(g, out, "backward");
@@ -835,9 +866,14 @@ bp_status bp_backward(bp_graph *g, bp_node *out, const bp_matrix *seed)
     if (!seed && (out->value.rows != 1 || out->value.cols != 1))
         return bpi_fail(g, BP_EDIM, "backward: node '%s' is %zux%zu, not 1x1; pass a seed gradient of that shape",
                         name, out->value.rows, out->value.cols);
-    if (seed && (!seed->data || seed->rows != out->value.rows || seed->cols != out->value.cols))
+    if (seed && !seed->data)
+        return bpi_fail(g, BP_EINVAL, "backward: seed's data is NULL (seed %zux%zu, node '%s')",
+                        seed->rows, seed->cols, name);
+    if (seed && (seed->rows != out->value.rows || seed->cols != out->value.cols))
         return bpi_fail(g, BP_EDIM, "backward: seed is %zux%zu, node '%s' is %zux%zu",
                         seed->rows, seed->cols, name, out->value.rows, out->value.cols);
+    if ((st = check_forward_is_current(g, out)) != BP_OK)
+        return st;
 
     bpi_mark_ancestors(g, out, 1);
     for (size_t i = 0; i <= out->id; i++) {

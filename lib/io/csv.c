@@ -1,8 +1,9 @@
 /* Reading named columns of a CSV file into a matrix.
  *
- * The whole file is read into memory first: that makes line counting, the
- * NUL check and quoted fields that span lines simple, and the lesson's
- * tables are small. */
+ * The file is read as a stream through a small buffer, one record at a
+ * time: memory grows with the rows kept, not with the file, and a file that
+ * cannot be a CSV table (a NUL byte, a lone CR line end) is refused where
+ * the first such byte is, without reading the rest. */
 /* strtod_l and newlocale: numbers are read in the C locale whatever the
  * program's locale is (a decimal comma would otherwise cut "1.5" short). */
 #define _GNU_SOURCE 1
@@ -55,48 +56,19 @@ static int bytes_push(struct bytes *b, char ch)
     return 0;
 }
 
-static bp_status read_whole_file(const char *path, struct bytes *b,
-                                 bp_error *err)
-{
-    enum { CHUNK = 1 << 16 };
-    FILE *f = fopen(path, "rb");
-
-    if (!f)
-        return bpi_set_error(err, BP_EIO, "%s: cannot open: %s", path,
-                             strerror(errno));
-    for (;;) {
-        size_t n;
-
-        if (b->cap - b->len < CHUNK) {
-            if (b->len > SIZE_MAX - CHUNK || bytes_reserve(b, b->len + CHUNK)) {
-                fclose(f);
-                return bpi_set_error(err, BP_ENOMEM, "%s: out of memory",
-                                     path);
-            }
-        }
-        n = fread(b->p + b->len, 1, b->cap - b->len, f);
-        b->len += n;
-        if (n == 0)
-            break;
-    }
-    if (ferror(f)) {
-        int e = errno;
-        fclose(f);
-        return bpi_set_error(err, BP_EIO, "%s: cannot read: %s", path,
-                             strerror(e));
-    }
-    fclose(f);
-    return BP_OK;
-}
-
-/* The parser's state: where it is, and the fields of the current record,
- * unquoted and each NUL-terminated in text, starting at off[i]. */
+/* The parser's state: the stream and where it is, and the fields of the
+ * current record, unquoted and each NUL-terminated in text, starting at
+ * off[i]. */
 struct csv {
     const char *path;
     bp_error *err;
-    const char *p;
-    const char *end;
-    size_t line;            /* physical line of p, from 1 */
+    FILE *f;
+    unsigned char buf[8192];
+    size_t pos, len;        /* buf[pos..len) is read but not consumed */
+    int at_end;             /* no more bytes after buf[len) */
+    bp_status failed;       /* set with err by the first failing read */
+    size_t offset;          /* the file offset of buf[pos] */
+    size_t line;            /* physical line of buf[pos], from 1 */
     struct bytes text;
     size_t *off;
     size_t n_fields;
@@ -104,25 +76,74 @@ struct csv {
     locale_t c_locale;      /* "C", for strtod_l */
 };
 
+/* What peek returns besides a byte. */
+#define CSV_EOF (-1)
+#define CSV_FAIL (-2)   /* c->failed and err are set */
+
 static bp_status csv_nomem(struct csv *c)
 {
     return bpi_set_error(c->err, BP_ENOMEM, "%s: out of memory", c->path);
 }
 
-/* Does a line end (LF or CRLF) start at q? */
-static int at_eol(const struct csv *c, const char *q)
+/* The byte k (< 3) places ahead, CSV_EOF past the end, or CSV_FAIL for a
+ * read error or a NUL byte (which would silently end a field). */
+static int peek(struct csv *c, size_t k)
 {
-    return q < c->end &&
-           (*q == '\n' || (*q == '\r' && (q + 1 == c->end || q[1] == '\n')));
+    unsigned char ch;
+
+    if (c->failed != BP_OK)
+        return CSV_FAIL;
+    if (c->len - c->pos <= k && !c->at_end) {
+        size_t got;
+        memmove(c->buf, c->buf + c->pos, c->len - c->pos);
+        c->len -= c->pos;
+        c->pos = 0;
+        got = fread(c->buf + c->len, 1, sizeof c->buf - c->len, c->f);
+        c->len += got;
+        if (got == 0 && ferror(c->f)) {
+            c->failed = bpi_set_error(c->err, BP_EIO, "%s: cannot read at offset %zu: %s",
+                                      c->path, c->offset + c->len, strerror(errno));
+            return CSV_FAIL;
+        }
+        c->at_end = got == 0;
+    }
+    if (c->len - c->pos <= k)
+        return CSV_EOF;
+    ch = c->buf[c->pos + k];
+    if (ch == '\0') {
+        c->failed = bpi_set_error(c->err, BP_EPARSE, "%s:%zu: NUL byte at offset %zu", c->path,
+                                  c->line, c->offset + k);
+        return CSV_FAIL;
+    }
+    return ch;
 }
 
-/* Is everything from p to the end of the file line ends? */
-static int only_blank_lines_left(const struct csv *c)
+static void advance(struct csv *c)
 {
-    for (const char *q = c->p; q < c->end; q++)
-        if (*q != '\n' && *q != '\r')
-            return 0;
-    return 1;
+    c->pos++;
+    c->offset++;
+}
+
+/* Does a line end (LF, CRLF, or a CR ending the file) start here?  1 or 0;
+ * CSV_FAIL for a CR followed by anything else: lone CR line ends (classic
+ * Mac OS) would otherwise make the whole file one header line. */
+static int at_eol(struct csv *c)
+{
+    int ch = peek(c, 0), next;
+
+    if (ch == '\n')
+        return 1;
+    if (ch != '\r')
+        return ch == CSV_FAIL ? CSV_FAIL : 0;
+    next = peek(c, 1);
+    if (next == '\n' || next == CSV_EOF)
+        return 1;
+    if (next != CSV_FAIL)
+        c->failed = bpi_set_error(c->err, BP_EPARSE,
+                                  "%s:%zu: a CR not followed by LF at offset %zu: lone CR line "
+                                  "ends are not supported (convert them to LF)",
+                                  c->path, c->line, c->offset);
+    return CSV_FAIL;
 }
 
 static bp_status start_field(struct csv *c)
@@ -145,8 +166,8 @@ static bp_status start_field(struct csv *c)
     return BP_OK;
 }
 
-/* Parses one record starting at c->p (which is not at the end of the file)
- * up to and including its line end. */
+/* Parses one record starting at the current byte (not the end of the
+ * file) up to and including its line end. */
 static bp_status parse_record(struct csv *c)
 {
     size_t start_line = c->line;
@@ -154,83 +175,89 @@ static bp_status parse_record(struct csv *c)
     c->text.len = 0;
     c->n_fields = 0;
     for (;;) {
+        int ch, eol;
+
         if (start_field(c) != BP_OK)
             return BP_ENOMEM;
-        if (c->p < c->end && *c->p == '"') {
-            c->p++;
+        if (peek(c, 0) == '"') {
+            advance(c);
             for (;;) {
-                char ch;
-
-                if (c->p == c->end)
+                ch = peek(c, 0);
+                if (ch == CSV_FAIL)
+                    return c->failed;
+                if (ch == CSV_EOF)
                     return bpi_set_error(c->err, BP_EPARSE,
                                          "%s:%zu: unterminated quoted field",
                                          c->path, start_line);
-                ch = *c->p++;
+                advance(c);
                 if (ch == '"') {
-                    if (c->p < c->end && *c->p == '"')
-                        c->p++;     /* "" is one quote */
-                    else
+                    int next = peek(c, 0);
+                    if (next == CSV_FAIL)
+                        return c->failed;
+                    if (next != '"')
                         break;
+                    advance(c);     /* "" is one quote */
                 }
                 if (ch == '\n')
                     c->line++;
-                if (bytes_push(&c->text, ch))
+                if (bytes_push(&c->text, (char)ch))
                     return csv_nomem(c);
             }
-            while (c->p < c->end && (*c->p == ' ' || *c->p == '\t'))
-                c->p++;
-            if (c->p < c->end && *c->p != ',' && !at_eol(c, c->p))
+            while ((ch = peek(c, 0)) == ' ' || ch == '\t')
+                advance(c);
+            if ((eol = at_eol(c)) == CSV_FAIL)
+                return c->failed;
+            if (ch != ',' && ch != CSV_EOF && !eol)
                 return bpi_set_error(c->err, BP_EPARSE,
                                      "%s:%zu: text after a closing quote",
                                      c->path, c->line);
         } else {
-            while (c->p < c->end && *c->p != ',' && !at_eol(c, c->p))
-                if (bytes_push(&c->text, *c->p++))
+            while ((eol = at_eol(c)) == 0 && (ch = peek(c, 0)) != ',' && ch != CSV_EOF) {
+                if (bytes_push(&c->text, (char)ch))
                     return csv_nomem(c);
+                advance(c);
+            }
+            if (eol == CSV_FAIL)
+                return c->failed;
         }
         if (bytes_push(&c->text, '\0'))
             return csv_nomem(c);
-        if (c->p == c->end)
+        ch = peek(c, 0);
+        if (ch == CSV_EOF)
             return BP_OK;
-        if (*c->p == ',') {
-            c->p++;
+        if (ch == ',') {
+            advance(c);
             continue;
         }
-        /* A line end: CRLF or LF. */
-        if (*c->p == '\r')
-            c->p++;
-        if (c->p < c->end)
-            c->p++;
+        /* A line end: CRLF, LF, or a CR at the end of the file. */
+        if (ch == '\r')
+            advance(c);
+        if (peek(c, 0) == '\n')
+            advance(c);
         c->line++;
         return BP_OK;
     }
 }
 
-/* Skips a blank line at p when only blank lines follow (returns 1: the end
- * of the data); a blank line elsewhere is an error (returns -1). */
+/* At a blank line, skips it and any that follow: 1 when only blank lines
+ * were left (the end of the data), -1 (err set) when a record follows (a
+ * blank line between rows is an error), 0 when this is not a blank line. */
 static int blank_line(struct csv *c)
 {
-    if (!at_eol(c, c->p))
-        return 0;
-    if (only_blank_lines_left(c))
+    size_t line = c->line;
+    int eol = at_eol(c), ch;
+
+    if (eol != 1)
+        return eol == CSV_FAIL ? -1 : 0;
+    while ((ch = peek(c, 0)) == '\n' || ch == '\r') {
+        c->line += ch == '\n';
+        advance(c);
+    }
+    if (ch == CSV_EOF)
         return 1;
-    bpi_set_error(c->err, BP_EPARSE, "%s:%zu: blank line", c->path, c->line);
+    if (ch != CSV_FAIL)
+        bpi_set_error(c->err, BP_EPARSE, "%s:%zu: blank line", c->path, line);
     return -1;
-}
-
-/* Looks for a NUL byte, which would silently end a field. */
-static bp_status check_nul(const char *path, const struct bytes *b,
-                           bp_error *err)
-{
-    const char *nul = b->len ? memchr(b->p, '\0', b->len) : NULL;
-    size_t line = 1;
-
-    if (!nul)
-        return BP_OK;
-    for (const char *q = b->p; q < nul; q++)
-        line += *q == '\n';
-    return bpi_set_error(err, BP_EPARSE, "%s:%zu: NUL byte at offset %zu",
-                         path, line, (size_t)(nul - b->p));
 }
 
 /* Converts the field s of column name on line; 1 when the cell is empty. */
@@ -300,12 +327,12 @@ static bp_status read_rows(struct csv *c, const char *const *columns,
     bp_status st = BP_OK;
     bp_matrix *m;
 
-    while (c->p < c->end) {
+    while (peek(c, 0) != CSV_EOF) {
         size_t line;
         int blank = blank_line(c);
 
         if (blank < 0) {
-            st = BP_EPARSE;
+            st = c->failed != BP_OK ? c->failed : BP_EPARSE;
             goto fail;
         }
         if (blank)
@@ -370,15 +397,71 @@ fail:
     return st;
 }
 
+/* A header field's name and index, sorted by name (then index) so that
+ * each requested column is found by binary search: a wide header costs
+ * n log n comparisons, not one pass over it per requested column. */
+struct named {
+    const char *name;
+    size_t index;
+};
+
+static int by_name_then_index(const void *pa, const void *pb)
+{
+    const struct named *a = pa, *b = pb;
+    int d = strcmp(a->name, b->name);
+
+    if (d)
+        return d;
+    return (a->index > b->index) - (a->index < b->index);
+}
+
+/* map[k] = the first header field named columns[k], for each k < n; the
+ * header is the parsed record in c. */
+static bp_status map_columns(struct csv *c, const char *const *columns, size_t n,
+                             size_t *map)
+{
+    size_t n_header = c->n_fields;
+    int overflow = 0;
+    size_t bytes = bpi_mul_size(n_header, sizeof(struct named), &overflow);
+    struct named *sorted = overflow ? NULL : bpi_malloc(bytes);
+    bp_status st = BP_OK;
+
+    if (!sorted)
+        return csv_nomem(c);
+    for (size_t h = 0; h < n_header; h++) {
+        sorted[h].name = c->text.p + c->off[h];
+        sorted[h].index = h;
+    }
+    qsort(sorted, n_header, sizeof *sorted, by_name_then_index);
+    for (size_t k = 0; k < n && st == BP_OK; k++) {
+        /* the first entry whose name is not below columns[k] */
+        size_t lo = 0, hi = n_header;
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (strcmp(sorted[mid].name, columns[k]) < 0)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        if (lo == n_header || strcmp(sorted[lo].name, columns[k]) != 0)
+            st = bpi_set_error(c->err, BP_ENOTFOUND, "%s:1: no column named '%s' in the header",
+                               c->path, columns[k]);
+        else
+            map[k] = sorted[lo].index;
+    }
+    bpi_free(sorted);
+    return st;
+}
+
 bp_status bp_csv_read(const char *path, const char *const *columns,
                       size_t n_columns, bp_matrix **out, size_t *n_filled,
                       bp_error *err)
 {
-    struct bytes file = { NULL, 0, 0 };
     struct csv c;
     size_t *map = NULL;
     size_t n_header;
     bp_status st;
+    int blank = 0;
 
     if (out)
         *out = NULL;
@@ -393,35 +476,32 @@ bp_status bp_csv_read(const char *path, const char *const *columns,
             return bpi_set_error(err, BP_EINVAL,
                                  "bp_csv_read: columns[%zu] is NULL", k);
 
-    st = read_whole_file(path, &file, err);
-    if (st == BP_OK)
-        st = check_nul(path, &file, err);
-    if (st != BP_OK) {
-        bpi_free(file.p);
-        return st;
-    }
-
     memset(&c, 0, sizeof c);
     c.path = path;
     c.err = err;
-    c.p = file.p;
-    c.end = file.p + file.len;
     c.line = 1;
+    c.f = fopen(path, "rb");
+    if (!c.f)
+        return bpi_set_error(err, BP_EIO, "%s: cannot open: %s", path,
+                             strerror(errno));
     c.c_locale = newlocale(LC_ALL_MASK, "C", (locale_t)0);
     if (c.c_locale == (locale_t)0) {
         st = csv_nomem(&c);
         goto done;
     }
-    if (file.len >= 3 && memcmp(file.p, "\xEF\xBB\xBF", 3) == 0)
-        c.p += 3;   /* UTF-8 byte order mark */
+    if (peek(&c, 0) == 0xEF && peek(&c, 1) == 0xBB && peek(&c, 2) == 0xBF) {
+        advance(&c);   /* UTF-8 byte order mark */
+        advance(&c);
+        advance(&c);
+    }
 
-    if (only_blank_lines_left(&c)) {
+    if (peek(&c, 0) == CSV_EOF || (blank = blank_line(&c)) == 1) {
         st = bpi_set_error(err, BP_EPARSE, "%s: empty file, no header row",
                            path);
         goto done;
     }
-    if (blank_line(&c) < 0) {
-        st = BP_EPARSE;
+    if (blank < 0 || c.failed != BP_OK) {
+        st = c.failed != BP_OK ? c.failed : BP_EPARSE;
         goto done;
     }
     st = parse_record(&c);
@@ -439,31 +519,18 @@ bp_status bp_csv_read(const char *path, const char *const *columns,
             goto done;
         }
     }
-    for (size_t k = 0; k < n_columns; k++) {
-        size_t h = 0;
-
-        /* NOLINTNEXTLINE(clang-analyzer-core.NonNullParamChecker): h < n_header, so the header was parsed into c.text */
-        while (h < n_header && strcmp(c.text.p + c.off[h], columns[k]) != 0)
-            h++;
-        if (h == n_header) {
-            st = bpi_set_error(err, BP_ENOTFOUND,
-                               "%s:1: no column named '%s' in the header",
-                               path, columns[k]);
-            goto done;
-        }
-        map[k] = h;
-    }
-
-    st = read_rows(&c, columns, map, n_columns, n_header, out, n_filled);
+    st = map_columns(&c, columns, n_columns, map);
+    if (st == BP_OK)
+        st = read_rows(&c, columns, map, n_columns, n_header, out, n_filled);
     if (st == BP_OK)
         bpi_set_error(err, BP_OK, "%s", "");
 
 done:
     if (c.c_locale != (locale_t)0)
         freelocale(c.c_locale);
+    fclose(c.f);
     bpi_free(map);
     bpi_free(c.off);
     bpi_free(c.text.p);
-    bpi_free(file.p);
     return st;
 }

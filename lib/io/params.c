@@ -77,9 +77,24 @@ static size_t count_params(const bp_graph *g)
     return n;
 }
 
+/* The size of g's params file.  Params are small (weights of a model), so
+ * no overflow checks beyond what the graph already made when it allocated
+ * them. */
+static size_t params_file_size(const bp_graph *g)
+{
+    size_t size = HEADER_LEN + SUM_LEN;
+
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        const bp_node *p = g->nodes[i];
+        if (p->kind == BPI_PARAM)
+            size += 4 + strlen(bp_node_name(p)) + 16 + 8 * p->value.rows * p->value.cols;
+    }
+    return size;
+}
+
 bp_status bp_params_save(bp_graph *g, const char *path, bp_error *err)
 {
-    size_t n_params, size = HEADER_LEN + SUM_LEN, pos;
+    size_t n_params, size, pos;
     unsigned char *buf;
 
     if (!g || !path || !path[0])
@@ -87,14 +102,7 @@ bp_status bp_params_save(bp_graph *g, const char *path, bp_error *err)
     n_params = count_params(g);
     if (n_params > UINT32_MAX)
         return bpi_set_error(err, BP_EINVAL, "%s: too many params (%zu)", path, n_params);
-    for (size_t i = 0; i < g->n_nodes; i++) {
-        const bp_node *p = g->nodes[i];
-        if (p->kind != BPI_PARAM)
-            continue;
-        /* Params are small (weights of a model), so no overflow checks
-         * beyond what the graph already made when it allocated them. */
-        size += 4 + strlen(bp_node_name(p)) + 16 + 8 * p->value.rows * p->value.cols;
-    }
+    size = params_file_size(g);
     buf = bpi_malloc(size);
     if (!buf)
         return bpi_set_error(err, BP_ENOMEM, "%s: out of memory for %zu bytes", path, size);
@@ -129,19 +137,54 @@ bp_status bp_params_save(bp_graph *g, const char *path, bp_error *err)
     }
 }
 
-/* Reads the whole file into a new buffer. */
-static bp_status read_file(const char *path, unsigned char **out, size_t *size, bp_error *err)
+/* Refuses what cannot be a params file from its first HEADER_LEN bytes
+ * (got of them read), before reading any more: a file of zero bytes, or
+ * /dev/zero, is rejected at offset 0 without being read through. */
+static bp_status check_header(const char *path, const unsigned char *head, size_t got,
+                              bp_error *err)
+{
+    uint32_t version;
+
+    if (got < MAGIC_LEN || memcmp(head, MAGIC, MAGIC_LEN) != 0) {
+        if (got < MAGIC_LEN && memcmp(head, MAGIC, got) == 0)   /* a cut magic */
+            return bpi_set_error(err, BP_EPARSE, "%s: truncated at offset %zu: a params file "
+                                 "has at least %d bytes", path, got, HEADER_LEN + SUM_LEN);
+        return bpi_set_error(err, BP_EPARSE, "%s: bad magic at offset 0: not a bpgraph params "
+                             "file", path);
+    }
+    if (got < HEADER_LEN)
+        return bpi_set_error(err, BP_EPARSE, "%s: truncated at offset %zu: a params file has "
+                             "at least %d bytes", path, got, HEADER_LEN + SUM_LEN);
+    version = get_u32(head + 8);
+    if (version != VERSION)
+        return bpi_set_error(err, BP_EPARSE, "%s: unsupported format version %u at offset 8 "
+                             "(this library reads %u)", path, version, VERSION);
+    return BP_OK;
+}
+
+/* Reads the file into a new buffer once its header is that of a params
+ * file: at most limit + 1 bytes (*size > limit: the file is longer). */
+static bp_status read_file(const char *path, size_t limit, unsigned char **out, size_t *size,
+                           bp_error *err)
 {
     FILE *f = fopen(path, "rb");
-    unsigned char *buf = NULL;
-    size_t cap = 0, n = 0;
+    unsigned char head[HEADER_LEN], *buf = NULL;
+    size_t cap = 0, n;
+    bp_status st;
 
     *out = NULL;
     if (!f)
         return bpi_set_error(err, BP_EIO, "%s: cannot open: %s", path, strerror(errno));
+    n = fread(head, 1, HEADER_LEN, f);
+    st = ferror(f) ? bpi_set_error(err, BP_EIO, "%s: read error at offset 0", path)
+                   : check_header(path, head, n, err);
+    if (st != BP_OK) {
+        fclose(f);
+        return st;
+    }
     for (;;) {
         size_t got;
-        if (n == cap) {
+        if (n >= cap) {   /* also the first time round: head is not buf */
             size_t ncap = cap ? 2 * cap : 4096;
             unsigned char *nb = ncap > cap ? bpi_malloc(ncap) : NULL;
             if (!nb) {
@@ -149,15 +192,15 @@ static bp_status read_file(const char *path, unsigned char **out, size_t *size, 
                 fclose(f);
                 return bpi_set_error(err, BP_ENOMEM, "%s: out of memory reading %zu bytes", path, ncap);
             }
-            if (n)
-                memcpy(nb, buf, n);
+            /* NOLINTNEXTLINE(bugprone-not-null-terminated-result): binary data */
+            memcpy(nb, buf ? buf : head, n);
             bpi_free(buf);
             buf = nb;
             cap = ncap;
         }
-        got = fread(buf + n, 1, cap - n, f);
+        got = fread(buf + n, 1, cap - n < limit + 1 - n ? cap - n : limit + 1 - n, f);
         n += got;
-        if (got == 0)
+        if (got == 0 || n > limit)
             break;
     }
     if (ferror(f)) {
@@ -171,30 +214,81 @@ static bp_status read_file(const char *path, unsigned char **out, size_t *size, 
     return BP_OK;
 }
 
+/* Checks the records of buf (size bytes, count of them) against g's
+ * params: count, names, shapes, in order.  buf holds a whole checked file,
+ * or the first bytes of one longer than g's (a record may then run past
+ * size: it is only read as far as it matches g's own). */
+static bp_status match_graph(const bp_graph *g, const char *path, const unsigned char *buf,
+                             size_t size, uint32_t count, bp_error *err)
+{
+    size_t n_params = count_params(g), pos = HEADER_LEN, idx = 0;
+
+    if (count != n_params)
+        return bpi_set_error(err, BP_EDIM, "%s: holds %u params at offset 12, the graph has %zu",
+                             path, count, n_params);
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        const bp_node *p = g->nodes[i];
+        const char *name = bp_node_name(p);
+        size_t len, avail, rec = pos;
+        const unsigned char *nul;
+        uint64_t rows, cols;
+        if (p->kind != BPI_PARAM)
+            continue;
+        len = get_u32(buf + pos);
+        avail = len < size - pos - 4 ? len : size - pos - 4;
+        nul = memchr(buf + pos + 4, '\0', avail);
+        if (nul)
+            return bpi_set_error(err, BP_EPARSE, "%s: param %zu at offset %zu has a name with a "
+                                 "NUL byte at offset %zu; the graph's is '%s'", path, idx, rec,
+                                 (size_t)(nul - buf), name);
+        if (len != strlen(name) || memcmp(buf + pos + 4, name, len) != 0)
+            return bpi_set_error(err, BP_ENOTFOUND, "%s: param %zu at offset %zu is named '%.*s', "
+                                 "the graph's is '%s'", path, idx, rec,
+                                 (int)(avail > 64 ? 64 : avail), (const char *)buf + pos + 4, name);
+        pos += 4 + len;
+        rows = get_u64(buf + pos);
+        cols = get_u64(buf + pos + 8);
+        if (rows != p->value.rows || cols != p->value.cols)
+            return bpi_set_error(err, BP_EDIM, "%s: param '%s' at offset %zu is %llux%llu, the "
+                                 "graph's is %zux%zu", path, name, rec, (unsigned long long)rows,
+                                 (unsigned long long)cols, p->value.rows, p->value.cols);
+        pos += 16 + 8 * rows * cols;
+        idx++;
+    }
+    return BP_OK;
+}
+
 bp_status bp_params_load(bp_graph *g, const char *path, bp_error *err)
 {
     unsigned char *buf;
-    size_t size = 0, pos, end, n_params, idx;
-    uint32_t count, version;
+    size_t size = 0, expected, pos, end;
+    uint32_t count;
     bp_status st;
 
     if (!g || !path || !path[0])
         return bpi_set_error(err, BP_EINVAL, "params_load: NULL graph or empty path");
-    st = read_file(path, &buf, &size, err);
+    expected = params_file_size(g);
+    st = read_file(path, expected, &buf, &size, err);
     if (st != BP_OK)
         return st;
+    /* Longer than g's params file: not read further, as it cannot be one.
+     * The first record that differs from g's is named when it can be. */
+    if (size > expected) {
+        st = match_graph(g, path, buf, size, get_u32(buf + 12), err);
+        bpi_free(buf);
+        if (st != BP_OK)
+            return st;
+        return bpi_set_error(err, BP_EPARSE, "%s: unexpected bytes at offset %zu: the file is "
+                             "longer than the %zu bytes of this graph's params", path, expected,
+                             expected);
+    }
 
 #define FAIL(status, ...) do { bpi_set_error(err, status, __VA_ARGS__); bpi_free(buf); return status; } while (0)
     /* 1. Structure: header, every record within the file, checksum. */
     if (size < HEADER_LEN + SUM_LEN)
         FAIL(BP_EPARSE, "%s: truncated at offset %zu: a params file has at least %d bytes",
              path, size, HEADER_LEN + SUM_LEN);
-    if (memcmp(buf, MAGIC, MAGIC_LEN) != 0)
-        FAIL(BP_EPARSE, "%s: bad magic at offset 0: not a bpgraph params file", path);
-    version = get_u32(buf + 8);
-    if (version != VERSION)
-        FAIL(BP_EPARSE, "%s: unsupported format version %u at offset 8 (this library reads %u)",
-             path, version, VERSION);
+    /* magic and version: checked by read_file */
     count = get_u32(buf + 12);
     end = size - SUM_LEN;
     pos = HEADER_LEN;
@@ -212,7 +306,11 @@ bp_status bp_params_load(bp_graph *g, const char *path, bp_error *err)
         rows = get_u64(buf + pos);
         cols = get_u64(buf + pos + 8);
         pos += 16;
-        if (rows == 0 || cols == 0 || rows > (end - pos) / 8 || cols > (end - pos) / 8 / rows)
+        if (rows == 0 || cols == 0)
+            FAIL(BP_EPARSE, "%s: record %u (at offset %zu) is %llux%llu: a param has at least "
+                 "one row and one column", path, r, rec, (unsigned long long)rows,
+                 (unsigned long long)cols);
+        if (rows > (end - pos) / 8 || cols > (end - pos) / 8 / rows)
             FAIL(BP_EPARSE, "%s: truncated at offset %zu: record %u is %llux%llu, %zu bytes remain",
                  path, pos, r, (unsigned long long)rows, (unsigned long long)cols, end - pos);
         pos += 8 * rows * cols;
@@ -223,31 +321,10 @@ bp_status bp_params_load(bp_graph *g, const char *path, bp_error *err)
         FAIL(BP_EPARSE, "%s: checksum mismatch at offset %zu: the file is corrupt", path, end);
 
     /* 2. Against the graph: count, names, shapes. */
-    n_params = count_params(g);
-    if (count != n_params)
-        FAIL(BP_EDIM, "%s: holds %u params at offset 12, the graph has %zu", path, count, n_params);
-    pos = HEADER_LEN;
-    idx = 0;
-    for (size_t i = 0; i < g->n_nodes; i++) {
-        const bp_node *p = g->nodes[i];
-        const char *name = bp_node_name(p);
-        size_t len, rec = pos;
-        uint64_t rows, cols;
-        if (p->kind != BPI_PARAM)
-            continue;
-        len = get_u32(buf + pos);
-        if (len != strlen(name) || memcmp(buf + pos + 4, name, len) != 0)
-            FAIL(BP_ENOTFOUND, "%s: param %zu at offset %zu is named '%.*s', the graph's is '%s'",
-                 path, idx, rec, (int)(len > 64 ? 64 : len), (const char *)buf + pos + 4, name);
-        pos += 4 + len;
-        rows = get_u64(buf + pos);
-        cols = get_u64(buf + pos + 8);
-        if (rows != p->value.rows || cols != p->value.cols)
-            FAIL(BP_EDIM, "%s: param '%s' at offset %zu is %llux%llu, the graph's is %zux%zu",
-                 path, name, rec, (unsigned long long)rows, (unsigned long long)cols,
-                 p->value.rows, p->value.cols);
-        pos += 16 + 8 * rows * cols;
-        idx++;
+    st = match_graph(g, path, buf, size, count, err);
+    if (st != BP_OK) {
+        bpi_free(buf);
+        return st;
     }
 
     /* 3. Everything checked: copy. */
@@ -262,5 +339,5 @@ bp_status bp_params_load(bp_graph *g, const char *path, bp_error *err)
     }
 #undef FAIL
     bpi_free(buf);
-    return BP_OK;
+    return bpi_set_error(err, BP_OK, "%s", "");
 }

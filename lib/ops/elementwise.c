@@ -164,10 +164,11 @@ UNARY_OP(scale, "c·a for a constant c", 1, ((const double[]){2.385, -0.5}), 2,
 UNARY_OP(exp, "e^a", 0, NULL, 0, 0u, BP_OP_INPLACE, REAL, exp(x), g * y)
 UNARY_OP(log, "natural log, a > 0", 0, NULL, 0, 0u, BP_OP_BWD_NO_OUT, {.kind = BP_DOMAIN_POSITIVE},
          log(x), g / x)
+/* d/dx x^0 = 0 everywhere, also at x = 0 where c·x^(c−1) would be 0·∞. */
 UNARY_OP(pow, "a^p for a constant p, a > 0 (any a for integer p)", 1,
          ((const double[]){-1.0, 2.0, 0.5, 3.7}), 4, 0u, BP_OP_BWD_NO_OUT,
          {.kind = BP_DOMAIN_POSITIVE},
-         pow(x, c), g * c * pow(x, c - 1.0))
+         pow(x, c), c == 0.0 ? 0.0 : g * c * pow(x, c - 1.0))
 UNARY_OP(sqrt, "√a, a > 0", 0, NULL, 0, 0u, BP_OP_INPLACE, {.kind = BP_DOMAIN_POSITIVE},
          sqrt(x), g * 0.5 / y)
 UNARY_OP(relu, "max(a, 0); gradient 0 at a = 0", 0, NULL, 0, 0u, BP_OP_INPLACE,

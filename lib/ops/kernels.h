@@ -18,8 +18,14 @@ bp_status bpi_same_shape(bp_op_args *a);
  * conversion between row-major and column-major storage. */
 void bpi_transpose_into(const double *src, size_t rows, size_t cols, double *dst);
 
-/* Row-wise softmax of x into s (x->rows * x->cols doubles); when lse is not
- * NULL, also each row's log Σ e^x into lse (x->rows doubles). */
-void bpi_softmax_rows(const bp_matrix *x, double *s, double *lse);
+/* Row-wise softmax of x into s (x->rows * x->cols doubles); when not NULL,
+ * also each row's max into max (x->rows doubles) and log Σ e^(x − max) into
+ * logsum, so that log softmax = (x − max) − logsum without the cancellation
+ * of x − (max + logsum). */
+void bpi_softmax_rows(const bp_matrix *x, double *s, double *max, double *logsum);
+
+/* The index of the first largest entry of row[0..n-1] (n ≥ 1), or of its
+ * first NaN: a max over a row holding a NaN is NaN. */
+size_t bpi_row_argmax(const double *row, size_t n);
 
 #endif

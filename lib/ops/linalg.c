@@ -13,11 +13,12 @@
  *   det     LU factors, pivots and dgetrf's info     work = 2n², iwork = n + 1
  *   cholesky nothing: backward needs only L = out    work = n²
  *   logdet  the Cholesky factor                      work = 2n²
- *   lstsq   the QR factors of A (R is read back)     work = mn + 2mk + nk + lwork
+ *   lstsq   the QR factors of A (R is read back)     work = mn + 2mk + nk + lwork, iwork = n
  */
 #include "kernels.h"
 
 #include <cblas.h>
+#include <float.h>
 #include <lapacke.h>
 #include <math.h>
 #include <string.h>
@@ -553,6 +554,11 @@ bp_node *bp_logdet(bp_graph *g, bp_node *a)
 
 /* ---- lstsq: X = argmin ‖A·X − B‖, A m×n of full column rank, m ≥ n ---- */
 
+/* The smallest reciprocal condition number (1-norm) of R that lstsq
+ * accepts: below m·eps, the rounding of A alone can change X's digits
+ * entirely. */
+#define LSTSQ_RCOND_MIN(m) ((double)(m) * DBL_EPSILON)
+
 /* Scratch layout: qr (m·n) | bc (m·k) | y (n·k) | ay (m·k) | dgels' work. */
 static size_t lstsq_lwork(size_t n, size_t k)
 {
@@ -576,6 +582,7 @@ static bp_status lstsq_shape(bp_op_args *a)
                           "32-bit integers", m, n, B->rows, k);
     a->out->rows = n;
     a->out->cols = k;
+    a->n_iwork = n;   /* dtrcon's */
     {
         /* Each term ≤ INT32_MAX; their sum fits a 64-bit size_t, and on a
          * 32-bit one the check below catches the wrap. */
@@ -595,7 +602,7 @@ static bp_status lstsq_forward(bp_op_args *a)
 {
     const bp_matrix *A = a->in[0], *B = a->in[1];
     size_t m = A->rows, n = A->cols, k = B->cols;
-    double *qr = a->work, *bc = qr + m * n, *lw = bc + 2 * m * k + n * k;
+    double *qr = a->work, *bc = qr + m * n, *lw = bc + 2 * m * k + n * k, rcond = 0.0;
     lapack_int info;
 
     /* Column-major copies, ld m; qr becomes A's QR factors (kept). */
@@ -611,6 +618,19 @@ static bp_status lstsq_forward(bp_op_args *a)
                           "dgels: R(%d,%d) is exactly zero (info %d), matrix A (%zux%zu) "
                           "does not have full column rank", (int)info, (int)info, (int)info,
                           m, n);
+    /* A numerically rank-deficient A leaves a tiny R(i,i) rather than an
+     * exact 0, and X then grows like 1/R(i,i) (two equal columns give
+     * ±1e14): refuse it by R's condition number (dtrcon reuses dgels' work,
+     * which holds at least 3n). */
+    info = LAPACKE_dtrcon_work(LAPACK_COL_MAJOR, '1', 'U', 'N', (lapack_int)n, qr,
+                               (lapack_int)m, &rcond, lw, a->iwork);
+    if (info < 0)
+        return lapack_bad_arg(a, "dtrcon", info);
+    if (!(rcond >= LSTSQ_RCOND_MIN(m)))
+        return bp_op_fail(a, BP_ESINGULAR,
+                          "dtrcon: R's reciprocal condition number %.3g is below %.3g "
+                          "(m·eps), matrix A (%zux%zu) is numerically rank deficient",
+                          rcond, LSTSQ_RCOND_MIN(m), m, n);
     /* X is the first n rows of bc (column-major, ld m). */
     for (size_t i = 0; i < n; i++)
         for (size_t j = 0; j < k; j++)

@@ -3,10 +3,23 @@
 
 #include <math.h>
 
-/* NLL reads probabilities through this floor, so a probability that
- * underflowed to 0 gives a large finite loss and gradient, not inf. */
-#define NLL_P_MIN 1e-300
+/* NLL floors only what must be: a probability ≤ 0 (one that underflowed)
+ * has no log, so the loss reads it as the smallest positive double (744.4
+ * per unit of target); the gradient −y/p overflows below about 1e-308, so it
+ * reads p as at least 1e-300.  Every positive p, subnormal too, is read as
+ * itself in the loss, and a NaN stays NaN. */
+#define NLL_LOSS_P_MIN 4.9406564584124654e-324   /* the smallest subnormal */
+#define NLL_GRAD_P_MIN 1e-300
 
+static double nll_loss_p(double p)
+{
+    return p <= 0.0 ? NLL_LOSS_P_MIN : p;
+}
+
+static double nll_grad_p(double p)
+{
+    return p < NLL_GRAD_P_MIN ? NLL_GRAD_P_MIN : p;
+}
 
 static bp_status loss_shape(bp_op_args *a)
 {
@@ -66,54 +79,64 @@ static bp_status nll_forward(bp_op_args *a)
 
     for (size_t k = 0; k < p->rows * p->cols; k++)
         if (y->data[k] != 0.0)
-            s += y->data[k] * log(fmax(p->data[k], NLL_P_MIN));
+            s += y->data[k] * log(nll_loss_p(p->data[k]));
     a->out->data[0] = -s / (double)p->rows;
     return BP_OK;
 }
 
-/* dp += −g·y/(m·p);  dy += −g·log(p)/m */
+/* dp += −g·y/(m·p);  dy += −g·log(p)/m (p read as above) */
 static bp_status nll_backward(bp_op_args *a)
 {
     const bp_matrix *p = a->in[0], *y = a->in[1];
     const double f = a->dout->data[0] / (double)p->rows;
 
     for (size_t k = 0; k < p->rows * p->cols; k++) {
-        double pk = fmax(p->data[k], NLL_P_MIN);
         if (a->din[0])
-            a->din[0]->data[k] -= f * y->data[k] / pk;
+            a->din[0]->data[k] -= f * y->data[k] / nll_grad_p(p->data[k]);
         if (a->din[1])
-            a->din[1]->data[k] -= f * log(pk);
+            a->din[1]->data[k] -= f * log(nll_loss_p(p->data[k]));
     }
     return BP_OK;
 }
 
 const bp_op bpi_op_nll = {
     .name = "nll",
-    .doc = "−(1/m) Σ target ⊙ log(prob) → 1×1; prob read as max(prob, 1e-300)",
+    .doc = "−(1/m) Σ target ⊙ log(prob) → 1×1; prob ≤ 0 read as the least positive double, "
+           "and as at least 1e-300 in the gradient",
     .n_in = 2, .shape = loss_shape, .forward = nll_forward, .backward = nll_backward,
     .flags = BP_OP_BWD_NO_OUT,
     .domain = {{.kind = BP_DOMAIN_INTERVAL, .lo = 0.0, .hi = 1.0}, {.kind = BP_DOMAIN_REAL}},
     .linear = 2u,
 };
 
-/* The softmax, then each row's log-sum-exp, are kept in work for backward. */
+/* The softmax, then each row's max and log Σ e^(z − max), are kept in work
+ * for backward. */
 static bp_status softmax_ce_shape(bp_op_args *a)
 {
     bp_status st = loss_shape(a);
-    a->n_work = a->in[0]->rows * a->in[0]->cols + a->in[0]->rows;
+    a->n_work = a->in[0]->rows * a->in[0]->cols + 2 * a->in[0]->rows;
     return st;
 }
 
-/* L = −(1/m) Σ y ⊙ log softmax(z), with log softmax(z) = z − log Σ e^z */
+/* log softmax(z)(i,j) = (z(i,j) − max_i) − logsum_i: subtracting the rounded
+ * log-sum-exp max_i + logsum_i from z instead would cancel away a small
+ * loss's digits when the logits are large. */
+static double log_softmax_at(const bp_matrix *z, const double *max, const double *logsum,
+                             size_t i, size_t j)
+{
+    return (z->data[i * z->cols + j] - max[i]) - logsum[i];
+}
+
+/* L = −(1/m) Σ y ⊙ log softmax(z) */
 static bp_status softmax_ce_forward(bp_op_args *a)
 {
     const bp_matrix *z = a->in[0], *y = a->in[1];
-    double *lse = a->work + z->rows * z->cols, s = 0.0;
+    double *max = a->work + z->rows * z->cols, *logsum = max + z->rows, s = 0.0;
 
-    bpi_softmax_rows(z, a->work, lse);
+    bpi_softmax_rows(z, a->work, max, logsum);
     for (size_t i = 0; i < z->rows; i++)
         for (size_t j = 0; j < z->cols; j++)
-            s += y->data[i * z->cols + j] * (z->data[i * z->cols + j] - lse[i]);
+            s += y->data[i * z->cols + j] * log_softmax_at(z, max, logsum, i, j);
     a->out->data[0] = -s / (double)z->rows;
     return BP_OK;
 }
@@ -124,7 +147,7 @@ static bp_status softmax_ce_backward(bp_op_args *a)
 {
     const bp_matrix *z = a->in[0], *y = a->in[1];
     const double f = a->dout->data[0] / (double)z->rows;
-    const double *p = a->work, *lse = a->work + z->rows * z->cols;
+    const double *p = a->work, *max = a->work + z->rows * z->cols, *logsum = max + z->rows;
 
     for (size_t i = 0; i < z->rows; i++) {
         const size_t row = i * z->cols;
@@ -136,7 +159,7 @@ static bp_status softmax_ce_backward(bp_op_args *a)
                 a->din[0]->data[row + j] += f * (p[row + j] * ysum - y->data[row + j]);
         if (a->din[1])
             for (size_t j = 0; j < z->cols; j++)
-                a->din[1]->data[row + j] -= f * (z->data[row + j] - lse[i]);
+                a->din[1]->data[row + j] -= f * log_softmax_at(z, max, logsum, i, j);
     }
     return BP_OK;
 }

@@ -132,10 +132,7 @@ static bp_status rowmax_forward(bp_op_args *a)
 
     for (size_t i = 0; i < x->rows; i++) {
         const double *row = x->data + i * x->cols;
-        size_t best = 0;
-        for (size_t j = 1; j < x->cols; j++)
-            if (row[j] > row[best])
-                best = j;
+        size_t best = bpi_row_argmax(row, x->cols);
         a->out->data[i] = row[best];
         a->iwork[i] = (int)best;
     }
@@ -182,7 +179,7 @@ const bp_op bpi_op_mean = {
 };
 
 const bp_op bpi_op_rowmax = {
-    .name = "rowmax", .doc = "m×n → m×1, the largest entry of each row; gradient to the first arg-max",
+    .name = "rowmax", .doc = "m×n → m×1, the largest entry of each row (NaN when the row has one); gradient to the first arg-max",
     .n_in = 1, .shape = rowmax_shape, .forward = rowmax_forward, .backward = rowmax_backward,
     .flags = BP_OP_BWD_NO_OUT,
     .domain = {{.kind = BP_DOMAIN_REAL, .kinks = BP_KINK_TIES}},

@@ -6,7 +6,7 @@
 
 static bp_status softmax_forward(bp_op_args *a)
 {
-    bpi_softmax_rows(a->in[0], a->out->data, NULL);
+    bpi_softmax_rows(a->in[0], a->out->data, NULL, NULL);
     return BP_OK;
 }
 
