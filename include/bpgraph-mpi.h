@@ -17,6 +17,12 @@
  * this library never aborts, exits or prints; a failure of MPI itself is
  * handled by the communicator's error handler (by default MPI aborts the
  * job).
+ * Errors reach the caller through err (may be NULL) and the return value,
+ * the same on every rank; unlike libbpgraph's functions, bp_dist_attach
+ * does not record its own failures in the graph (this library is built on
+ * the public API).  BP_WARN_UNUSED marks the calls whose status must be
+ * checked; bp_dist_batcher_next is left unmarked, as its errors wait in
+ * the graph for the next bp_dist_allreduce_grads.
  * docs/distributed.md shows a whole training loop. */
 #ifndef BPGRAPH_MPI_H
 #define BPGRAPH_MPI_H
@@ -35,6 +41,7 @@ typedef struct bp_dist bp_dist;
  * asks MPI whether it is initialised, and comm's rank and size.
  * BP_EINVAL when out is NULL, comm is MPI_COMM_NULL or MPI is not
  * initialised (or already finalised); BP_ENOMEM. */
+BP_WARN_UNUSED
 bp_status bp_dist_new(MPI_Comm comm, bp_dist **out, bp_error *err);
 void bp_dist_free(bp_dist *d);
 
@@ -49,6 +56,7 @@ int bp_dist_size(const bp_dist *d);
  * lowest-numbered failing rank, with "rank N: message" in err.  Call it
  * where one rank may fail alone (reading a file, building a graph) before
  * the next collective call. */
+BP_WARN_UNUSED
 bp_status bp_dist_agree(bp_dist *d, bp_status status, const char *message,
                         bp_error *err);
 
@@ -62,6 +70,7 @@ bp_status bp_dist_agree(bp_dist *d, bp_status status, const char *message,
  * naming the first param that differs, e.g. "rank 1: graph differs from
  * rank 0's: param 1 'w1' is 3x8 here, 3x16 on rank 0"; BP_ENOMEM.  A second
  * call attaches d to g afresh. */
+BP_WARN_UNUSED
 bp_status bp_dist_attach(bp_dist *d, bp_graph *g, bp_error *err);
 
 /* Sums the gradients of the attached graph's params over the ranks,
@@ -80,11 +89,13 @@ bp_status bp_dist_attach(bp_dist *d, bp_graph *g, bp_error *err);
  * such rank's status and message and no gradient changes.  Also
  * BP_EINVAL when no graph is attached, BP_ESTATE for a rank with no rows
  * at its first call.  Makes no allocation. */
+BP_WARN_UNUSED
 bp_status bp_dist_allreduce_grads(bp_dist *d, size_t local_rows, bp_error *err);
 
 /* Sums values[0..n) over the ranks in place, collective: every rank gets
  * the totals (e.g. a loss times the rows of each rank, and the rows).
  * BP_EINVAL for a NULL d or values, or n above INT_MAX. */
+BP_WARN_UNUSED
 bp_status bp_dist_sum(bp_dist *d, double *values, size_t n, bp_error *err);
 
 /* Minibatches shared between ranks.  Every rank visits the same global
@@ -104,6 +115,7 @@ bp_status bp_dist_sum(bp_dist *d, double *values, size_t n, bp_error *err);
  * or a source's columns differ from its node's; BP_ENOMEM.  A node that is
  * not an input is reported by the first bp_dist_batcher_next. */
 typedef struct bp_dist_batcher bp_dist_batcher;
+BP_WARN_UNUSED
 bp_status bp_dist_batcher_new(const bp_dist *d, size_t n_src,
                               const bp_matrix *const *src,
                               bp_node *const *dst, const size_t *rows,

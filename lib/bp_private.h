@@ -91,6 +91,17 @@ bp_status bpi_set_error(bp_error *err, bp_status status, const char *fmt, ...)
 #endif
     ;
 
+/* Returns param n to having no gradient (bp_node_grad NULL), as before
+ * its first backward; the gradient checker restores what it found so. */
+void bpi_node_drop_grad(bp_node *n);
+
+/* For a function that takes a graph and a bp_error (files, pictures, the
+ * batcher): status is its result and found the message it wrote.  A
+ * failure is recorded in g (which keeps an earlier first error), and err
+ * (may be NULL) receives the same status and message, so both channels
+ * agree; BP_OK clears err.  Returns status. */
+bp_status bpi_report(bp_graph *g, bp_status status, bp_error *found, bp_error *err);
+
 /* bp_node_set_value without the copy: checks that leaf n takes a rows×cols
  * value, makes room for it and points *data at the node's buffer, for the
  * caller to fill.  Errors as bp_node_set_value's, recorded in the graph. */

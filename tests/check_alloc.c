@@ -17,7 +17,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-    bp_set_alloc_funcs(NULL, NULL);
+    ck_assert_int_eq(bp_set_alloc_funcs(NULL, NULL), BP_OK);
 }
 
 /* A network under test: inputs x, y bound every step, a loss, params. */

@@ -53,6 +53,24 @@ const char *show(const char *part);
                       (e).message, show(part));                                     \
     } while (0)
 
+/* A function that takes a graph and a bp_error reports a failure through
+ * both: e and the graph's sticky error hold the same status and message,
+ * which holds part.  Then clears the graph's error for the next call. */
+#define expect_both(g, e, st, part)                                             \
+    do {                                                                        \
+        expect_error_struct(e, st, part);                                       \
+        expect_graph_error(g, st, part);                                        \
+        ck_assert_str_eq(bp_graph_message(g), (e).message);                    \
+        bp_graph_clear_error(g);                                                \
+    } while (0)
+
+/* The same when the call was given no bp_error: the graph alone tells. */
+#define expect_graph_only(g, st, part)                                          \
+    do {                                                                        \
+        expect_graph_error(g, st, part);                                        \
+        bp_graph_clear_error(g);                                                \
+    } while (0)
+
 /* A param filled with non-round values. */
 bp_node *filled_param(bp_graph *g, size_t rows, size_t cols, const char *name);
 

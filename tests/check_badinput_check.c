@@ -57,19 +57,28 @@ static void check_gradcheck(const char *name)
     p = filled_param(g, 2, 2, "p");
     loss = bp_sum(g, bp_exp(g, p));
     alien = bp_sum(other, filled_param(other, 2, 2, "q"));
+    /* The checker inspects a graph and leaves it as found: a failed call
+     * is its return value and report's, and the graph keeps no error. */
     ck_assert_int_eq(bp_gradcheck_graph(g, NULL, &o, &rep), BP_EINVAL);
+    ck_assert_str_ne(rep.message, "");
+    expect_graph_error(g, BP_OK, NULL);
     bp_check_report_clear(&rep);
+    ck_assert_int_eq(bp_gradcheck_graph(g, loss, &o, NULL), BP_EINVAL);
+    expect_graph_error(g, BP_OK, NULL);
     ck_assert_int_eq(bp_gradcheck_graph(g, p, &o, &rep), BP_OK);   /* a param as out */
     bp_check_report_clear(&rep);
     ck_assert_int_eq(bp_gradcheck_graph(g, bp_detach(g, loss), &o, &rep), BP_ESTATE);
-    ck_assert_str_ne(rep.message, "");
+    ck_assert_ptr_nonnull(strstr(rep.message, "depends on no param"));
+    expect_graph_error(g, BP_OK, NULL);
     bp_check_report_clear(&rep);
-    /* out from another graph: the check runs and reports the graph's error */
-    bp_gradcheck_graph(g, alien, &o, &rep);
+    /* out from another graph: refused, and the graph keeps no error */
+    ck_assert_int_eq(bp_gradcheck_graph(g, alien, &o, &rep), BP_EINVAL);
     ck_assert_int_eq(rep.result, BP_CHECK_ERROR);
-    ck_assert_ptr_nonnull(strstr(rep.message, "another graph"));
+    ck_assert_ptr_nonnull(strstr(rep.message, "not a node of this graph"));
+    ck_assert_int_eq(bp_graph_status(g), BP_OK);
     bp_check_report_clear(&rep);
     /* a graph with a sticky error */
+    ck_assert_int_eq(bp_forward(g, alien), BP_EINVAL);
     ck_assert_int_eq(bp_gradcheck_graph(g, loss, &o, &rep), BP_EINVAL);
     ck_assert_ptr_nonnull(strstr(rep.message, "another graph"));
     bp_check_report_clear(&rep);

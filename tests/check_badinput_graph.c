@@ -205,6 +205,13 @@ static void check_apply(const char *name)
     }
 }
 
+/* An allocator whose every allocation fails. */
+static void *refusing_malloc(size_t size)
+{
+    (void)size;
+    return NULL;
+}
+
 static void check_node_accessors(const char *name)
 {
     bp_graph *g = new_graph();
@@ -219,6 +226,13 @@ static void check_node_accessors(const char *name)
     ck_assert_str_eq(bp_node_name(y), "e");
     ck_assert_int_eq(bp_node_set_name(y, NULL), BP_OK);
     ck_assert_str_eq(bp_node_name(y), "");
+    /* Out of memory for the copy: recorded in the graph, the name kept. */
+    ck_assert_int_eq(bp_node_set_name(y, "kept"), BP_OK);
+    ck_assert_int_eq(bp_set_alloc_funcs(refusing_malloc, free), BP_OK);
+    ck_assert_int_eq(bp_node_set_name(y, "lost"), BP_ENOMEM);
+    ck_assert_int_eq(bp_set_alloc_funcs(NULL, NULL), BP_OK);
+    ck_assert_str_eq(bp_node_name(y), "kept");
+    expect_graph_only(g, BP_ENOMEM, "set_name 'kept': out of memory");
     ck_assert_ptr_null(bp_node_op(NULL));
     ck_assert_ptr_null(bp_node_op(x));
     ck_assert_str_eq(bp_node_op(y)->name, "exp");

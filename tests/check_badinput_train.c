@@ -255,21 +255,25 @@ static void check_batcher(const char *name)
 
     (void)name;
     ck_assert_int_eq(bp_batcher_new(2, src, dst, NULL, 0, 2, 0, 1, NULL, fresh(&err)), BP_EINVAL);
-    expect_error_struct(err, BP_EINVAL, "out is NULL");
+    expect_both(g, err, BP_EINVAL, "out is NULL");
     ck_assert_int_eq(bp_batcher_new(2, NULL, dst, NULL, 0, 2, 0, 1, &b, fresh(&err)), BP_EINVAL);
-    expect_error_struct(err, BP_EINVAL, "batcher");
+    expect_both(g, err, BP_EINVAL, "batcher");
     ck_assert_ptr_null(b);
+    /* No node given (none, or a count of 0): no graph to record in. */
     ck_assert_int_eq(bp_batcher_new(2, src, NULL, NULL, 0, 2, 0, 1, &b, fresh(&err)), BP_EINVAL);
     expect_error_struct(err, BP_EINVAL, "batcher");
     ck_assert_int_eq(bp_batcher_new(0, src, dst, NULL, 0, 2, 0, 1, &b, fresh(&err)), BP_EINVAL);
     expect_error_struct(err, BP_EINVAL, "sources");
+    expect_graph_error(g, BP_OK, NULL);
     ck_assert_int_eq(bp_batcher_new(BP_MAX_INPUTS + 1, src, dst, NULL, 0, 2, 0, 1, &b, fresh(&err)),
                      BP_EINVAL);
-    expect_error_struct(err, BP_EINVAL, "sources");
+    expect_both(g, err, BP_EINVAL, "sources");
     ck_assert_int_eq(bp_batcher_new(SIZE_MAX, src, dst, NULL, 0, 2, 0, 1, &b, fresh(&err)), BP_EINVAL);
+    expect_both(g, err, BP_EINVAL, "sources");
     ck_assert_int_eq(bp_batcher_new(2, src, dst, NULL, 0, 0, 0, 1, &b, fresh(&err)), BP_EINVAL);
-    expect_error_struct(err, BP_EINVAL, "batch size");
+    expect_both(g, err, BP_EINVAL, "batch size");
     ck_assert_int_eq(bp_batcher_new(2, src, dst, NULL, 0, 0, 0, 1, &b, NULL), BP_EINVAL);
+    expect_graph_only(g, BP_EINVAL, "batch size");
 
     /* One bad source or node among good ones. */
     src_bad[0] = &xm;
@@ -277,29 +281,29 @@ static void check_batcher(const char *name)
     dst_bad[1] = y;
     src_bad[1] = NULL;
     ck_assert_int_eq(bp_batcher_new(2, src_bad, dst, NULL, 0, 2, 0, 1, &b, fresh(&err)), BP_EINVAL);
-    expect_error_struct(err, BP_EINVAL, "node 1 is NULL");
+    expect_both(g, err, BP_EINVAL, "node 1 is NULL");
     src_bad[1] = &nodata;
     ck_assert_int_eq(bp_batcher_new(2, src_bad, dst, NULL, 0, 2, 0, 1, &b, fresh(&err)), BP_EINVAL);
-    expect_error_struct(err, BP_EINVAL, "node 1 is NULL");
+    expect_both(g, err, BP_EINVAL, "node 1 is NULL");
     src_bad[1] = &y3;   /* sources of different row counts */
     ck_assert_int_eq(bp_batcher_new(2, src_bad, dst, NULL, 0, 2, 0, 1, &b, fresh(&err)), BP_EDIM);
-    expect_error_struct(err, BP_EDIM, "source 1 has 3 rows, source 0 has 4");
+    expect_both(g, err, BP_EDIM, "source 1 has 3 rows, source 0 has 4");
     src_bad[1] = &xm;   /* a destination of the wrong column count */
     ck_assert_int_eq(bp_batcher_new(2, src_bad, dst, NULL, 0, 2, 0, 1, &b, fresh(&err)), BP_EDIM);
-    expect_error_struct(err, BP_EDIM, "source 1 has 2 columns, input 'y' takes 1");
+    expect_both(g, err, BP_EDIM, "source 1 has 2 columns, input 'y' takes 1");
     dst_bad[1] = NULL;
     ck_assert_int_eq(bp_batcher_new(2, src, dst_bad, NULL, 0, 2, 0, 1, &b, fresh(&err)), BP_EINVAL);
-    expect_error_struct(err, BP_EINVAL, "node 1 is NULL");
+    expect_both(g, err, BP_EINVAL, "node 1 is NULL");
     dst_bad[1] = w;     /* a param, not an input */
     ck_assert_int_eq(bp_batcher_new(2, src, dst_bad, NULL, 0, 2, 0, 1, &b, fresh(&err)), BP_EINVAL);
-    expect_error_struct(err, BP_EINVAL, "'w' is not an input");
+    expect_both(g, err, BP_EINVAL, "'w' is not an input");
     dst_bad[1] = p;     /* an op node */
     ck_assert_int_eq(bp_batcher_new(2, src, dst_bad, NULL, 0, 2, 0, 1, &b, fresh(&err)), BP_EINVAL);
-    expect_error_struct(err, BP_EINVAL, "is not an input");
+    expect_both(g, err, BP_EINVAL, "is not an input");
     ck_assert_int_eq(bp_batcher_new(2, src, dst, rows, 0, 2, 0, 1, &b, fresh(&err)), BP_EINVAL);
-    expect_error_struct(err, BP_EINVAL, "no rows");
+    expect_both(g, err, BP_EINVAL, "no rows");
     ck_assert_int_eq(bp_batcher_new(2, src, dst, far, 2, 2, 0, 1, &b, fresh(&err)), BP_EINVAL);
-    expect_error_struct(err, BP_EINVAL, "row 4 is out of range (4 rows)");
+    expect_both(g, err, BP_EINVAL, "row 4 is out of range (4 rows)");
     ck_assert_ptr_null(b);
     ck_assert_ptr_null(bp_node_value(x));   /* nothing was bound */
 

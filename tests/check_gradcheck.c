@@ -208,6 +208,170 @@ static const bp_op attr_without_sets_op = {
     .forward = cube_forward, .backward = cube_backward,
 };
 
+/* ---- ops for the checker's blind spots (issue 18) ---- */
+
+/* softplus log(1 + e^x) in its overflow-guarded form, x beyond 30 taken as
+ * x; the wrong one forgets the tail's derivative (1) and gives 0 there, so
+ * it is right on every input of magnitude up to 30. */
+static bp_status softplus_forward(bp_op_args *a)
+{
+    for (size_t k = 0; k < a->out->rows * a->out->cols; k++) {
+        double x = a->in[0]->data[k];
+        a->out->data[k] = x > 30.0 ? x : log1p(exp(x));
+    }
+    return BP_OK;
+}
+
+static bp_status softplus_backward_with(bp_op_args *a, double tail)
+{
+    if (a->din[0])
+        for (size_t k = 0; k < a->out->rows * a->out->cols; k++) {
+            double x = a->in[0]->data[k];
+            double d = x > 30.0 ? tail : 1.0 / (1.0 + exp(-x));
+            a->din[0]->data[k] += a->dout->data[k] * d;
+        }
+    return BP_OK;
+}
+
+static bp_status softplus_backward(bp_op_args *a) { return softplus_backward_with(a, 1.0); }
+static bp_status softplus_tail_backward(bp_op_args *a) { return softplus_backward_with(a, 0.0); }
+
+static const bp_op softplus_op = {
+    .name = "softplus", .n_in = 1, .shape = same_shape, .forward = softplus_forward,
+    .backward = softplus_backward,
+};
+static const bp_op softplus_tail_op = {
+    .name = "softplus_tail", .n_in = 1, .shape = same_shape, .forward = softplus_forward,
+    .backward = softplus_tail_backward,
+};
+
+/* √x for x > 0 whose derivative takes a shortcut above 50 (0.5/x, not
+ * 0.5/√x): a positive domain wrong only for large inputs. */
+static bp_status sqrt_forward(bp_op_args *a)
+{
+    for (size_t k = 0; k < a->out->rows * a->out->cols; k++)
+        a->out->data[k] = sqrt(a->in[0]->data[k]);
+    return BP_OK;
+}
+
+static bp_status sqrt_tail_backward(bp_op_args *a)
+{
+    if (a->din[0])
+        for (size_t k = 0; k < a->out->rows * a->out->cols; k++) {
+            double x = a->in[0]->data[k];
+            a->din[0]->data[k] += a->dout->data[k] * (x > 50.0 ? 0.5 / x : 0.5 / sqrt(x));
+        }
+    return BP_OK;
+}
+
+static const bp_op sqrt_tail_op = {
+    .name = "sqrt_tail", .n_in = 1, .shape = same_shape, .forward = sqrt_forward,
+    .backward = sqrt_tail_backward, .domain = {{.kind = BP_DOMAIN_POSITIVE}},
+};
+
+/* x + y + z for REAL, POSITIVE and NONZERO inputs, recording the smallest
+ * and largest magnitude each input was given. */
+static double seen_min[3], seen_max[3];
+
+static bp_status record_forward(bp_op_args *a)
+{
+    for (size_t k = 0; k < a->out->rows * a->out->cols; k++) {
+        a->out->data[k] = 0.0;
+        for (size_t i = 0; i < 3; i++) {
+            double m = fabs(a->in[i]->data[k]);
+            seen_min[i] = fmin(seen_min[i], m);
+            seen_max[i] = fmax(seen_max[i], m);
+            a->out->data[k] += a->in[i]->data[k];
+        }
+    }
+    return BP_OK;
+}
+
+static bp_status sum3_backward(bp_op_args *a)
+{
+    for (size_t i = 0; i < 3; i++)
+        if (a->din[i])
+            for (size_t k = 0; k < a->out->rows * a->out->cols; k++)
+                a->din[i]->data[k] += a->dout->data[k];
+    return BP_OK;
+}
+
+static bp_status same_shape3(bp_op_args *a)
+{
+    for (size_t i = 1; i < 3; i++)
+        if (a->in[i]->rows != a->in[0]->rows || a->in[i]->cols != a->in[0]->cols)
+            return bp_op_fail(a, BP_EDIM, "shapes differ");
+    return same_shape(a);
+}
+
+static const bp_op record_op = {
+    .name = "record", .n_in = 3, .shape = same_shape3, .forward = record_forward,
+    .backward = sum3_backward, .linear = 7u,
+    .domain = {{.kind = BP_DOMAIN_REAL}, {.kind = BP_DOMAIN_POSITIVE},
+               {.kind = BP_DOMAIN_NONZERO}},
+};
+
+/* x ⊙ y with BP_OP_ASSIGN_FRESH; the wrong one reads in0's fresh bit for
+ * both inputs, right whenever both are fresh or neither is. */
+static bp_status mul_forward(bp_op_args *a)
+{
+    for (size_t k = 0; k < a->out->rows * a->out->cols; k++)
+        a->out->data[k] = a->in[0]->data[k] * a->in[1]->data[k];
+    return BP_OK;
+}
+
+static bp_status mul_fresh_backward_with(bp_op_args *a, unsigned bit1)
+{
+    const int fresh0 = (a->din_fresh & 1u) != 0, fresh1 = (a->din_fresh & bit1) != 0;
+    for (size_t k = 0; k < a->out->rows * a->out->cols; k++) {
+        double g = a->dout->data[k];
+        /* dX = G ⊙ Y, dY = G ⊙ X, assigned when fresh */
+        if (a->din[0])
+            a->din[0]->data[k] = (fresh0 ? 0.0 : a->din[0]->data[k]) + g * a->in[1]->data[k];
+        if (a->din[1])
+            a->din[1]->data[k] = (fresh1 ? 0.0 : a->din[1]->data[k]) + g * a->in[0]->data[k];
+    }
+    return BP_OK;
+}
+
+static bp_status mul_fresh_backward(bp_op_args *a) { return mul_fresh_backward_with(a, 2u); }
+static bp_status mul_fresh_bit0_backward(bp_op_args *a) { return mul_fresh_backward_with(a, 1u); }
+
+static bp_status same_shape2(bp_op_args *a)
+{
+    if (a->in[1]->rows != a->in[0]->rows || a->in[1]->cols != a->in[0]->cols)
+        return bp_op_fail(a, BP_EDIM, "shapes differ");
+    return same_shape(a);
+}
+
+static const bp_op mul_fresh_op = {
+    .name = "mul_fresh", .n_in = 2, .shape = same_shape2, .forward = mul_forward,
+    .backward = mul_fresh_backward, .flags = BP_OP_ASSIGN_FRESH,
+};
+static const bp_op mul_fresh_bit0_op = {
+    .name = "mul_fresh_bit0", .n_in = 2, .shape = same_shape2, .forward = mul_forward,
+    .backward = mul_fresh_bit0_backward, .flags = BP_OP_ASSIGN_FRESH,
+};
+
+/* x ⊙ y whose backward assigns dY instead of adding: mul(x, x) then gets
+ * only x·g, half its gradient. */
+static bp_status mul_overwrite_backward(bp_op_args *a)
+{
+    for (size_t k = 0; k < a->out->rows * a->out->cols; k++) {
+        double g = a->dout->data[k];
+        if (a->din[0])
+            a->din[0]->data[k] += g * a->in[1]->data[k];
+        if (a->din[1])
+            a->din[1]->data[k] = g * a->in[0]->data[k];
+    }
+    return BP_OK;
+}
+
+static const bp_op mul_overwrite_op = {
+    .name = "mul_overwrite", .n_in = 2, .shape = same_shape2, .forward = mul_forward,
+    .backward = mul_overwrite_backward,
+};
+
 /* ---- built-in coverage, from the registry ---- */
 
 START_TEST(test_every_builtin_checked_and_passing)
@@ -590,6 +754,233 @@ START_TEST(test_tolerances_matter)
 }
 END_TEST
 
+/* ---- the checker's blind spots (issue 18) ---- */
+
+/* Inputs span magnitudes (beyond [−2, 2]) in every unbounded domain, and
+ * never past a declared max_abs. */
+START_TEST(test_samples_span_magnitudes)
+{
+    bp_check_options o = bp_check_options_default();
+    bp_op capped = record_op;
+    bp_check_report rep;
+
+    o.contracts = 0;
+    for (int i = 0; i < 3; i++) {
+        seen_min[i] = INFINITY;
+        seen_max[i] = 0.0;
+    }
+    ck_assert_int_eq(bp_gradcheck_op(&record_op, &o, &rep), BP_OK);
+    ck_assert_msg(rep.result == BP_CHECK_PASS, "%s", rep.message);
+    bp_check_report_clear(&rep);
+    for (int i = 0; i < 3; i++) {
+        ck_assert_msg(seen_max[i] > 100.0, "input %d: largest |x| %g", i, seen_max[i]);
+        ck_assert_msg(seen_min[i] < 0.1, "input %d: smallest |x| %g", i, seen_min[i]);
+    }
+
+    capped.name = "record_capped";
+    for (int i = 0; i < 3; i++) {
+        capped.domain[i].max_abs = 5.0;
+        seen_max[i] = 0.0;
+    }
+    ck_assert_int_eq(bp_gradcheck_op(&capped, &o, &rep), BP_OK);
+    ck_assert_msg(rep.result == BP_CHECK_PASS, "%s", rep.message);
+    bp_check_report_clear(&rep);
+    for (int i = 0; i < 3; i++) {
+        /* the stencil steps at most 2·cbrt(eps)·|x| past a sample */
+        ck_assert_double_le(seen_max[i], 5.0 * (1.0 + 2e-5));
+        ck_assert_double_gt(seen_max[i], 2.5);
+    }
+
+    capped.domain[1].max_abs = NAN;
+    ck_assert_int_eq(bp_gradcheck_op(&capped, &o, &rep), BP_EINVAL);
+    ck_assert_int_eq(rep.result, BP_CHECK_ERROR);
+    ck_assert_ptr_nonnull(strstr(rep.message, "max_abs"));
+    bp_check_report_clear(&rep);
+}
+END_TEST
+
+/* How many of the worst entries fail at an element of magnitude above
+ * limit; -1 when one fails below it (probes, with no element, aside). */
+static int failing_entries_beyond(const bp_check_report *rep, double limit)
+{
+    int n = 0;
+    for (size_t i = 0; i < rep->n_worst; i++) {
+        const bp_check_entry *e = &rep->worst[i];
+        if (isnan(e->x) || !(e->error > e->allowed))
+            continue;
+        if (fabs(e->x) <= limit)
+            return -1;
+        n++;
+    }
+    return n;
+}
+
+/* A derivative wrong only for large inputs (a tail branch), in the real
+ * and the positive domain, fails; the correct op passes. */
+START_TEST(test_wrong_only_for_large_inputs_fails)
+{
+    bp_check_report rep;
+
+    ck_assert_int_eq(bp_gradcheck_op(&softplus_op, NULL, &rep), BP_OK);
+    ck_assert_msg(rep.result == BP_CHECK_PASS, "%s %s", rep.diagnosis, rep.message);
+    bp_check_report_clear(&rep);
+    ck_assert_int_eq(bp_gradcheck_op(&softplus_tail_op, NULL, &rep), BP_OK);
+    ck_assert_int_eq(rep.result, BP_CHECK_MISMATCH);
+    ck_assert_int_gt(failing_entries_beyond(&rep, 30.0), 0);
+    bp_check_report_clear(&rep);
+    ck_assert_int_eq(bp_gradcheck_op(&sqrt_tail_op, NULL, &rep), BP_OK);
+    ck_assert_int_eq(rep.result, BP_CHECK_MISMATCH);
+    ck_assert_int_gt(failing_entries_beyond(&rep, 50.0), 0);
+    bp_check_report_clear(&rep);
+}
+END_TEST
+
+/* An op that reads one input's fresh bit for another's fails: some cases
+ * give it one input behind an op node and the other a param. */
+START_TEST(test_mixed_fresh_patterns)
+{
+    bp_check_report rep;
+    int mixed = 0;
+
+    ck_assert_int_eq(bp_gradcheck_op(&mul_fresh_op, NULL, &rep), BP_OK);
+    ck_assert_msg(rep.result == BP_CHECK_PASS, "%s %s", rep.diagnosis, rep.message);
+    for (size_t i = 0; i < rep.n_cases; i++)
+        mixed += strstr(rep.cases[i].label, "[fresh gradients: in1]") != NULL;
+    ck_assert_int_gt(mixed, 0);
+    bp_check_report_clear(&rep);
+    ck_assert_int_eq(bp_gradcheck_op(&mul_fresh_bit0_op, NULL, &rep), BP_OK);
+    ck_assert_int_eq(rep.result, BP_CHECK_MISMATCH);
+    ck_assert_ptr_nonnull(strstr(rep.cases[rep.failed_case].label, "[fresh gradients: in"));
+    bp_check_report_clear(&rep);
+}
+END_TEST
+
+/* Options that would let any derivative pass, or compare nothing, are
+ * refused by both checks with a message; a check that compares nothing is
+ * not a PASS. */
+START_TEST(test_options_validated)
+{
+    static const struct { const char *field; double value; } bad[] = {
+        {"eps", 1.0}, {"eps", 4.0}, {"eps", 0.0}, {"eps", -1e-16}, {"eps", NAN}, {"eps", INFINITY},
+        {"atol", 1e300}, {"atol", -1e-6}, {"atol", NAN}, {"rtol", 1.0}, {"rtol", INFINITY},
+        {"step_scale", 0.0}, {"step_scale", NAN}, {"step_scale", 1e9}, {"step_scale", 1e-12},
+        {"kink_margin", NAN}, {"probes", 0.0},
+    };
+    bp_graph *g = bp_graph_new();
+    bp_node *loss = build_net(g, &cube_op);
+    bp_check_options o;
+    bp_check_report rep;
+
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        o = bp_check_options_default();
+        if (strcmp(bad[i].field, "eps") == 0) o.eps = bad[i].value;
+        else if (strcmp(bad[i].field, "atol") == 0) o.atol = bad[i].value;
+        else if (strcmp(bad[i].field, "rtol") == 0) o.rtol = bad[i].value;
+        else if (strcmp(bad[i].field, "step_scale") == 0) o.step_scale = bad[i].value;
+        else if (strcmp(bad[i].field, "kink_margin") == 0) o.kink_margin = bad[i].value;
+        else o.jacobian_max = o.n_probes = 0;
+        ck_assert_msg(bp_gradcheck_op(&cube_wrong_op, &o, &rep) == BP_EINVAL, "%s %g",
+                      bad[i].field, bad[i].value);
+        ck_assert_int_eq(rep.result, BP_CHECK_ERROR);
+        ck_assert_msg(strstr(rep.message, "invalid options") != NULL, "%s", rep.message);
+        bp_check_report_clear(&rep);
+        ck_assert_int_eq(bp_gradcheck_graph(g, loss, &o, &rep), BP_EINVAL);
+        ck_assert_int_eq(rep.result, BP_CHECK_ERROR);
+        bp_check_report_clear(&rep);
+        ck_assert(isnan(bp_numeric_derivative(cube_fn, NULL, 1.5, &o, NULL)));
+    }
+    ck_assert_int_eq(bp_graph_status(g), BP_OK);
+    bp_graph_free(g);
+
+    /* the edges stay valid: zero tolerances, float's rounding unit */
+    o = bp_check_options_default();
+    o.atol = o.rtol = 0.0;
+    o.eps = 0x1p-23;
+    ck_assert_int_eq(bp_gradcheck_op(&cube_op, &o, &rep), BP_OK);
+    ck_assert_int_ne(rep.result, BP_CHECK_ERROR);
+    bp_check_report_clear(&rep);
+
+    /* the large case alone with no probes compares nothing: not a PASS */
+    o = bp_check_options_default();
+    ck_assert_int_eq(bp_gradcheck_op(&cube_wrong_op, &o, &rep), BP_OK);
+    for (size_t i = 0; i < rep.n_cases; i++)
+        if (strstr(rep.cases[i].label, "[probes]"))
+            o.only_case = rep.cases[i].index;
+    bp_check_report_clear(&rep);
+    ck_assert_uint_ne(o.only_case, BP_CHECK_ALL);
+    o.n_probes = 0;
+    ck_assert_int_eq(bp_gradcheck_op(&cube_wrong_op, &o, &rep), BP_OK);
+    ck_assert_uint_eq(rep.n_compared, 0);
+    ck_assert_int_eq(rep.result, BP_CHECK_ERROR);
+    ck_assert_ptr_nonnull(strstr(rep.message, "no derivative was compared"));
+    bp_check_report_clear(&rep);
+}
+END_TEST
+
+/* An op that overwrites one input's gradient fails where one node feeds
+ * both inputs, and the diagnosis says why (contracts off, so that case is
+ * the only evidence). */
+START_TEST(test_overwrite_diagnosed_when_one_node_feeds_both)
+{
+    bp_check_options o = bp_check_options_default();
+    bp_check_report rep;
+
+    o.contracts = 0;
+    for (o.seed = 1; o.seed <= 3; o.seed++) {
+        ck_assert_int_eq(bp_gradcheck_op(&mul_overwrite_op, &o, &rep), BP_OK);
+        ck_assert_int_eq(rep.result, BP_CHECK_MISMATCH);
+        ck_assert_ptr_nonnull(strstr(rep.cases[rep.failed_case].label, "same node"));
+        ck_assert_msg(strstr(rep.diagnosis, "overwrites instead of adding") != NULL,
+                      "diagnosis '%s'", rep.diagnosis);
+        bp_check_report_clear(&rep);
+    }
+}
+END_TEST
+
+/* An invalid call returns an error and leaves no error in the graph; a
+ * valid one restores a param's absent gradient as absent. */
+START_TEST(test_graph_check_leaves_graph_as_found)
+{
+    static const double pd[4] = {0.5, -1.5, 2.0, 0.25};
+    bp_graph *g = bp_graph_new(), *other = bp_graph_new();
+    bp_node *p = bp_param(g, 2, 2, "P");
+    bp_node *x = bp_input(g, 2, 2, "x");
+    bp_node *loss = bp_sum(g, bp_mul(g, p, p));
+    bp_node *loss_x = bp_sum(g, bp_mul(g, p, x));
+    bp_node *alien = bp_sum(other, bp_param(other, 1, 1, "q"));
+    bp_check_report rep;
+    const bp_matrix *grad;
+
+    tu_set(p, 2, 2, pd);
+    /* x has no data */
+    ck_assert_int_ne(bp_gradcheck_graph(g, loss_x, NULL, &rep), BP_OK);
+    ck_assert_int_eq(rep.result, BP_CHECK_ERROR);
+    ck_assert_str_ne(rep.message, "");
+    bp_check_report_clear(&rep);
+    ck_assert_int_eq(bp_graph_status(g), BP_OK);
+    ck_assert_int_eq(bp_gradcheck_graph(g, alien, NULL, &rep), BP_EINVAL);
+    bp_check_report_clear(&rep);
+    ck_assert_int_eq(bp_graph_status(g), BP_OK);
+    ck_assert_int_eq(bp_forward(g, loss), BP_OK);
+
+    /* no backward yet: P has no gradient, before and after */
+    ck_assert_ptr_null(bp_node_grad(p));
+    ck_assert_int_eq(bp_gradcheck_graph(g, loss, NULL, &rep), BP_OK);
+    ck_assert_int_eq(rep.result, BP_CHECK_PASS);
+    bp_check_report_clear(&rep);
+    ck_assert_ptr_null(bp_node_grad(p));
+    /* and the next backward starts from zero: d Σp² = 2p */
+    ck_assert_int_eq(bp_forward(g, loss), BP_OK);
+    ck_assert_int_eq(bp_backward(g, loss, NULL), BP_OK);
+    grad = bp_node_grad(p);
+    ck_assert_ptr_nonnull(grad);
+    for (size_t k = 0; k < 4; k++)
+        ck_assert_double_eq(grad->data[k], 2.0 * pd[k]);
+    bp_graph_free(other);
+    bp_graph_free(g);
+}
+END_TEST
+
 static Suite *gradcheck_suite(void)
 {
     Suite *s = suite_create("gradcheck");
@@ -612,6 +1003,12 @@ static Suite *gradcheck_suite(void)
     tcase_add_test(tc, test_richardson_estimate);
     tcase_add_test(tc, test_options_defaults);
     tcase_add_test(tc, test_tolerances_matter);
+    tcase_add_test(tc, test_samples_span_magnitudes);
+    tcase_add_test(tc, test_wrong_only_for_large_inputs_fails);
+    tcase_add_test(tc, test_mixed_fresh_patterns);
+    tcase_add_test(tc, test_options_validated);
+    tcase_add_test(tc, test_overwrite_diagnosed_when_one_node_feeds_both);
+    tcase_add_test(tc, test_graph_check_leaves_graph_as_found);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -60,3 +60,33 @@ if [ -f "$tmp$libdir/pkgconfig/bpgraph-mpi.pc" ]; then
             -x LD_LIBRARY_PATH "$tmp/prog_mpi"
     fi
 fi
+
+# The installed header marks the statuses that must be checked
+# (BP_WARN_UNUSED): with GCC or clang, ignoring bp_forward's is an error
+# under -Werror=unused-result, and checking it is not.
+if ${CC:-cc} -dM -E - </dev/null | grep -q '__GNUC__'; then
+    for checked in 0 1; do
+        cat >"$tmp/status.c" <<PROG
+#include <bpgraph.h>
+int main(void)
+{
+    bp_graph *g = bp_graph_new();
+#if $checked
+    if (bp_forward(g, NULL) == BP_OK)
+        return 1;
+#else
+    bp_forward(g, NULL);
+#endif
+    bp_graph_free(g);
+    return 0;
+}
+PROG
+        if ${CC:-cc} -c -Werror=unused-result $(pkg-config --cflags bpgraph) "$tmp/status.c" \
+               -o "$tmp/status.o" 2>"$tmp/status.log"; then
+            test "$checked" = 1 || { echo "an unchecked bp_forward compiled without a warning"; exit 1; }
+        else
+            test "$checked" = 0 || { cat "$tmp/status.log"; exit 1; }
+            grep -q 'unused-result' "$tmp/status.log"
+        fi
+    done
+fi

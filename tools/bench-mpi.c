@@ -89,8 +89,8 @@ static void build(net *n, double *x, double *y, size_t first, size_t rows)
     bp_node_bind_value(n->x, &xm);
     bp_node_bind_value(n->y, &ym);
     cfg.lr = 1e-2;
-    bp_optimizer_new(n->g, NULL, 0, &cfg, &n->opt);
-    if (bp_graph_status(n->g) != BP_OK)
+    /* also returns an error the graph took while being built */
+    if (bp_optimizer_new(n->g, NULL, 0, &cfg, &n->opt) != BP_OK)
         die("graph", bp_graph_message(n->g));
 }
 
@@ -107,8 +107,8 @@ static void step(net *n, bp_dist *d, size_t rows, double *wait, double *reduce)
     bp_error err = {BP_OK, ""};
 
     bp_zero_grad(n->g);
-    bp_forward(n->g, n->loss);
-    bp_backward(n->g, n->loss, NULL);
+    if (bp_forward(n->g, n->loss) != BP_OK || bp_backward(n->g, n->loss, NULL) != BP_OK)
+        die("step", bp_graph_message(n->g));
     if (d) {
         double t = now(), t1;
         MPI_Barrier(MPI_COMM_WORLD);

@@ -8,7 +8,6 @@
 #include <math.h>
 #include <signal.h>
 #include <stdarg.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -270,21 +269,14 @@ static void unload_plugins(void)
 
 /* ---- graph cases ---- */
 
-typedef struct tool_rng {
-    uint64_t s;
-} tool_rng;
-
-static double rng_uniform(tool_rng *r, double lo, double hi)
+/* Uniform in [lo, hi). */
+static double rng_uniform(bp_rng *r, double lo, double hi)
 {
-    uint64_t z = (r->s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    z ^= z >> 31;
-    return lo + (hi - lo) * ((double)(z >> 11) * 0x1.0p-53);
+    return lo + (hi - lo) * bp_rng_uniform(r);
 }
 
 /* A leaf filled with uniform values in [lo, hi). */
-static bp_node *filled(bp_graph *g, bp_node *n, tool_rng *r, double lo, double hi)
+static bp_node *filled(bp_graph *g, bp_node *n, bp_rng *r, double lo, double hi)
 {
     bp_matrix *v;
     if (!n)
@@ -306,23 +298,23 @@ static bp_node *filled(bp_graph *g, bp_node *n, tool_rng *r, double lo, double h
 }
 
 /* A one-hot m×n target: each row's class chosen at random. */
-static bp_node *one_hot(bp_graph *g, tool_rng *r, size_t m, size_t n, const char *name)
+static bp_node *one_hot(bp_graph *g, bp_rng *r, size_t m, size_t n, const char *name)
 {
     double *d = calloc(m * n, sizeof *d);
     bp_node *node;
     if (!d)
         return NULL;
     for (size_t i = 0; i < m; i++)
-        d[i * n + (size_t)rng_uniform(r, 0.0, (double)n)] = 1.0;
+        d[i * n + bp_rng_below(r, n)] = 1.0;
     node = bp_constant(g, m, n, d, name);
     free(d);
     return node;
 }
 
-typedef bp_node *(*graph_builder)(bp_graph *g, tool_rng *r);
+typedef bp_node *(*graph_builder)(bp_graph *g, bp_rng *r);
 
 /* The lesson's network: relu(x·W1 + b1)·W2 + b2, mean squared error. */
-static bp_node *build_mlp(bp_graph *g, tool_rng *r)
+static bp_node *build_mlp(bp_graph *g, bp_rng *r)
 {
     bp_node *x = filled(g, bp_input(g, 6, 3, "x"), r, -1.0, 1.0);
     bp_node *y = filled(g, bp_input(g, 6, 1, "y"), r, -1.0, 1.0);
@@ -335,14 +327,14 @@ static bp_node *build_mlp(bp_graph *g, tool_rng *r)
 }
 
 /* The staged softmax, checked through a random weighted sum. */
-static bp_node *build_staged_sum(bp_graph *g, tool_rng *r)
+static bp_node *build_staged_sum(bp_graph *g, bp_rng *r)
 {
     bp_node *z = filled(g, bp_param(g, 4, 5, "logits"), r, -2.0, 2.0);
     return bp_softmax_staged(g, z);
 }
 
 /* x·W → staged softmax → nll against one-hot targets. */
-static bp_node *build_staged_nll(bp_graph *g, tool_rng *r)
+static bp_node *build_staged_nll(bp_graph *g, bp_rng *r)
 {
     bp_node *x = filled(g, bp_input(g, 5, 3, "x"), r, -1.0, 1.0);
     bp_node *w = filled(g, bp_param(g, 3, 4, "W"), r, -1.0, 1.0);
@@ -350,7 +342,7 @@ static bp_node *build_staged_nll(bp_graph *g, tool_rng *r)
 }
 
 /* Fused softmax, then nll. */
-static bp_node *build_softmax_nll(bp_graph *g, tool_rng *r)
+static bp_node *build_softmax_nll(bp_graph *g, bp_rng *r)
 {
     bp_node *x = filled(g, bp_input(g, 5, 3, "x"), r, -1.0, 1.0);
     bp_node *w = filled(g, bp_param(g, 3, 4, "W"), r, -1.0, 1.0);
@@ -358,7 +350,7 @@ static bp_node *build_softmax_nll(bp_graph *g, tool_rng *r)
 }
 
 /* dense → softmax_ce, the fused loss. */
-static bp_node *build_softmax_ce(bp_graph *g, tool_rng *r)
+static bp_node *build_softmax_ce(bp_graph *g, bp_rng *r)
 {
     bp_node *x = filled(g, bp_input(g, 5, 3, "x"), r, -1.0, 1.0);
     bp_node *w = filled(g, bp_param(g, 3, 4, "W"), r, -1.0, 1.0);
@@ -368,7 +360,7 @@ static bp_node *build_softmax_ce(bp_graph *g, tool_rng *r)
 
 /* Two dense layers with tanh, mean squared error; W1 also feeds a second
  * path so its gradient must accumulate over fan-out. */
-static bp_node *build_dense(bp_graph *g, tool_rng *r)
+static bp_node *build_dense(bp_graph *g, bp_rng *r)
 {
     bp_node *x = filled(g, bp_input(g, 6, 3, "x"), r, -1.0, 1.0);
     bp_node *y = filled(g, bp_input(g, 6, 2, "y"), r, -1.0, 1.0);
@@ -399,13 +391,14 @@ static const struct graph_case {
 static bp_status run_graph_case(const struct graph_case *gc, const bp_check_options *opt,
                                 bp_check_report *rep)
 {
-    tool_rng r = {opt->seed * 0x2545F4914F6CDD1Dull + 17};
+    bp_rng r;
     bp_graph *g = bp_graph_new();
     bp_node *out;
     bp_status st;
 
     if (!g)
         return BP_ENOMEM;
+    bp_rng_seed(&r, opt->seed);
     out = gc->build(g, &r);
     if (!out) {
         memset(rep, 0, sizeof *rep);

@@ -628,7 +628,10 @@ int main(int argc, char **argv)
             last_valid = (double)hits / (double)split.n_valid;
         } else {
             double s = 0;
-            bp_scaler_invert(yscale, pred, NULL);
+            if (bp_scaler_invert(yscale, pred, &err) != BP_OK) {
+                fprintf(stderr, "%s: %s\n", prog, err.message);
+                goto done;
+            }
             for (size_t i = 0; i < split.n_valid; i++)
                 s += (pred->data[i] - target[valid_rows[i]]) * (pred->data[i] - target[valid_rows[i]]);
             last_valid = sqrt(s / (double)split.n_valid);
@@ -700,7 +703,12 @@ int main(int argc, char **argv)
             free(truth);
             goto oom;
         }
-        bp_scaler_invert(yscale, pred, NULL);
+        if (bp_scaler_invert(yscale, pred, &err) != BP_OK) {
+            free(p_ls);
+            free(truth);
+            fprintf(stderr, "%s: %s\n", prog, err.message);
+            goto done;
+        }
         for (size_t i = 0; i < split.n_test; i++) {
             truth[i] = target[test_rows[i]];
             p_ls[i] = lstsq_predict(coef, xtest->data + i * n_in, n_in);

@@ -16,6 +16,16 @@ extern "C" {
 /* Status codes                                                              */
 /* ------------------------------------------------------------------------ */
 
+/* Marks a function whose bp_status must be checked: compilers that know
+ * the attribute warn when a call ignores it (GCC even through a cast to
+ * void).  Functions left unmarked that can fail are the set-up calls whose
+ * error the graph keeps for the next bp_forward (see <bpgraph.h>). */
+#if defined(__GNUC__) || defined(__clang__)
+#define BP_WARN_UNUSED __attribute__((warn_unused_result))
+#else
+#define BP_WARN_UNUSED
+#endif
+
 typedef enum bp_status {
     BP_OK = 0,
     BP_ENOMEM,     /* an allocation failed */
@@ -34,8 +44,9 @@ typedef enum bp_status {
  * static). */
 const char *bp_strerror(bp_status status);
 
-/* Where functions outside a graph (file readers, ...) report what went
- * wrong.  Every such function takes a bp_error * that may be NULL. */
+/* Where file functions and other helpers report what went wrong, through a
+ * bp_error * that may be NULL.  Those given a graph record the same status
+ * and message in it too (see <bpgraph.h>). */
 typedef struct bp_error {
     bp_status status;
     char message[512];   /* names the file, line and column where relevant */
@@ -50,6 +61,7 @@ typedef struct bp_error {
  * own and are not covered.) */
 typedef void *(*bp_malloc_fn)(size_t size);
 typedef void (*bp_free_fn)(void *ptr);
+BP_WARN_UNUSED
 bp_status bp_set_alloc_funcs(bp_malloc_fn malloc_fn, bp_free_fn free_fn);
 void bp_get_alloc_funcs(bp_malloc_fn *malloc_fn, bp_free_fn *free_fn);
 

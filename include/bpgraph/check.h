@@ -13,30 +13,18 @@ extern "C" {
 /* ------------------------------------------------------------------------ */
 
 /*
- * The checker compares analytic derivatives (from bp_backward) with finite
- * differences.  Each derivative is taken by central differences with a
- * per-element step h = step_scale · cbrt(eps) · max(1, |x|), made exact
- * as (x + h) − x; with richardson set, a 4-point stencil
- * (4·D(h) − D(2h)) / 3 is used and |it − D(h)| is the entry's error
- * estimate.  An entry passes when
- *     |a − n| ≤ atol + rtol · max(|a|, |n|) + estimate
- * where the estimate also holds a bound on the rounding in the difference
- * quotient.  Reported relative errors are |a − n| / max(|a|, |n|, atol/rtol),
- * so entries at the atol level do not show as large relative errors.
+ * The checker compares analytic derivatives (from bp_backward) with central
+ * finite differences, refined by a Richardson stencil that also estimates
+ * their error; an entry passes when |a − n| ≤ atol + rtol · max(|a|, |n|) +
+ * estimate.  docs/gradcheck.md gives the method in full: the step, the
+ * stencil, the tolerances, the cases derived from an op, and the backward
+ * contract checked with them.
  *
- * bp_gradcheck_op derives an op's cases from the op itself: input shapes
- * (1×1, 1×n, n×1, m×n in both orientations, every broadcast pattern) that
- * its shape rule accepts, each attribute set of check_attr, inputs sampled
- * from each input's bp_domain away from its kinks, and a fixed seed.  Small
- * cases compare the full Jacobian; larger ones vᵀJu probes with random
- * signed u and v, re-checked element by element when a probe fails.  It
- * also checks the backward contract: a zero seed gives exactly zero, the
- * gradient is linear in the seed, a second backward accumulates, and an op
- * given one node as both its first inputs matches the differences of
- * f(x, x).  A BP_OP_STOP_GRAD op is checked to pass no gradient.  Every
- * other case runs in in-place mode (bp_graph_set_inplace), and for a
- * BP_OP_ASSIGN_FRESH op with its inputs behind op nodes, so that the paths
- * for dout_writable, din_fresh and BP_OP_INPLACE are checked too.
+ * Options are validated (eps in (0, 1), a relative step step_scale ·
+ * cbrt(eps) in [1e-10, 0.1], atol and rtol in [0, 0.01], kink_margin in
+ * [0, 1), not both jacobian_max and n_probes 0): others give BP_EINVAL
+ * with the report's result ERROR and a message.  A check that compares no
+ * derivative is an ERROR, never a PASS.
  */
 
 /* Outcome of a check, ordered by severity. */
@@ -135,11 +123,17 @@ typedef struct bp_check_report {
  * between checks that reuse one report. */
 void bp_check_report_clear(bp_check_report *report);
 
-/* Checks every case of op (see above).  opt may be NULL for the defaults.
+/* Checks op over the cases derived from its declaration: the input shapes
+ * its shape rule accepts, each attribute set, inputs sampled from its
+ * domains, and with contracts on the backward contract (a zero seed gives
+ * zero, linear in the seed, a second backward accumulates); see
+ * docs/gradcheck.md.  opt may be NULL for the defaults.
  * Returns BP_OK when the check ran, whatever its result (read
  * report->result); BP_EINVAL for a NULL op or report, an op that fails
- * bp_op_validate, or a max_cases so large that the case count overflows;
+ * bp_op_validate or declares a max_abs that is negative or not finite,
+ * invalid options, or a max_cases so large that the case count overflows;
  * BP_ENOMEM.  Never prints. */
+BP_WARN_UNUSED
 bp_status bp_gradcheck_op(const bp_op *op, const bp_check_options *opt,
                           bp_check_report *report);
 
@@ -148,8 +142,13 @@ bp_status bp_gradcheck_op(const bp_op *op, const bp_check_options *opt,
  * random weighted sum of its entries.  With contracts on it also checks
  * that a zero seed gives zero and that a second backward accumulates.
  * Every param's value is restored exactly and its gradient restored to
- * what it was; the graph is left forwarded to out.  Returns as
- * bp_gradcheck_op; BP_ESTATE when out depends on no param. */
+ * what it was (a param with no gradient has none again); the graph is
+ * left forwarded to out.  Returns as bp_gradcheck_op; BP_EINVAL when out
+ * is not a node of g, BP_ESTATE when it depends on no param, and the
+ * status of bp_forward when out cannot be computed (e.g. an input has no
+ * data).  When it returns an error the graph's error state is as it was
+ * found: the next bp_forward runs. */
+BP_WARN_UNUSED
 bp_status bp_gradcheck_graph(bp_graph *g, bp_node *out,
                              const bp_check_options *opt,
                              bp_check_report *report);
@@ -157,7 +156,7 @@ bp_status bp_gradcheck_graph(bp_graph *g, bp_node *out,
 /* The checker's finite difference for one scalar function: f'(x) with the
  * step and stencil of opt (NULL: defaults).  *estimate (may be NULL)
  * receives the error estimate (Richardson + rounding); NaN when f
- * returns a non-finite value. */
+ * returns a non-finite value or opt is invalid (see above). */
 double bp_numeric_derivative(double (*f)(double x, void *ctx), void *ctx,
                              double x, const bp_check_options *opt,
                              double *estimate);

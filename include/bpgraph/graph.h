@@ -43,7 +43,9 @@ size_t bp_graph_size(const bp_graph *g);
 bp_node *bp_graph_node(const bp_graph *g, size_t i);
 
 /* Leaves.  Each returns a new node owned by g (valid until bp_graph_free),
- * or NULL on error.  name may be NULL; it is copied.
+ * or NULL with the error in g: BP_EDIM for 0 rows or columns, BP_ENOMEM
+ * (also for a size whose byte count overflows), BP_EINVAL for a constant's
+ * NULL data.  name may be NULL; it is copied.
  *  - input: data given before a forward with bp_node_set_value (a copy)
  *    or bp_node_bind_value (no copy); never receives a gradient.  Its
  *    number of rows may change between runs.

@@ -10,6 +10,8 @@ extern "C" {
 
 /* Node accessors.  A node pointer is borrowed from its graph. */
 const char *bp_node_name(const bp_node *n);      /* "" when unnamed */
+/* Names n with a copy of name (NULL or "": unnamed).  BP_EINVAL for a NULL
+ * n; BP_ENOMEM, with the old name kept. */
 bp_status bp_node_set_name(bp_node *n, const char *name);
 const bp_op *bp_node_op(const bp_node *n);       /* NULL for a leaf */
 size_t bp_node_n_inputs(const bp_node *n);
@@ -56,16 +58,24 @@ bp_matrix *bp_node_grad(bp_node *n);
 
 /* Computes out and the nodes it depends on (and no others).  Shapes are
  * re-derived from the inputs' current shapes, so a smaller last batch
- * works; buffers are reallocated only when a node grows. */
+ * works; buffers are reallocated only when a node grows.  Errors, recorded
+ * in g with the op and shapes named: the error g already holds; BP_EINVAL
+ * for a NULL or foreign out; BP_ESTATE for an input given no data; an
+ * op's own (BP_EDIM from its shape rule, BP_ESINGULAR, BP_ENUMERIC, ...);
+ * BP_ENOMEM. */
+BP_WARN_UNUSED
 bp_status bp_forward(bp_graph *g, bp_node *out);
 
 /* Backpropagates from out, which the last bp_forward must have computed.
  * seed is dL/d(out): it may be NULL only when out is 1x1 (seed 1);
  * otherwise it must have out's shape.  Gradients are ADDED into every param
- * that out depends on.  BP_ESTATE when out was not computed by the last
- * forward, when a leaf out depends on was given new data (set or bound)
- * since that forward (run bp_forward again), or when out depends on no
- * param; BP_EDIM for a seed of the wrong shape. */
+ * that out depends on.  Errors, recorded in g: the error g already holds;
+ * BP_EINVAL for a NULL or foreign out; BP_ESTATE when out was not computed
+ * by the last forward, when a leaf out depends on was given new data (set
+ * or bound) since that forward (run bp_forward again), or when out depends
+ * on no param; BP_EDIM for a seed of the wrong shape; an op's own (e.g.
+ * bp_det's BP_ESINGULAR); BP_ENOMEM. */
+BP_WARN_UNUSED
 bp_status bp_backward(bp_graph *g, bp_node *out, const bp_matrix *seed);
 
 /* Sets every param's gradient to zero. */

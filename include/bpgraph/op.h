@@ -85,11 +85,22 @@ typedef enum bp_domain_kind {
 #define BP_KINK_AT   1u   /* the op is not differentiable at x == kink */
 #define BP_KINK_TIES 2u   /* nor where two entries of one row are equal */
 
+/* The checker samples REAL, POSITIVE and NONZERO inputs (and the open
+ * side of a half-bounded INTERVAL) across magnitudes: half near 1, a
+ * quarter log-uniform in magnitude from 1e-2 up to max_abs, a quarter in
+ * max_abs's top decade, so that a derivative wrong only for large or small
+ * inputs is found.  Declare max_abs where
+ * larger inputs are meaningless (exp overflows past 709). */
+#define BP_DOMAIN_MAX_ABS_DEFAULT 1e3
+
 typedef struct bp_domain {
     bp_domain_kind kind;
     double lo, hi;        /* BP_DOMAIN_INTERVAL bounds */
     unsigned kinks;       /* BP_KINK_* flags */
     double kink;          /* the point for BP_KINK_AT */
+    double max_abs;       /* largest |x| worth sampling (an INTERVAL's
+                             distance from its finite bound); 0: the
+                             default, BP_DOMAIN_MAX_ABS_DEFAULT */
 } bp_domain;
 
 /* bp_op.flags */
@@ -125,6 +136,7 @@ typedef struct bp_op {
 
 /* Writes a printf-style message into args->msg and returns status; for use
  * in an op's shape, forward and backward.  The graph prefixes the op name. */
+BP_WARN_UNUSED
 bp_status bp_op_fail(bp_op_args *args, bp_status status, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 3, 4)))
@@ -134,6 +146,7 @@ bp_status bp_op_fail(bp_op_args *args, bp_status status, const char *fmt, ...)
 /* Checks an op declaration for completeness (name, arity, functions, flags:
  * BP_OP_INPLACE without BP_OP_ASSIGN_FRESH is refused); BP_OK or
  * BP_EINVAL. */
+BP_WARN_UNUSED
 bp_status bp_op_validate(const bp_op *op);
 
 /* The built-in ops, in a fixed order (borrowed, static). */
@@ -154,6 +167,7 @@ void bp_registry_free(bp_registry *reg);
 
 /* Adds op (borrowed: it must outlive the registry).  BP_EINVAL when the op
  * fails bp_op_validate or its name is taken; BP_ENOMEM. */
+BP_WARN_UNUSED
 bp_status bp_registry_add(bp_registry *reg, const bp_op *op);
 
 size_t bp_registry_count(const bp_registry *reg);

@@ -31,8 +31,9 @@ size_t bp_rng_below(bp_rng *rng, size_t n); /* uniform in [0, n); 0 when n is 0 
 /* Shuffles idx[0..n) in place (Fisher–Yates); nothing when idx is NULL. */
 void bp_shuffle(size_t *idx, size_t n, bp_rng *rng);
 
-/* Parameter initialisation, in place.  param must be a bp_param; BP_EINVAL
- * otherwise (recorded in its graph).  For a weight W of shape
+/* Parameter initialisation, in place.  BP_EINVAL, recorded in param's
+ * graph, when param is not a bp_param, rng is NULL, or (uniform) the range
+ * is not finite or lo > hi.  For a weight W of shape
  * fan_in x fan_out (as used in x·W):
  *  - uniform: every entry uniform in [lo, hi);
  *  - glorot:  uniform in ±sqrt(6 / (fan_in + fan_out)) (Glorot & Bengio);
@@ -57,6 +58,7 @@ typedef struct bp_split {
  * BP_EINVAL when a fraction is outside [0, 1), they sum to 1 or more, or
  * the training part would be empty; BP_ENOMEM.  Pointers into index:
  * train = index, valid = index + n_train, test = valid + n_valid. */
+BP_WARN_UNUSED
 bp_status bp_split_rows(size_t n, double valid_frac, double test_frac,
                         int shuffle, uint64_t seed, bp_split *out,
                         bp_error *err);
@@ -64,6 +66,7 @@ void bp_split_free(bp_split *split);
 
 /* A new matrix of the rows rows[0..n) of src, in that order (*out, new).
  * BP_EINVAL for a row out of range or a NULL argument; BP_ENOMEM. */
+BP_WARN_UNUSED
 bp_status bp_matrix_take_rows(const bp_matrix *src, const size_t *rows,
                               size_t n, bp_matrix **out, bp_error *err);
 
@@ -77,6 +80,7 @@ typedef struct bp_scaler bp_scaler;
 /* Fits a scaler on rows[0..n_rows) of x (rows NULL: all rows) (*out, new:
  * free with bp_scaler_free).  BP_EINVAL for no rows, a row out of range or
  * a NULL argument; BP_ENUMERIC for a non-finite value; BP_ENOMEM. */
+BP_WARN_UNUSED
 bp_status bp_scaler_fit(const bp_matrix *x, const size_t *rows, size_t n_rows,
                         bp_scaler **out, bp_error *err);
 void bp_scaler_free(bp_scaler *s);
@@ -85,7 +89,9 @@ const double *bp_scaler_mean(const bp_scaler *s);  /* borrowed, cols values */
 const double *bp_scaler_std(const bp_scaler *s);   /* borrowed, cols values */
 /* x := (x − mean) / std, and its inverse x := x·std + mean, in place, every
  * row.  BP_EDIM when x's columns differ from the scaler's. */
+BP_WARN_UNUSED
 bp_status bp_scaler_apply(const bp_scaler *s, bp_matrix *x, bp_error *err);
+BP_WARN_UNUSED
 bp_status bp_scaler_invert(const bp_scaler *s, bp_matrix *x, bp_error *err);
 
 /* Minibatches: copies batch after batch of rows from n_src source matrices
@@ -103,7 +109,9 @@ typedef struct bp_batcher bp_batcher;
  * outlive it; n_src is 1..BP_MAX_INPUTS.  BP_EINVAL for a NULL argument,
  * batch_size 0, no rows, a row out of range, or a destination that is not
  * an input; BP_EDIM when sources disagree in rows or a source's columns
- * differ from its node's; BP_ENOMEM. */
+ * differ from its node's; BP_ENOMEM.  Reported through err (may be NULL)
+ * and recorded in the graph of dst[0] (of the first node given). */
+BP_WARN_UNUSED
 bp_status bp_batcher_new(size_t n_src, const bp_matrix *const *src,
                          bp_node *const *dst, const size_t *rows,
                          size_t n_rows, size_t batch_size, int shuffle,
@@ -113,6 +121,7 @@ void bp_batcher_free(bp_batcher *b);
 /* Binds the next batch; *batch_rows receives its number of rows, or 0 when
  * the epoch is over (the next call then starts a new, reshuffled epoch).
  * Errors are those of bp_node_set_value, recorded in the nodes' graph. */
+BP_WARN_UNUSED
 bp_status bp_batcher_next(bp_batcher *b, size_t *batch_rows);
 /* Abandons the current epoch: the next call starts a new one. */
 void bp_batcher_reset(bp_batcher *b);
@@ -181,6 +190,7 @@ typedef struct bp_optimizer bp_optimizer;
  * bp_optimizer_free; it must not outlive g).  Its state (velocities,
  * moments) is allocated here, once.  Errors, recorded in g: BP_EINVAL for
  * a bad config, a node that is not a param of g, or no params; BP_ENOMEM. */
+BP_WARN_UNUSED
 bp_status bp_optimizer_new(bp_graph *g, bp_node *const *params, size_t n_params,
                            const bp_optim_config *cfg, bp_optimizer **out);
 void bp_optimizer_free(bp_optimizer *opt);
@@ -191,6 +201,7 @@ void bp_optimizer_free(bp_optimizer *opt);
  * scales the gradients: call bp_zero_grad before the next backward.  Makes no
  * allocation.  BP_ENUMERIC (recorded in the graph) when a gradient is not
  * finite; no param is changed then. */
+BP_WARN_UNUSED
 bp_status bp_optimizer_step(bp_optimizer *opt);
 
 /* Sets the schedule's peak rate cfg.lr (ignored unless lr > 0 and finite,

@@ -61,6 +61,19 @@ bp_status bpi_set_error(bp_error *err, bp_status status, const char *fmt, ...)
     return status;
 }
 
+bp_status bpi_report(bp_graph *g, bp_status status, bp_error *found, bp_error *err)
+{
+    found->status = status;
+    if (status == BP_OK)
+        found->message[0] = '\0';
+    else if (!found->message[0])
+        snprintf(found->message, sizeof found->message, "%s", bp_strerror(status));
+    bpi_fail(g, status, "%s", found->message);
+    if (err)
+        *err = *found;
+    return status;
+}
+
 bp_status bp_graph_status(const bp_graph *g)
 {
     return g ? g->status : BP_EINVAL;

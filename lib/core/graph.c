@@ -354,7 +354,7 @@ bp_status bp_node_set_name(bp_node *n, const char *name)
     if (name && name[0]) {
         c = copy_string(name);
         if (!c)
-            return BP_ENOMEM;
+            return bpi_fail(n->graph, BP_ENOMEM, "set_name '%s': out of memory", bp_node_name(n));
     }
     bpi_free(n->name);
     n->name = c;
@@ -814,4 +814,12 @@ void bp_zero_grad(bp_graph *g)
         if (n->kind == BPI_PARAM && n->grad.data)
             memset(n->grad.data, 0, n->grad.rows * n->grad.cols * sizeof(double));
     }
+}
+
+void bpi_node_drop_grad(bp_node *n)
+{
+    bpi_free(n->grad_buf);
+    n->grad_buf = NULL;
+    n->grad_cap = 0;
+    memset(&n->grad, 0, sizeof n->grad);
 }

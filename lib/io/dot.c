@@ -93,7 +93,7 @@ static void mark_needed(bp_graph *g, const bp_node *out)
     bpi_mark_ancestors(g, out, 0);
 }
 
-bp_status bp_dot_write(bp_graph *g, bp_node *out, int backward, FILE *f, bp_error *err)
+static bp_status dot_write(bp_graph *g, bp_node *out, int backward, FILE *f, bp_error *err)
 {
     sink s = {f, NULL, 0, 0, 0};
     bp_status st = check_nodes(g, out, NULL, err, "dot");
@@ -154,7 +154,7 @@ bp_status bp_dot_write(bp_graph *g, bp_node *out, int backward, FILE *f, bp_erro
     return BP_OK;
 }
 
-bp_status bp_dot_save(bp_graph *g, bp_node *out, int backward, const char *path, bp_error *err)
+static bp_status dot_save(bp_graph *g, bp_node *out, int backward, const char *path, bp_error *err)
 {
     FILE *f;
     bp_status st;
@@ -167,12 +167,27 @@ bp_status bp_dot_save(bp_graph *g, bp_node *out, int backward, const char *path,
     f = fopen(path, "w");
     if (!f)
         return bpi_set_error(err, BP_EIO, "%s: cannot open for writing: %s", path, strerror(errno));
-    st = bp_dot_write(g, out, backward, f, err);
+    st = dot_write(g, out, backward, f, err);
     if (fclose(f) != 0 && st == BP_OK)
         st = bpi_set_error(err, BP_EIO, "%s: write failed: %s", path, strerror(errno));
     else if (st == BP_EIO)
         bpi_set_error(err, BP_EIO, "%s: write failed", path);
     return st;
+}
+
+/* Both record a failure in g too (bpi_report). */
+bp_status bp_dot_write(bp_graph *g, bp_node *out, int backward, FILE *f, bp_error *err)
+{
+    bp_error found = {BP_OK, ""};
+
+    return bpi_report(g, dot_write(g, out, backward, f, &found), &found, err);
+}
+
+bp_status bp_dot_save(bp_graph *g, bp_node *out, int backward, const char *path, bp_error *err)
+{
+    bp_error found = {BP_OK, ""};
+
+    return bpi_report(g, dot_save(g, out, backward, path, &found), &found, err);
 }
 
 /* ---- derivative chains ---- */
@@ -312,26 +327,29 @@ bp_status bp_grad_chain(bp_graph *g, bp_node *loss, bp_node *wrt, bp_chain_forma
                         char *buf, size_t size, size_t *needed, bp_error *err)
 {
     sink s = {NULL, buf, buf ? size : 0, 0, 0};
+    bp_error found = {BP_OK, ""};
     bp_status st;
 
     if (buf && size > 0)
         buf[0] = '\0';
-    st = write_chain(g, loss, wrt, format, &s, err);
+    st = write_chain(g, loss, wrt, format, &s, &found);
     if (needed)
         *needed = s.len;
-    return st;
+    return bpi_report(g, st, &found, err);
 }
 
 bp_status bp_grad_chain_write(bp_graph *g, bp_node *loss, bp_node *wrt, bp_chain_format format,
                               FILE *f, bp_error *err)
 {
     sink s = {f, NULL, 0, 0, 0};
+    bp_error found = {BP_OK, ""};
     bp_status st;
 
     if (!f)
-        return bpi_set_error(err, BP_EINVAL, "grad_chain: FILE is NULL");
-    st = write_chain(g, loss, wrt, format, &s, err);
+        st = bpi_set_error(&found, BP_EINVAL, "grad_chain: FILE is NULL");
+    else
+        st = write_chain(g, loss, wrt, format, &s, &found);
     if (st == BP_OK && (s.failed || ferror(f)))
-        return bpi_set_error(err, BP_EIO, "grad_chain: write failed");
-    return st;
+        st = bpi_set_error(&found, BP_EIO, "grad_chain: write failed");
+    return bpi_report(g, st, &found, err);
 }

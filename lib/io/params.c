@@ -92,7 +92,7 @@ static size_t params_file_size(const bp_graph *g)
     return size;
 }
 
-bp_status bp_params_save(bp_graph *g, const char *path, bp_error *err)
+static bp_status save_params(bp_graph *g, const char *path, bp_error *err)
 {
     size_t n_params, size, pos;
     unsigned char *buf;
@@ -258,7 +258,7 @@ static bp_status match_graph(const bp_graph *g, const char *path, const unsigned
     return BP_OK;
 }
 
-bp_status bp_params_load(bp_graph *g, const char *path, bp_error *err)
+static bp_status load_params(bp_graph *g, const char *path, bp_error *err)
 {
     unsigned char *buf;
     size_t size = 0, expected, pos, end;
@@ -340,4 +340,18 @@ bp_status bp_params_load(bp_graph *g, const char *path, bp_error *err)
 #undef FAIL
     bpi_free(buf);
     return bpi_set_error(err, BP_OK, "%s", "");
+}
+
+bp_status bp_params_save(bp_graph *g, const char *path, bp_error *err)
+{
+    bp_error found = {BP_OK, ""};
+
+    return bpi_report(g, save_params(g, path, &found), &found, err);
+}
+
+bp_status bp_params_load(bp_graph *g, const char *path, bp_error *err)
+{
+    bp_error found = {BP_OK, ""};
+
+    return bpi_report(g, load_params(g, path, &found), &found, err);
 }

@@ -269,10 +269,10 @@ void bp_batcher_free(bp_batcher *b)
     bpi_free(b);
 }
 
-bp_status bp_batcher_new(size_t n_src, const bp_matrix *const *src,
-                         bp_node *const *dst, const size_t *rows,
-                         size_t n_rows, size_t batch_size, int shuffle,
-                         uint64_t seed, bp_batcher **out, bp_error *err)
+static bp_status new_batcher(size_t n_src, const bp_matrix *const *src,
+                             bp_node *const *dst, const size_t *rows,
+                             size_t n_rows, size_t batch_size, int shuffle,
+                             uint64_t seed, bp_batcher **out, bp_error *err)
 {
     bp_batcher *b;
     size_t n, total;
@@ -325,6 +325,28 @@ bp_status bp_batcher_new(size_t n_src, const bp_matrix *const *src,
     }
     *out = b;
     return BP_OK;
+}
+
+/* The graph of the first destination node given, where a failure is
+ * recorded; NULL when there is none. */
+static bp_graph *dst_graph(size_t n_src, bp_node *const *dst)
+{
+    for (size_t k = 0; dst && k < n_src && k < BP_MAX_INPUTS; k++)
+        if (dst[k])
+            return dst[k]->graph;
+    return NULL;
+}
+
+bp_status bp_batcher_new(size_t n_src, const bp_matrix *const *src,
+                         bp_node *const *dst, const size_t *rows,
+                         size_t n_rows, size_t batch_size, int shuffle,
+                         uint64_t seed, bp_batcher **out, bp_error *err)
+{
+    bp_error found = {BP_OK, ""};
+    bp_status st = new_batcher(n_src, src, dst, rows, n_rows, batch_size, shuffle, seed, out,
+                               &found);
+
+    return bpi_report(dst_graph(n_src, dst), st, &found, err);
 }
 
 bp_status bp_batcher_next(bp_batcher *b, size_t *batch_rows)
