@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A Gaussian negative log-likelihood built from logdet and solve.
  *
  * The k columns of Y (n×k) are modelled as draws from N(mu, Σ) with
@@ -22,6 +23,7 @@
 #define K 8
 #define TWO_PI 6.283185307179586
 
+/* README: nll */
 static bp_node *gaussian_nll(bp_graph *g, bp_node *Y, bp_node *mu, bp_node *Sigma)
 {
     size_t n = bp_node_rows(Y), k = bp_node_cols(Y);
@@ -33,6 +35,7 @@ static bp_node *gaussian_nll(bp_graph *g, bp_node *Y, bp_node *mu, bp_node *Sigm
     return bp_add(g, bp_add(g, bp_scale(g, ld, 0.5 * (double)k), bp_scale(g, quad, 0.5)),
                   bp_constant(g, 1, 1, &c, "log 2pi"));
 }
+/* README: end */
 
 /* The same NLL by plain loops: Σ, its Cholesky factor, forward substitution. */
 static double direct_nll(const double *y, const double *mu, const double *m)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The backpropagation lesson, in C with bpgraph.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * examples/mpi_train: the lesson's 2-layer network on the weather table,
  * trained data-parallel over MPI with libbpgraph-mpi.

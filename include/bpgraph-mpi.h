@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bpgraph-mpi: data-parallel training of a bpgraph graph over MPI.
  *
  * Every rank holds the whole graph; each takes its share of every batch,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bpgraph — backpropagation over a computational graph of row-major double
  * matrices.

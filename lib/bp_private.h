@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Internals shared by the library's modules; never installed. */
 #ifndef BP_PRIVATE_H
 #define BP_PRIVATE_H
@@ -26,7 +27,8 @@ struct bp_node {
     int dout_writable;              /* backward may use grad as scratch: set
                                        by its last forward (in-place mode) */
 
-    bp_matrix value;
+    bp_shape shape;                 /* value's (and grad's) tensor shape */
+    bp_matrix value;                /* its matrix view */
     double *value_buf;
     size_t value_cap;
     bp_matrix grad;
@@ -124,6 +126,16 @@ void bpi_gemm(int trans_a, int trans_b, int m, int n, int k, double alpha, const
 
 /* The checked conversion of a matrix dimension to a BLAS/LAPACK int. */
 int bpi_fits_int(size_t n);
+
+/* Shapes (core/shape.c). */
+/* The matrix view of s: rows = dim[0]·...·dim[rank−2], cols = dim[rank−1]. */
+void bpi_shape_matrix(const bp_shape *s, size_t *rows, size_t *cols);
+/* The element count; *overflow set when its byte count overflows. */
+size_t bpi_shape_size(const bp_shape *s, int *overflow);
+int bpi_shapes_equal(const bp_shape *a, const bp_shape *b);
+/* "32x7x64" into buf (size bytes); returns buf. */
+const char *bpi_shape_str(const bp_shape *s, char *buf, size_t size);
+#define BPI_SHAPE_STR 96   /* room for any shape's string */
 
 /* Convenience for the built-in ops' wrappers. */
 bp_node *bpi_apply1(bp_graph *g, const bp_op *op, bp_node *a, const double *attr);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The zero-allocation guarantee: once a graph has run a step at a given
  * batch size, further steps at that size or any smaller one (and back up
  * to a size seen before) make no heap allocation.  Counted through

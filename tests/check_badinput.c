@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Bad input, everywhere: every public function of <bpgraph.h> is tried with
  * NULL pointers, empty and mismatched shapes, nodes of another graph,
  * sizes whose byte count overflows, and non-finite data.  Each must answer

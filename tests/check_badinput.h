@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* What the parts of check_badinput share: the table type each area
  * (check_badinput_<area>.c) fills, and the helpers every area uses
  * (defined in check_badinput.c). */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Bad input for the gradient checker (check.h). */
 #include "check_badinput.h"
 

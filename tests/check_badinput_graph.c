@@ -1,12 +1,28 @@
+/* SPDX-License-Identifier: MIT */
 /* Bad input for the graph and its nodes (base.h, matrix.h, graph.h, node.h):
  * status text, the allocator, matrices, the graph object, leaves, bp_apply,
  * node accessors, setting values, running, in-place mode. */
+#include "config.h"   /* PACKAGE_VERSION, from AC_INIT */
 #include "check_badinput.h"
 
 #include <limits.h>
 #include <stdint.h>
 #include <string.h>
 
+
+/* bp_version takes nothing, so there is no bad input to give it: it must
+ * name the version configure was given, the same as the headers'. */
+static void check_version(const char *name)
+{
+    char parts[64];
+    (void)name;
+    ck_assert_ptr_nonnull(bp_version());
+    ck_assert_str_eq(bp_version(), PACKAGE_VERSION);
+    ck_assert_str_eq(bp_version(), BP_VERSION_STRING);
+    snprintf(parts, sizeof parts, "%d.%d.%d", BP_VERSION_MAJOR, BP_VERSION_MINOR,
+             BP_VERSION_PATCH);
+    ck_assert_str_eq(parts, PACKAGE_VERSION);
+}
 
 static void check_status_text(const char *name)
 {
@@ -210,6 +226,38 @@ static void *refusing_malloc(size_t size)
 {
     (void)size;
     return NULL;
+}
+
+/* The tensor leaves: every bad shape refused with nothing added, a sticky
+ * error kept; the shape accessor on NULL.  (tests/check_tensor.c checks
+ * the messages.) */
+static void check_tensor_leaves(const char *name)
+{
+    bp_graph *g = new_graph();
+    const double d[4] = {1, 2, 3, 4};
+    const bp_shape bad[] = {{0, {1}}, {5, {1, 1, 1, 1}}, {3, {2, 0, 2}}, {1, {SIZE_MAX / 4}}};
+
+    (void)name;
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        ck_assert_ptr_null(bp_input_nd(g, &bad[i], "x"));
+        ck_assert_int_ne(bp_graph_status(g), BP_OK);
+        bp_graph_clear_error(g);
+        ck_assert_ptr_null(bp_param_nd(g, &bad[i], "x"));
+        bp_graph_clear_error(g);
+        ck_assert_ptr_null(bp_constant_nd(g, &bad[i], d, "x"));
+        bp_graph_clear_error(g);
+    }
+    ck_assert_ptr_null(bp_param_nd(g, NULL, "x"));
+    expect_graph_error(g, BP_EDIM, "shape is NULL");
+    ck_assert_ptr_null(bp_constant_nd(g, &(bp_shape){2, {2, 2}}, d, "y"));   /* sticky */
+    expect_graph_error(g, BP_EDIM, "shape is NULL");
+    bp_graph_clear_error(g);
+    ck_assert_ptr_null(bp_constant_nd(g, &(bp_shape){2, {2, 2}}, NULL, "y"));
+    expect_graph_error(g, BP_EINVAL, "data is NULL");
+    ck_assert_uint_eq(bp_graph_size(g), 0);
+    ck_assert_ptr_null(bp_input_nd(NULL, &(bp_shape){1, {2}}, "x"));
+    ck_assert_ptr_null(bp_node_shape(NULL));
+    bp_graph_free(g);
 }
 
 static void check_node_accessors(const char *name)
@@ -427,6 +475,7 @@ static void check_inplace(const char *name)
 /* ---- the table: this area's public functions, and the check that tries each ---- */
 
 static const struct covered covered[] = {
+    {"bp_version", check_version},
     {"bp_strerror", check_status_text},
     {"bp_set_alloc_funcs", check_alloc_funcs},
     {"bp_get_alloc_funcs", check_alloc_funcs},
@@ -446,6 +495,10 @@ static const struct covered covered[] = {
     {"bp_input", check_leaves},
     {"bp_param", check_leaves},
     {"bp_constant", check_leaves},
+    {"bp_input_nd", check_tensor_leaves},
+    {"bp_param_nd", check_tensor_leaves},
+    {"bp_constant_nd", check_tensor_leaves},
+    {"bp_node_shape", check_tensor_leaves},
     {"bp_apply", check_apply},
     {"bp_node_name", check_node_accessors},
     {"bp_node_set_name", check_node_accessors},

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Bad input for files and pictures (io.h): CSV, .npy, parameter files,
  * Graphviz and the chain rule as text. */
 #include "check_badinput.h"
@@ -58,6 +59,50 @@ static void check_csv(const char *name)
         ck_assert_uint_eq(filled, 0);
         remove_temp(path);
     }
+}
+
+/* CSV as text: missing arguments, a missing file, a missing column and a
+ * ragged row, each with a message naming the file; outputs cleared. */
+static void check_csv_text(const char *name)
+{
+    static const char good[] = "a,b\nx,2.385\n";
+    static const char ragged[] = "a,b\nx\n";
+    char **out = (char **)&out;   /* must be set to NULL */
+    size_t n = 7;
+    bp_error err;
+    const char *path;
+
+    (void)name;
+    ck_assert_int_eq(bp_csv_header(NULL, &out, &n, &err), BP_EINVAL);
+    expect_error_struct(err, BP_EINVAL, "NULL");
+    ck_assert_ptr_null(out);
+    ck_assert_uint_eq(n, 0);
+    ck_assert_int_eq(bp_csv_header("x.csv", NULL, &n, &err), BP_EINVAL);
+    ck_assert_int_eq(bp_csv_header("x.csv", &out, NULL, NULL), BP_EINVAL);
+    ck_assert_int_eq(bp_csv_read_text("x.csv", NULL, &out, &n, &err), BP_EINVAL);
+    expect_error_struct(err, BP_EINVAL, "NULL");
+    ck_assert_int_eq(bp_csv_read_text("x.csv", "a", NULL, &n, &err), BP_EINVAL);
+    ck_assert_int_eq(bp_csv_read_text("x.csv", "a", &out, NULL, NULL), BP_EINVAL);
+    ck_assert_int_eq(bp_csv_header("/nonexistent/dir/x.csv", &out, &n, &err), BP_EIO);
+    expect_error_struct(err, BP_EIO, "/nonexistent/dir/x.csv");
+    ck_assert_int_eq(bp_csv_read_text("/", "a", &out, &n, &err), BP_EIO);
+    expect_error_struct(err, BP_EIO, "/");
+
+    path = temp_file("text.csv", good, sizeof good - 1);
+    ck_assert_int_eq(bp_csv_read_text(path, "zz", &out, &n, &err), BP_ENOTFOUND);
+    expect_error_struct(err, BP_ENOTFOUND, "'zz'");
+    ck_assert_ptr_null(out);
+    ck_assert_int_eq(bp_csv_read_text(path, "a", &out, &n, &err), BP_OK);
+    ck_assert_str_eq(out[0], "x");
+    bp_csv_strings_free(out);
+    bp_csv_strings_free(NULL);
+    remove_temp(path);
+    path = temp_file("ragged.csv", ragged, sizeof ragged - 1);
+    ck_assert_int_eq(bp_csv_read_text(path, "a", &out, &n, &err), BP_EPARSE);
+    expect_error_struct(err, BP_EPARSE, path);
+    ck_assert_ptr_null(out);
+    ck_assert_uint_eq(n, 0);
+    remove_temp(path);
 }
 
 /* The largest block the library asked for. */
@@ -468,6 +513,9 @@ static void check_pictures(const char *name)
 
 static const struct covered covered[] = {
     {"bp_csv_read", check_csv},
+    {"bp_csv_header", check_csv_text},
+    {"bp_csv_read_text", check_csv_text},
+    {"bp_csv_strings_free", check_csv_text},
     {"bp_npy_load", check_npy},
     {"bp_npy_save", check_npy},
     {"bp_params_save", check_params_files},

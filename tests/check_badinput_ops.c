@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Bad input for ops (op.h, ops.h): op declarations, the registry, and every
  * built-in op's wrapper. */
 #include "check_badinput.h"

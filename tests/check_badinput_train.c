@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Bad input for the training kit (train.h): the generator, initialisation,
  * splits, the scaler, the batcher and the optimizers. */
 #include "check_badinput.h"
@@ -103,6 +104,44 @@ static void check_rng_and_init(const char *name)
         ck_assert(isfinite(bp_node_value(w)->data[k]));
     expect_graph_error(g, BP_OK, NULL);
     bp_graph_free(g);
+}
+
+/* Classes: NULL arguments, k 0, a class not below k, bad fractions and
+ * sizes whose arrays overflow. */
+static void check_classes(const char *name)
+{
+    const size_t classes[4] = {1, 0, 1, 2};
+    bp_split sp;
+    bp_matrix *m = (bp_matrix *)&m;
+    bp_error err;
+
+    (void)name;
+    ck_assert_int_eq(bp_split_stratified(classes, 4, 3, 0.2, 0.2, 1, NULL, fresh(&err)), BP_EINVAL);
+    expect_error_struct(err, BP_EINVAL, "NULL");
+    sp.index = (size_t *)&sp;
+    ck_assert_int_eq(bp_split_stratified(NULL, 4, 3, 0.2, 0.2, 1, &sp, fresh(&err)), BP_EINVAL);
+    ck_assert_ptr_null(sp.index);
+    ck_assert_int_eq(bp_split_stratified(classes, 4, 0, 0.2, 0.2, 1, &sp, NULL), BP_EINVAL);
+    ck_assert_int_eq(bp_split_stratified(classes, 4, 2, 0.2, 0.2, 1, &sp, fresh(&err)), BP_EINVAL);
+    expect_error_struct(err, BP_EINVAL, "row 3 has class 2");
+    ck_assert_int_eq(bp_split_stratified(classes, 4, 3, 0.5, 0.5, 1, &sp, fresh(&err)), BP_EINVAL);
+    expect_error_struct(err, BP_EINVAL, "fractions");
+    ck_assert_int_eq(bp_split_stratified(classes, 0, 3, 0.1, 0.1, 1, &sp, fresh(&err)), BP_EINVAL);
+    expect_error_struct(err, BP_EINVAL, "no training rows");
+    ck_assert_ptr_null(sp.index);
+    bp_split_free(&sp);
+
+    ck_assert_int_eq(bp_one_hot(classes, 4, 3, NULL, fresh(&err)), BP_EINVAL);
+    expect_error_struct(err, BP_EINVAL, "out is NULL");
+    ck_assert_int_eq(bp_one_hot(NULL, 4, 3, &m, fresh(&err)), BP_EINVAL);
+    ck_assert_ptr_null(m);
+    ck_assert_int_eq(bp_one_hot(classes, 0, 3, &m, NULL), BP_EINVAL);
+    ck_assert_int_eq(bp_one_hot(classes, 4, 0, &m, NULL), BP_EINVAL);
+    ck_assert_int_eq(bp_one_hot(classes, 4, 2, &m, fresh(&err)), BP_EINVAL);
+    expect_error_struct(err, BP_EINVAL, "row 3 has class 2");
+    ck_assert_int_eq(bp_one_hot(classes, 4, SIZE_MAX / 4, &m, fresh(&err)), BP_ENOMEM);
+    expect_error_struct(err, BP_ENOMEM, "out of memory");
+    ck_assert_ptr_null(m);
 }
 
 static void check_split_and_scaler(const char *name)
@@ -516,6 +555,8 @@ static const struct covered covered[] = {
     {"bp_init_he", check_rng_and_init},
     {"bp_split_rows", check_split_and_scaler},
     {"bp_split_free", check_split_and_scaler},
+    {"bp_split_stratified", check_classes},
+    {"bp_one_hot", check_classes},
     {"bp_matrix_take_rows", check_split_and_scaler},
     {"bp_scaler_fit", check_split_and_scaler},
     {"bp_scaler_free", check_split_and_scaler},

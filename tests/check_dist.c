@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libbpgraph-mpi, run by tests/dist.sh under mpirun -np 2: data-parallel
  * training equals one process training on the same global batches; an
  * error on one rank reaches every rank with that rank's message; graphs

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Graph pictures: DOT output (forward and backward), rendering with
  * Graphviz when it is installed, and the chain-rule text. */
 #define _POSIX_C_SOURCE 200809L

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The gradient checker: every built-in op covered and passing, whole
  * graphs pass and fail as they should, Richardson, domains, defaults. */
 #include "test_util.h"

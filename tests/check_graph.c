@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The graph engine: building, running, gradients' lifetime, every error. */
 #include "test_util.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Linear-algebra ops: solve, inv, cholesky, logdet, det, lstsq.
  *
  * Forward values are compared with computations written here (triple-loop

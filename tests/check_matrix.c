@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Matrices, status codes and the op registry. */
 #include "test_util.h"
 

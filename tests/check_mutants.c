@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A mutant corpus for the gradient checker: user ops written as a user
  * would write them, each correct, and for each a list of mutants that
  * differ from it by one deliberate bug (the `bug` being checked selects it

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Allocation-failure injection (tu_every_alloc_failure): for every N that
  * building, running and differentiating a graph reaches, the N-th
  * allocation fails; each time the library must report BP_ENOMEM, leak
@@ -182,6 +183,53 @@ static bp_status train_run(void)
     return st;
 }
 
+/* A table read as text and turned into classes: header, a label column,
+ * a stratified split and one-hot rows. */
+static char table_path[512];
+
+static bp_status table_run(void)
+{
+    char **names = NULL, **labels = NULL;
+    size_t n_names = 0, n = 0, classes[200];
+    bp_split sp = {0};
+    bp_matrix *y = NULL;
+    bp_status st = bp_csv_header(table_path, &names, &n_names, NULL);
+
+    if (st == BP_OK)
+        st = bp_csv_read_text(table_path, "kind, quoted", &labels, &n, NULL);
+    if (st == BP_OK) {
+        ck_assert_uint_eq(n, 200);
+        for (size_t i = 0; i < n; i++)
+            classes[i] = (size_t)(labels[i][0] - 'a');
+        st = bp_split_stratified(classes, n, 3, 0.2, 0.2, 5, &sp, NULL);
+    }
+    if (st == BP_OK)
+        st = bp_one_hot(classes, n, 3, &y, NULL);
+    bp_matrix_free(y);
+    bp_split_free(&sp);
+    bp_csv_strings_free(labels);
+    bp_csv_strings_free(names);
+    return st;
+}
+
+START_TEST(table_allocation_failures)
+{
+    const char *t = getenv("TMPDIR");
+    FILE *f;
+
+    snprintf(table_path, sizeof table_path, "%s/bp_oom_table.XXXXXX", t && t[0] ? t : "/tmp");
+    ck_assert_int_ne(mkstemp(table_path), -1);
+    f = fopen(table_path, "w");
+    ck_assert_ptr_nonnull(f);
+    fprintf(f, "x,\"kind, quoted\"\n");
+    for (int i = 0; i < 200; i++)   /* enough rows for the text to grow */
+        fprintf(f, "%d.5,%s\n", i, i % 3 == 0 ? "alpha" : i % 3 == 1 ? "beta" : "\"c, d\"");
+    ck_assert_int_eq(fclose(f), 0);
+    tu_every_alloc_failure(table_run, 10);
+    ck_assert_int_eq(unlink(table_path), 0);
+}
+END_TEST
+
 START_TEST(training_allocation_failures)
 {
     char path[512];
@@ -220,6 +268,7 @@ int main(void)
     tcase_add_test(tc, alloc_funcs_are_both_or_neither);
     tcase_add_test(tc, gradcheck_graph_allocation_failures);
     tcase_add_test(tc, training_allocation_failures);
+    tcase_add_test(tc, table_allocation_failures);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

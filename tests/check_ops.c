@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Each built-in op's forward against hand-computed numbers and its backward
  * against the hand-derived derivative; README's table of the built-in ops
  * against the registry. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Optimizers: single steps against values worked out by hand, whole
  * trajectories against PyTorch's (SGD, Adam, AdamW with clipping and a
  * learning-rate schedule), convergence on a small least-squares problem,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Params files: exact round trip, the documented layout, and every bad
  * input refused with the file named and the graph left unchanged. */
 #define _POSIX_C_SOURCE 200809L

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The lesson's checks on the softmax: the staged graph equals the fused op
  * and the formula; its gradient equals the analytic Jacobian product and,
  * under NLL, p − y. */

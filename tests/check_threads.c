@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Threads: separate graphs are independent.  Several pthreads each train
  * the lesson's 2-layer network (dense, relu, dense, mse) on their own
  * synthetic data with plain SGD through bp_node_value/bp_node_grad, all at

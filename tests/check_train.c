@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Training helpers: generator, initialisation, splits, standardisation,
  * minibatches. */
 #include "test_util.h"
@@ -128,6 +129,100 @@ START_TEST(split_bad_fractions)
     ck_assert_int_eq(bp_split_rows(2, 0.45, 0.45, 0, 0, &s, &err), BP_OK);
     ck_assert_uint_eq(s.n_train, 2);
     bp_split_free(&s);
+}
+END_TEST
+
+/* Rows sorted by class, as in a file sorted by its label: 60 of class 0,
+ * 30 of class 1, 10 of class 2, and one row of class 3. */
+static void sorted_classes(size_t *classes, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        classes[i] = i < 60 ? 0 : i < 90 ? 1 : i < 100 ? 2 : 3;
+}
+
+START_TEST(split_stratified_shares_every_class)
+{
+    enum { N = 101, K = 4 };
+    size_t classes[N], per[3][K] = {{0}};
+    bp_split s1, s2, s3;
+    bp_error err;
+
+    sorted_classes(classes, N);
+    /* valid floor(20.2) = 20, test floor(20.2) = 20, as bp_split_rows */
+    ck_assert_int_eq(bp_split_stratified(classes, N, K, 0.2, 0.2, 7, &s1, &err), BP_OK);
+    ck_assert_uint_eq(s1.n_train, 61);
+    ck_assert_uint_eq(s1.n_valid, 20);
+    ck_assert_uint_eq(s1.n_test, 20);
+    assert_permutation(s1.index, N);
+    for (size_t i = 0; i < N; i++) {
+        size_t part = i < s1.n_train ? 0 : i < s1.n_train + s1.n_valid ? 1 : 2;
+        per[part][classes[s1.index[i]]]++;
+    }
+    /* Each class's held-out share is 40/97 of the rows after its first
+     * (59, 29, 9, 0): 24.3, 12.0, 3.7, 0 held out, half valid, half test,
+     * each to within a row either way. */
+    ck_assert_uint_ge(per[1][0] + per[2][0], 23);
+    ck_assert_uint_le(per[1][0] + per[2][0], 25);
+    ck_assert_uint_ge(per[1][1] + per[2][1], 11);
+    ck_assert_uint_le(per[1][1] + per[2][1], 13);
+    ck_assert_uint_ge(per[1][2] + per[2][2], 3);
+    ck_assert_uint_le(per[1][2] + per[2][2], 5);
+    for (size_t c = 0; c < 3; c++) {
+        ck_assert_msg(per[2][c] >= 1, "class %zu has no test row", c);
+        ck_assert_msg(per[1][c] + 1 >= per[2][c] && per[2][c] + 1 >= per[1][c],
+                      "class %zu: %zu valid, %zu test", c, per[1][c], per[2][c]);
+    }
+    ck_assert_uint_eq(per[0][3], 1);   /* the single row trains */
+    /* seeded: the same seed repeats, another one differs */
+    ck_assert_int_eq(bp_split_stratified(classes, N, K, 0.2, 0.2, 7, &s2, &err), BP_OK);
+    ck_assert_int_eq(bp_split_stratified(classes, N, K, 0.2, 0.2, 8, &s3, &err), BP_OK);
+    ck_assert_mem_eq(s1.index, s2.index, N * sizeof(size_t));
+    ck_assert(memcmp(s1.index, s3.index, N * sizeof(size_t)) != 0);
+    bp_split_free(&s1);
+    bp_split_free(&s2);
+    bp_split_free(&s3);
+
+    /* 3 rows of 3 classes: every row is a class's first, so all train */
+    ck_assert_int_eq(bp_split_stratified((const size_t[]){2, 0, 1}, 3, 3, 0.3, 0.3, 1, &s1, &err),
+                     BP_OK);
+    ck_assert_uint_eq(s1.n_train, 3);
+    ck_assert_uint_eq(s1.n_valid + s1.n_test, 0);
+    bp_split_free(&s1);
+
+    /* 5 rows of 3 classes, 0.4 + 0.4: 2 valid and 2 test would leave a
+     * class without a training row; the 2 rows that can be spared are
+     * held out, one valid, one test */
+    ck_assert_int_eq(bp_split_stratified((const size_t[]){0, 1, 0, 2, 1}, 5, 3, 0.4, 0.4, 3, &s1, &err),
+                     BP_OK);
+    ck_assert_uint_eq(s1.n_train, 3);
+    ck_assert_uint_eq(s1.n_valid, 1);
+    ck_assert_uint_eq(s1.n_test, 1);
+    assert_permutation(s1.index, 5);
+    bp_split_free(&s1);
+
+    ck_assert_int_eq(bp_split_stratified(classes, N, 3, 0.2, 0.2, 7, &s1, &err), BP_EINVAL);
+    ck_assert_ptr_nonnull(strstr(err.message, "row 100 has class 3"));
+    ck_assert_ptr_null(s1.index);
+    ck_assert_int_eq(bp_split_stratified(classes, N, K, 0.6, 0.4, 7, &s1, &err), BP_EINVAL);
+    ck_assert_ptr_nonnull(strstr(err.message, "fractions"));
+}
+END_TEST
+
+START_TEST(one_hot_rows)
+{
+    const size_t classes[4] = {2, 0, 1, 2};
+    const double want[12] = {0, 0, 1, 1, 0, 0, 0, 1, 0, 0, 0, 1};
+    bp_matrix *m = NULL;
+    bp_error err;
+
+    ck_assert_int_eq(bp_one_hot(classes, 4, 3, &m, &err), BP_OK);
+    ck_assert_uint_eq(m->rows, 4);
+    ck_assert_uint_eq(m->cols, 3);
+    tu_assert_matrix_near(m, want, 0.0);
+    bp_matrix_free(m);
+    ck_assert_int_eq(bp_one_hot(classes, 4, 2, &m, &err), BP_EINVAL);
+    ck_assert_ptr_nonnull(strstr(err.message, "row 0 has class 2"));
+    ck_assert_ptr_null(m);
 }
 END_TEST
 
@@ -419,6 +514,8 @@ static Suite *train_suite(void)
     tcase_add_test(tc, shuffle_is_a_seeded_permutation);
     tcase_add_test(tc, split_counts_order_and_seed);
     tcase_add_test(tc, split_bad_fractions);
+    tcase_add_test(tc, split_stratified_shares_every_class);
+    tcase_add_test(tc, one_hot_rows);
     tcase_add_test(tc, take_rows_copies_in_order);
     tcase_add_test(tc, scaler_uses_training_rows_only);
     tcase_add_test(tc, scaler_errors);

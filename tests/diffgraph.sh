@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # The differential test: random graphs of the built-in ops on random shapes
 # and values (tests/diffgraph_gen), every value and gradient recomputed in
 # numpy by tests/diffgraph_ref.py, which shares no code with bpgraph.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Random graphs for the differential test (tests/diffgraph.sh): builds
  * graphs of the built-in ops on random shapes and values, runs forward and
  * backward, and prints each graph with every value and gradient bpgraph

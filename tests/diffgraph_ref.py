@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """The numpy side of the differential test (tests/diffgraph.sh).
 
 Reads the graphs tests/diffgraph_gen prints (the format is in its header

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # libbpgraph-mpi under mpirun -np 2 (--oversubscribe, so it runs on one
 # core too): tests/check_dist, on 2 ranks and on 3 (the ranks train the
 # same model as one process, errors reach every rank, start-up mismatch,
@@ -7,7 +8,8 @@
 # that cannot read its file stops both ranks within seconds with its
 # message and a non-zero exit, and graphs that differ are reported.
 # Every mpirun is bounded by timeout, so a hang fails instead of waiting.
-# Skipped (77) without mpirun.  Needs BP_WEATHER_CSV (set by make check).
+# Skipped (77) without mpirun; without the weather table (BP_WEATHER_CSV,
+# set by make check) only check_dist runs, then 77.
 set -u
 
 top="${top_builddir:-.}"
@@ -16,10 +18,6 @@ csv="${BP_WEATHER_CSV:-}"
 if ! command -v "$mpirun" >/dev/null 2>&1; then
     echo "dist.sh: $mpirun not found: skipped" >&2
     exit 77
-fi
-if [ -z "$csv" ] || [ ! -f "$csv" ]; then
-    echo "dist.sh: weather table not found (BP_WEATHER_CSV='$csv')" >&2
-    exit 1
 fi
 run="$mpirun --oversubscribe"
 [ "$(id -u)" -eq 0 ] && run="$run --allow-run-as-root"
@@ -42,6 +40,14 @@ field() {
 for np in 2 3; do
     timeout 120 $run -np $np "$top/tests/check_dist" || fail "check_dist on $np ranks exited $?"
 done
+
+# The example reads the weather table, which is not redistributed: without
+# it, the checks above still count, and a pass is a skip.
+if [ -z "$csv" ] || [ ! -f "$csv" ]; then
+    echo "dist.sh: SKIP: the weather table is not at '$csv'; give it with ./configure --with-weather-csv=FILE (data/README.md)" >&2
+    [ "$failures" -eq 0 ] || exit 1
+    exit 77
+fi
 
 # ---- the example, 1 rank and 2: the same model ----
 train="$top/examples/mpi_train"

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # tools/gradcheck with no arguments: every registered op and the graph
 # cases must pass (exit 0), and --list must name every op it checks.
 gc="${top_builddir:-.}/tools/gradcheck"

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # The example plugin passes; its deliberately wrong build fails with exit 1,
 # a factor-2 diagnosis and a replay line that reproduces the failure.
 b="${top_builddir:-.}"

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # --self-test: every injected fault caught, the fault-free wrapper passes,
 # no false failure over 50 seeds.
 gc="${top_builddir:-.}/tools/gradcheck"

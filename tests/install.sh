@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Installs into a temporary root, then builds and runs a program outside
 # the tree the way a user would: cc prog.c $(pkg-config --cflags --libs bpgraph).
 set -eu
@@ -13,7 +14,21 @@ includedir=$(PKG_CONFIG_PATH="$top_builddir" pkg-config --variable=includedir bp
 test -f "$tmp$includedir/bpgraph.h"
 test -f "$tmp$includedir/bpgraph/graph.h"
 test -f "$tmp$libdir/pkgconfig/bpgraph.pc"
+test -f "$tmp$includedir/bpgraph/version.h"
 ls "$tmp$libdir"/libbpgraph.so* "$tmp$libdir"/libbpgraph.a >/dev/null
+
+# The tools under names of their own, each with its manual page; none
+# under the short names of the build tree.
+bindir=$(find "$tmp" -type f -name bpgraph-gradcheck | sed 's|/bpgraph-gradcheck$||')
+[ -n "$bindir" ] || { echo "bpgraph-gradcheck not installed"; exit 1; }
+for t in gradcheck train bench; do
+    test -x "$bindir/bpgraph-$t" || { echo "bpgraph-$t not installed in $bindir"; exit 1; }
+    test ! -e "$bindir/$t" || { echo "$t installed under its short name"; exit 1; }
+    find "$tmp" -path "*/man1/bpgraph-$t.1" | grep -q . || { echo "no man page bpgraph-$t.1"; exit 1; }
+done
+find "$tmp" -path '*/man3/bpgraph.3' | grep -q . || { echo "no man page bpgraph.3"; exit 1; }
+LD_LIBRARY_PATH="$tmp$libdir" "$bindir/bpgraph-gradcheck" --version | grep -q '^bpgraph-gradcheck (bpgraph) ' ||
+    { echo "installed bpgraph-gradcheck --version does not name itself"; exit 1; }
 
 export PKG_CONFIG_PATH="$tmp$libdir/pkgconfig" PKG_CONFIG_SYSROOT_DIR="$tmp"
 flags=$(pkg-config --cflags --libs bpgraph)
@@ -28,6 +43,17 @@ if command -v nm >/dev/null; then
     leaked=$(nm -D --defined-only "$tmp$libdir/libbpgraph.so" | awk '{print $3}' | grep -v '^bp_' || true)
     if [ -n "$leaked" ]; then
         echo "symbols exported without the bp_ prefix:"; echo "$leaked"; exit 1
+    fi
+fi
+
+# debian/libbpgraph0.symbols lists exactly the exported functions (a new
+# one goes there with the version that first has it: configure.ac).
+if command -v nm >/dev/null && [ -f "$top_srcdir/debian/libbpgraph0.symbols" ]; then
+    nm -D --defined-only "$tmp$libdir/libbpgraph.so" | awk '{print $3}' | sort >"$tmp/exported"
+    sed -n 's/^ \(bp_[A-Za-z0-9_]*\)@Base .*/\1/p' "$top_srcdir/debian/libbpgraph0.symbols" | sort >"$tmp/listed"
+    if ! cmp -s "$tmp/exported" "$tmp/listed"; then
+        echo "debian/libbpgraph0.symbols and the library's exports differ (< exported only, > listed only):"
+        diff "$tmp/exported" "$tmp/listed"; exit 1
     fi
 fi
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Built against the installed library by tests/install.sh. */
 #include <bpgraph.h>
 

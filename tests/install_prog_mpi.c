@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Built against the installed libbpgraph-mpi by tests/install.sh. */
 #include <bpgraph-mpi.h>
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Small helpers shared by the Check programs. */
 #ifndef BP_TEST_UTIL_H
 #define BP_TEST_UTIL_H
@@ -6,6 +7,7 @@
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -112,6 +114,31 @@ static inline void tu_every_alloc_failure(bp_status (*run)(void), long at_least)
 }
 
 /* Runs a suite in Check's default (fork) mode; returns the exit status. */
+/* What automake takes as a skipped test. */
+#define TU_EXIT_SKIP 77
+
+/* The lesson's weather table (BP_WEATHER_CSV, set by make check from
+ * ./configure --with-weather-csv), or NULL when it is not there, after
+ * saying on stderr where it was looked for.  The table is not
+ * redistributed (data/README.md): a release tarball's tests run without
+ * it and skip what needs it. */
+static inline const char *tu_weather_csv(const char *prog)
+{
+    const char *path = getenv("BP_WEATHER_CSV");
+    FILE *f = path && path[0] ? fopen(path, "r") : NULL;
+
+    if (f) {
+        fclose(f);
+        return path;
+    }
+    if (path && path[0])
+        fprintf(stderr, "%s: SKIP: the weather table is not at '%s'", prog, path);
+    else
+        fprintf(stderr, "%s: SKIP: no weather table configured (BP_WEATHER_CSV is empty)", prog);
+    fprintf(stderr, "; give it with ./configure --with-weather-csv=FILE (data/README.md)\n");
+    return NULL;
+}
+
 static inline int tu_run(Suite *s)
 {
     SRunner *sr = srunner_create(s);

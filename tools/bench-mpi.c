@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tools/bench-mpi: the data-parallel row of the benchmark.  tools/bench's
  * mnist step (512×784 → 1024 → 10, relu, softmax cross-entropy, plain

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tools/bench — how fast a bpgraph training step is next to the same step
  * written by hand in C + OpenBLAS, timed side by side in one run.
@@ -27,11 +28,14 @@
  * Unlike the other tools, this one talks to OpenBLAS directly (cblas.h,
  * openblas_set_num_threads): the hand-written baseline calls cblas_dgemm,
  * and every figure except the 2-thread one is taken on one thread.
- * It is a noinst program: a developer's measuring tool, not installed.
+ * Installed as bpgraph-bench, to measure a machine the library is used on.
  */
 #include "bpgraph.h"
+#include "cli.h"
 
 #include <cblas.h>
+#include <errno.h>
+#include <getopt.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -93,7 +97,7 @@ static void *xmalloc(size_t bytes)
 {
     void *p = malloc(bytes ? bytes : 1);
     if (!p) {
-        fprintf(stderr, "bench: out of memory (%zu bytes)\n", bytes);
+        fprintf(stderr, "%s: out of memory (%zu bytes)\n", cli_name(), bytes);
         exit(1);
     }
     return p;
@@ -157,7 +161,7 @@ static void run_block(timed *t, const plan *p)
         double t0 = now_us();
         for (size_t r = 0; r < p->reps; r++)
             if (t->step(t->ctx) != 0) {
-                fprintf(stderr, "bench: step '%s' failed\n", t->label);
+                fprintf(stderr, "%s: step '%s' failed\n", cli_name(), t->label);
                 exit(1);
             }
         t->samples[t->n++] = (now_us() - t0) / (double)p->reps;
@@ -259,7 +263,7 @@ typedef struct graph_net {
 
 static void die_graph(bp_graph *g, const char *what)
 {
-    fprintf(stderr, "bench: %s: %s\n", what, g ? bp_graph_message(g) : "out of memory");
+    fprintf(stderr, "%s: %s: %s\n", cli_name(), what, g ? bp_graph_message(g) : "out of memory");
     exit(1);
 }
 
@@ -502,7 +506,7 @@ static void json_num(const char *key, double v)
         return;
     /* JSON has no infinity (a failed memory probe's ratio): null */
     if (isfinite(v))
-        fprintf(json, "%s\n  \"%s\": %.6g", json_first ? "{" : ",", key, v);
+        fprintf(json, "%s\n  \"%s\": %.17g", json_first ? "{" : ",", key, v);
     else
         fprintf(json, "%s\n  \"%s\": null", json_first ? "{" : ",", key);
     json_first = 0;
@@ -532,13 +536,13 @@ static int load_weather(const char *path, bp_matrix **xs, bp_matrix **ys)
     static const char *const target[] = {"tmax_tomorrow"};
     bp_error err;
 
-    if (access(path, R_OK) != 0) {
-        printf("  (%s not readable: synthetic weather-like data, 13509 rows)\n", path);
+    if (!path) {
+        printf("  (no weather table: synthetic weather-like data, 13509 rows)\n");
         return -1;
     }
     if (bp_csv_read(path, features, 3, xs, NULL, &err) != BP_OK ||
         bp_csv_read(path, target, 1, ys, NULL, &err) != BP_OK) {
-        fprintf(stderr, "bench: %s\n", err.message);
+        fprintf(stderr, "%s: %s\n", cli_name(), err.message);
         bp_matrix_free(*xs);
         *xs = NULL;
         exit(1);
@@ -999,17 +1003,84 @@ static void bench_gradcheck(const options *opt)
     json_num("gradcheck_all_s", all_s);
 }
 
-static void usage(const char *argv0)
+static void usage(void)
 {
-    fprintf(stderr,
-            "usage: %s [--quick] [--data clean_weather.csv] [--gradcheck PATH] [--json FILE]\n"
-            "          [--only seed|weather|weather-two-ops|weather-tuned|mnist|softmax]\n"
-            "  --data       the weather table (default $BP_WEATHER_CSV, else\n"
-            "               ../shared/data/clean_weather.csv)\n"
-            "  --gradcheck  the checker to time (default tools/gradcheck)\n"
-            "  --json       also write the medians and ratios to FILE\n"
-            "  --only       run that one workload and stop (for a profiler)\n",
-            argv0);
+    printf("Usage: %s [OPTION]...\n"
+           "Times a bpgraph training step against the same step written by hand in\n"
+           "C + OpenBLAS (and more: see its manual page).\n"
+           "\n"
+           "  --quick          fewer samples: a shorter run, for a smoke test\n"
+           "  --data FILE      the weather table (default $BP_WEATHER_CSV, else\n"
+           "                   ../shared/data/clean_weather.csv when it exists, else\n"
+           "                   synthetic weather-like data); a FILE named here\n"
+           "                   must be readable\n"
+           "  --gradcheck PATH the checker to time (default tools/gradcheck)\n"
+           "  --json FILE      also write the medians and ratios to FILE\n"
+           "  --only NAME      run one workload and stop (for a profiler): seed,\n"
+           "                   weather, weather-two-ops, weather-tuned, mnist, softmax\n"
+           "  -h, --help       this text\n"
+           "  --version        the version and licence\n"
+           "Options take their value as '--data FILE' or '--data=FILE'.\n"
+           "\n"
+           "Exit status: 0 the run finished (missed targets are reported, not\n"
+           "failed), 1 an error in the run, 2 a usage error or an unreadable file.\n",
+           cli_name());
+}
+
+/* Returns -1 when parsing succeeded, else an exit code. */
+static int parse_args(int argc, char **argv, options *opt)
+{
+    enum { OPT_QUICK = 256, OPT_DATA, OPT_GRADCHECK, OPT_JSON, OPT_ONLY, OPT_VERSION };
+    static const struct option longopts[] = {
+        {"quick", no_argument, NULL, OPT_QUICK},
+        {"data", required_argument, NULL, OPT_DATA},
+        {"gradcheck", required_argument, NULL, OPT_GRADCHECK},
+        {"json", required_argument, NULL, OPT_JSON},
+        {"only", required_argument, NULL, OPT_ONLY},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, OPT_VERSION},
+        {NULL, 0, NULL, 0},
+    };
+    static const char *const only_names[] = {"seed", "weather", "weather-two-ops",
+                                             "weather-tuned", "mnist", "softmax"};
+    const char *env = getenv("BP_WEATHER_CSV");
+    int c;
+
+    cli_init(argv);
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'h': usage(); return 0;
+        case OPT_VERSION: cli_version(); return 0;
+        case OPT_QUICK: opt->quick = 1; break;
+        case OPT_DATA: opt->data = optarg; break;
+        case OPT_GRADCHECK: opt->gradcheck = optarg; break;
+        case OPT_JSON: opt->json = optarg; break;
+        case OPT_ONLY: opt->only = optarg; break;
+        default: return cli_try_help();
+        }
+    }
+    if (optind < argc)
+        return cli_usage_error("unexpected argument '%s' (it takes options only)", argv[optind]);
+    if (opt->only) {
+        size_t i = 0;
+        while (i < sizeof only_names / sizeof only_names[0] && strcmp(opt->only, only_names[i]) != 0)
+            i++;
+        if (i == sizeof only_names / sizeof only_names[0])
+            return cli_usage_error("--only takes seed, weather, weather-two-ops, weather-tuned, "
+                                   "mnist or softmax, not '%s'", opt->only);
+    }
+    /* A table that was named must be there; only the default may be
+     * absent, and then the data is synthetic (and says so). */
+    if (!opt->data && env && env[0])
+        opt->data = env;
+    if (opt->data && access(opt->data, R_OK) != 0) {
+        fprintf(stderr, "%s: cannot read the weather table '%s': %s\n", cli_name(), opt->data,
+                strerror(errno));
+        return CLI_EXIT_USAGE;
+    }
+    if (!opt->data && access("../shared/data/clean_weather.csv", R_OK) == 0)
+        opt->data = "../shared/data/clean_weather.csv";
+    return -1;
 }
 
 int main(int argc, char **argv)
@@ -1021,40 +1092,13 @@ int main(int argc, char **argv)
     bench_data data;
     double softmax_ratio, softmax_allocs, unfused_ratio = 0.0, tuned_ratio = 0.0;
     struct rusage ru;
+    int rc = parse_args(argc, argv, &opt);
 
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--quick") == 0)
-            opt.quick = 1;
-        else if (strcmp(argv[i], "--data") == 0 && i + 1 < argc)
-            opt.data = argv[++i];
-        else if (strcmp(argv[i], "--gradcheck") == 0 && i + 1 < argc)
-            opt.gradcheck = argv[++i];
-        else if (strcmp(argv[i], "--json") == 0 && i + 1 < argc)
-            opt.json = argv[++i];
-        else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc)
-            opt.only = argv[++i];
-        else {
-            usage(argv[0]);
-            return 2;
-        }
-    }
-    if (opt.only) {
-        static const char *const names[] = {"seed",          "weather", "weather-two-ops",
-                                            "weather-tuned", "mnist",   "softmax"};
-        size_t i = 0;
-        while (i < sizeof names / sizeof names[0] && strcmp(opt.only, names[i]) != 0)
-            i++;
-        if (i == sizeof names / sizeof names[0]) {
-            usage(argv[0]);
-            return 2;
-        }
-    }
-    if (!opt.data)
-        opt.data = getenv("BP_WEATHER_CSV") && getenv("BP_WEATHER_CSV")[0]
-                       ? getenv("BP_WEATHER_CSV") : "../shared/data/clean_weather.csv";
+    if (rc >= 0)
+        return rc;
     if (opt.json && !(json = fopen(opt.json, "w"))) {
-        perror(opt.json);
-        return 2;
+        fprintf(stderr, "%s: cannot write '%s': %s\n", cli_name(), opt.json, strerror(errno));
+        return CLI_EXIT_USAGE;
     }
     openblas_set_num_threads(1);
 
@@ -1072,7 +1116,7 @@ int main(int argc, char **argv)
             fclose(f);
     }
 
-    printf("weather data: %s\n", opt.data);
+    printf("weather data: %s\n", opt.data ? opt.data : "(none: synthetic)");
     for (int i = 0; i < N_WORK; i++)
         if (!opt.only || strcmp(opt.only, workload_names[i]) == 0)
             mem[i] = probe_workload(i, &opt);

@@ -1,13 +1,16 @@
+/* SPDX-License-Identifier: MIT */
 /* gradcheck: checks every registered op's analytic derivative, and a few
  * whole graphs, against finite differences.  Public API only. */
 #define _POSIX_C_SOURCE 200809L
 #include "bpgraph.h"
+#include "cli.h"
 
 #include <dlfcn.h>
-#include <errno.h>
+#include <getopt.h>
 #include <math.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,8 +69,8 @@ static double now(void)
 
 static void usage(FILE *f)
 {
-    fputs("usage: gradcheck [options] [name ...]\n"
-          "Checks each op's analytic derivative (backward) against finite differences.\n"
+    fprintf(f, "Usage: %s [OPTION]... [NAME]...\n", cli_name());
+    fputs("Checks each op's analytic derivative (backward) against finite differences.\n"
           "With no names: every registered op and the graph cases.  Names select ops\n"
           "and graph cases (graph:mlp, ...).\n"
           "\n"
@@ -79,148 +82,111 @@ static void usage(FILE *f)
           "  --case N          run only case N of the named op (replay)\n"
           "  --no-richardson   plain central differences, no error estimate\n"
           "  --format text|json\n"
-          "  --plugin FILE     load ops from a shared object (repeatable)\n"
+          "  --plugin FILE     load ops from a shared object (repeatable); a FILE\n"
+          "                    without a slash that exists is loaded from here\n"
           "  --graph           graph cases only;  --no-graph: ops only\n"
           "  --self-test       inject known-wrong derivatives and check they are caught\n"
-          "  --help            this text\n"
+          "  -h, --help        this text\n"
+          "  --version         the version and licence\n"
+          "Options take their value as '--seed 5' or '--seed=5'; '--' ends the options.\n"
           "\n"
           "Exit status: 0 all pass, 1 a mismatch, 2 usage error,\n"
           "3 a non-finite value or an op error.\n", f);
 }
 
-static int usage_error(const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 1, 2)))
-#endif
-    ;
-
-static int usage_error(const char *fmt, ...)
-{
-    va_list ap;
-    fprintf(stderr, "gradcheck: ");
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "\nTry 'gradcheck --help'.\n");
-    return EXIT_USAGE;
-}
-
-static int parse_double(const char *s, double *out)
-{
-    char *end;
-    errno = 0;
-    *out = strtod(s, &end);
-    return s[0] && !*end && errno == 0 && isfinite(*out) && *out >= 0.0;
-}
-
-static int parse_size(const char *s, unsigned long long *out)
-{
-    char *end;
-    if (!s[0] || s[0] == '-')
-        return 0;
-    errno = 0;
-    *out = strtoull(s, &end, 10);
-    return !*end && errno == 0;
-}
-
 /* Returns -1 when parsing succeeded, else an exit code. */
 static int parse_args(int argc, char **argv, cli *c)
 {
+    enum { OPT_LIST = 256, OPT_SEED, OPT_EPS, OPT_ATOL, OPT_RTOL, OPT_CASE, OPT_NO_RICHARDSON,
+           OPT_FORMAT, OPT_PLUGIN, OPT_GRAPH, OPT_NO_GRAPH, OPT_SELF_TEST, OPT_VERSION };
+    static const struct option longopts[] = {
+        {"list", no_argument, NULL, OPT_LIST},
+        {"seed", required_argument, NULL, OPT_SEED},
+        {"eps", required_argument, NULL, OPT_EPS},
+        {"atol", required_argument, NULL, OPT_ATOL},
+        {"rtol", required_argument, NULL, OPT_RTOL},
+        {"case", required_argument, NULL, OPT_CASE},
+        {"no-richardson", no_argument, NULL, OPT_NO_RICHARDSON},
+        {"format", required_argument, NULL, OPT_FORMAT},
+        {"plugin", required_argument, NULL, OPT_PLUGIN},
+        {"graph", no_argument, NULL, OPT_GRAPH},
+        {"no-graph", no_argument, NULL, OPT_NO_GRAPH},
+        {"self-test", no_argument, NULL, OPT_SELF_TEST},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, OPT_VERSION},
+        {NULL, 0, NULL, 0},
+    };
+    int opt;
+
     memset(c, 0, sizeof *c);
     c->opt = bp_check_options_default();
     c->graphs = 1;
-    c->argv0 = argv[0];
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char *val = NULL;
-        char key[32];
-        const char *eq = strchr(a, '=');
-
-        if (a[0] != '-' || a[1] != '-' || !a[2]) {
-            if (a[0] == '-' && a[1] && strcmp(a, "-h") != 0)
-                return usage_error("unknown option '%s'", a);
-            if (strcmp(a, "-h") == 0) {
-                usage(stdout);
-                return EXIT_PASS;
-            }
-            if (c->n_names == MAX_NAMES)
-                return usage_error("too many names (at most %d)", MAX_NAMES);
-            c->names[c->n_names++] = a;
-            continue;
-        }
-        if (eq && (size_t)(eq - a) < sizeof key) {
-            memcpy(key, a, (size_t)(eq - a));
-            key[eq - a] = '\0';
-            val = eq + 1;
-        } else {
-            snprintf(key, sizeof key, "%s", a);
-        }
-#define NEEDS_VALUE()                                                      \
-        do {                                                               \
-            if (!val) {                                                    \
-                if (i + 1 >= argc)                                         \
-                    return usage_error("option '%s' needs a value", key);  \
-                val = argv[++i];                                           \
-            }                                                              \
-        } while (0)
-        if (strcmp(key, "--help") == 0) {
+    c->argv0 = argv[0];   /* as typed, for the replay line */
+    cli_init(argv);
+    while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        uint64_t v;
+        switch (opt) {
+        case 'h':
             usage(stdout);
             return EXIT_PASS;
-        } else if (strcmp(key, "--list") == 0) {
-            c->list = 1;
-        } else if (strcmp(key, "--self-test") == 0) {
-            c->self_test = 1;
-        } else if (strcmp(key, "--graph") == 0) {
-            c->graphs = 2;
-        } else if (strcmp(key, "--no-graph") == 0) {
-            c->graphs = 0;
-        } else if (strcmp(key, "--no-richardson") == 0) {
-            c->opt.richardson = 0;
-        } else if (strcmp(key, "--seed") == 0) {
-            unsigned long long v;
-            NEEDS_VALUE();
-            if (!parse_size(val, &v))
-                return usage_error("--seed needs a non-negative integer, not '%s'", val);
+        case OPT_VERSION:
+            cli_version();
+            return EXIT_PASS;
+        case OPT_LIST: c->list = 1; break;
+        case OPT_SELF_TEST: c->self_test = 1; break;
+        case OPT_GRAPH: c->graphs = 2; break;
+        case OPT_NO_GRAPH: c->graphs = 0; break;
+        case OPT_NO_RICHARDSON: c->opt.richardson = 0; break;
+        case OPT_SEED:
+            if (!cli_parse_uint(optarg, UINT64_MAX, &v))
+                return cli_usage_error("--seed needs an integer from 0 to %llu, not '%s'",
+                                   (unsigned long long)UINT64_MAX, optarg);
             c->opt.seed = v;
-        } else if (strcmp(key, "--case") == 0) {
-            unsigned long long v;
-            NEEDS_VALUE();
-            if (!parse_size(val, &v))
-                return usage_error("--case needs a non-negative integer, not '%s'", val);
+            break;
+        case OPT_CASE:
+            /* BP_CHECK_ALL itself means every case: not a case number */
+            if (!cli_parse_uint(optarg, BP_CHECK_ALL - 1, &v))
+                return cli_usage_error("--case needs a case number from 0 to %zu, not '%s'",
+                                   (size_t)(BP_CHECK_ALL - 1), optarg);
             c->opt.only_case = (size_t)v;
-        } else if (strcmp(key, "--eps") == 0) {
-            NEEDS_VALUE();
-            if (!parse_double(val, &c->opt.eps) || c->opt.eps <= 0.0 || c->opt.eps >= 1.0)
-                return usage_error("--eps needs a number in (0, 1), not '%s'", val);
+            break;
+        case OPT_EPS:
+            if (!cli_parse_nonneg(optarg, &c->opt.eps) || c->opt.eps <= 0.0 || c->opt.eps >= 1.0)
+                return cli_usage_error("--eps needs a number in (0, 1), not '%s'", optarg);
             c->opt_eps = 1;
-        } else if (strcmp(key, "--atol") == 0) {
-            NEEDS_VALUE();
-            if (!parse_double(val, &c->opt.atol))
-                return usage_error("--atol needs a number >= 0, not '%s'", val);
+            break;
+        case OPT_ATOL:
+            if (!cli_parse_nonneg(optarg, &c->opt.atol))
+                return cli_usage_error("--atol needs a number >= 0, not '%s'", optarg);
             c->opt_atol = 1;
-        } else if (strcmp(key, "--rtol") == 0) {
-            NEEDS_VALUE();
-            if (!parse_double(val, &c->opt.rtol))
-                return usage_error("--rtol needs a number >= 0, not '%s'", val);
+            break;
+        case OPT_RTOL:
+            if (!cli_parse_nonneg(optarg, &c->opt.rtol))
+                return cli_usage_error("--rtol needs a number >= 0, not '%s'", optarg);
             c->opt_rtol = 1;
-        } else if (strcmp(key, "--format") == 0) {
-            NEEDS_VALUE();
-            if (strcmp(val, "json") == 0)
+            break;
+        case OPT_FORMAT:
+            if (strcmp(optarg, "json") == 0)
                 c->json = 1;
-            else if (strcmp(val, "text") != 0)
-                return usage_error("--format is text or json, not '%s'", val);
-        } else if (strcmp(key, "--plugin") == 0) {
-            NEEDS_VALUE();
+            else if (strcmp(optarg, "text") != 0)
+                return cli_usage_error("--format is text or json, not '%s'", optarg);
+            break;
+        case OPT_PLUGIN:
             if (c->n_plugins == MAX_PLUGINS)
-                return usage_error("too many plugins (at most %d)", MAX_PLUGINS);
-            c->plugins[c->n_plugins++] = val;
-        } else {
-            return usage_error("unknown option '%s'", a);
+                return cli_usage_error("too many plugins (at most %d)", MAX_PLUGINS);
+            c->plugins[c->n_plugins++] = optarg;
+            break;
+        default:   /* getopt_long has said what is wrong */
+            return cli_try_help();
         }
-#undef NEEDS_VALUE
+    }
+    for (int i = optind; i < argc; i++) {
+        if (c->n_names == MAX_NAMES)
+            return cli_usage_error("too many names (at most %d)", MAX_NAMES);
+        c->names[c->n_names++] = argv[i];
     }
     if (c->opt.only_case != BP_CHECK_ALL && c->n_names != 1)
-        return usage_error("--case replays one case of one op: name exactly one");
+        return cli_usage_error("--case replays one case of one op: name exactly one");
     return -1;
 }
 
@@ -231,19 +197,30 @@ static void *plugin_handles[MAX_PLUGINS];
 static int load_plugins(const cli *c, bp_registry *reg)
 {
     for (size_t i = 0; i < c->n_plugins; i++) {
-        void *h = dlopen(c->plugins[i], RTLD_NOW | RTLD_LOCAL);
-        void *sym;
+        const char *name = c->plugins[i];
+        char here[4096];
+        void *h, *sym;
         bp_plugin_init_fn init;
         int rc;
 
+        /* dlopen searches the library path for a name without a slash,
+         * never the current directory: a file of that name here is meant */
+        if (!strchr(name, '/') && access(name, F_OK) == 0 &&
+            (size_t)snprintf(here, sizeof here, "./%s", name) < sizeof here)
+            name = here;
+        h = dlopen(name, RTLD_NOW | RTLD_LOCAL);
         if (!h) {
-            fprintf(stderr, "gradcheck: cannot load plugin: %s\n", dlerror());
+            fprintf(stderr, "%s: cannot load plugin '%s': %s\n", cli_name(), c->plugins[i],
+                    dlerror());
+            if (!strchr(c->plugins[i], '/'))
+                fprintf(stderr, "%s: (a name without a slash is looked up in this directory, "
+                        "then in the library path)\n", cli_name());
             return EXIT_USAGE;
         }
         plugin_handles[i] = h;
         sym = dlsym(h, BP_PLUGIN_INIT_SYMBOL);
         if (!sym) {
-            fprintf(stderr, "gradcheck: plugin %s exports no %s(bp_registry *)\n",
+            fprintf(stderr, "%s: plugin %s exports no %s(bp_registry *)\n", cli_name(),
                     c->plugins[i], BP_PLUGIN_INIT_SYMBOL);
             return EXIT_USAGE;
         }
@@ -252,7 +229,7 @@ static int load_plugins(const cli *c, bp_registry *reg)
         current_check = c->plugins[i];
         rc = init(reg);
         if (rc != 0) {
-            fprintf(stderr, "gradcheck: %s in %s returned %d\n", BP_PLUGIN_INIT_SYMBOL,
+            fprintf(stderr, "%s: %s in %s returned %d\n", cli_name(), BP_PLUGIN_INIT_SYMBOL,
                     c->plugins[i], rc);
             return EXIT_NONFINITE;
         }
@@ -550,7 +527,7 @@ static void json_string(const char *s)
 static void json_number(double v)
 {
     if (isfinite(v))
-        printf("%.6g", v);
+        printf("%.17g", v);
     else
         printf("null");
 }
@@ -568,7 +545,8 @@ static void print_json_report(const cli *c, const bp_check_report *rep, int is_g
     json_number(rep->max_abs_err);
     printf(", \"max_rel_err\": ");
     json_number(rep->max_rel_err);
-    printf(", \"seconds\": %.6f", seconds);
+    printf(", \"seconds\": ");
+    json_number(seconds);
     if (rep->result != BP_CHECK_PASS) {
         printf(", \"failed_case\": ");
         if (rep->failed_case == BP_CHECK_NONE)
@@ -628,10 +606,15 @@ static int run_checks(const cli *c, const bp_registry *reg)
     int first = 1;
 
     if (c->json) {
-        printf("{\"options\": {\"seed\": %llu, \"eps\": %.17g, \"step_scale\": %g, "
-               "\"atol\": %g, \"rtol\": %g, \"richardson\": %s},\n \"checks\": [",
-               c->opt.seed, c->opt.eps, c->opt.step_scale, c->opt.atol, c->opt.rtol,
-               c->opt.richardson ? "true" : "false");
+        printf("{\"options\": {\"seed\": %llu, \"eps\": ", c->opt.seed);
+        json_number(c->opt.eps);
+        printf(", \"step_scale\": ");
+        json_number(c->opt.step_scale);
+        printf(", \"atol\": ");
+        json_number(c->opt.atol);
+        printf(", \"rtol\": ");
+        json_number(c->opt.rtol);
+        printf(", \"richardson\": %s},\n \"checks\": [", c->opt.richardson ? "true" : "false");
     } else {
         print_header(&c->opt);
     }
@@ -653,7 +636,7 @@ static int run_checks(const cli *c, const bp_registry *reg)
             st = op ? bp_gradcheck_op(op, &c->opt, &rep)
                     : run_graph_case(&graph_cases[i], &c->opt, &rep);
             if (st == BP_ENOMEM) {
-                fprintf(stderr, "gradcheck: out of memory checking %s\n", name);
+                fprintf(stderr, "%s: out of memory checking %s\n", cli_name(), name);
                 bp_check_report_clear(&rep);
                 return EXIT_NONFINITE;
             }
@@ -674,13 +657,15 @@ static int run_checks(const cli *c, const bp_registry *reg)
             bp_check_report_clear(&rep);
         }
     }
-    if (c->json)
+    if (c->json) {
         printf("\n ],\n \"summary\": {\"checked\": %zu, \"passed\": %zu, \"failed\": %zu, "
-               "\"seconds\": %.6f, \"result\": \"%s\"}}\n", n_run, n_pass, n_run - n_pass,
-               now() - start, result_name(worst));
-    else
+               "\"seconds\": ", n_run, n_pass, n_run - n_pass);
+        json_number(now() - start);
+        printf(", \"result\": \"%s\"}}\n", result_name(worst));
+    } else {
         printf("\n%zu checked, %zu passed, %zu failed in %.2f s\n", n_run, n_pass,
                n_run - n_pass, now() - start);
+    }
     return exit_code(worst);
 }
 
@@ -843,7 +828,7 @@ static int self_test(const cli *c, const bp_registry *reg)
         int was_caught;
 
         if (!base) {
-            fprintf(stderr, "gradcheck: self-test needs the built-in op %s\n", f->op);
+            fprintf(stderr, "%s: self-test needs the built-in op %s\n", cli_name(), f->op);
             return EXIT_NONFINITE;
         }
         if (check_with_fault(base, f, i, &c->opt, &rep) == BP_ENOMEM) {
@@ -926,7 +911,7 @@ int main(int argc, char **argv)
     install_crash_handlers();
     reg = bp_registry_new();
     if (!reg) {
-        fprintf(stderr, "gradcheck: out of memory\n");
+        fprintf(stderr, "%s: out of memory\n", cli_name());
         return EXIT_NONFINITE;
     }
     rc = load_plugins(&c, reg);
@@ -936,7 +921,7 @@ int main(int argc, char **argv)
             for (size_t k = 0; k < N_GRAPH_CASES && !known; k++)
                 known = strcmp(graph_cases[k].name, c.names[i]) == 0;
             if (!known)
-                rc = usage_error("no op or graph case named '%s' (see --list)", c.names[i]);
+                rc = cli_usage_error("no op or graph case named '%s' (see --list)", c.names[i]);
         }
     }
     if (rc < 0 && c.list) {

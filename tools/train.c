@@ -1,79 +1,73 @@
+/* SPDX-License-Identifier: MIT */
 /*
- * tools/train: trains a dense network on columns of a CSV file, with the
- * public bpgraph API only, and compares it on the test split with least
- * squares (LAPACKE_dgels) and, for a "<col>_tomorrow" target, with
- * "tomorrow = today".
+ * tools/train: trains a dense network on the columns of any CSV table, with
+ * the public bpgraph API only, and compares it on the test split with
+ * baselines: least squares for a number (--target), the majority class and
+ * a logistic regression for a class (--label).
  *
- *   tools/train --data ../shared/data/clean_weather.csv      (the defaults)
+ *   tools/train --data table.csv --label species
+ *   tools/train --data table.csv --target price
  *   tools/train --help
  *
  * Regression: x → dense → relu → dense → prediction, MSE on standardised
- * targets.  --classes K: the same network gives K logits, then the lesson's
- * staged softmax and NLL.  Exit status 0, 1 on a data or file error, 2 on a
+ * targets.  Classification: the same network gives K logits and
+ * softmax_ce.  The stages (load, targets, model, train, evaluate, report)
+ * run in turn over one run struct; train_data.c loads, train_eval.c
+ * evaluates and reports.  Exit status 0, 1 on a data or file error, 2 on a
  * usage error.
  */
-#define _POSIX_C_SOURCE 200809L
-#include "bpgraph.h"
+#define _GNU_SOURCE 1   /* getopt_long */
+#include "config.h"
+
+#include "train.h"
 
 #include <errno.h>
-#include <lapacke.h>
+#include <getopt.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#define MAX_INPUTS 64
-
-typedef struct options {
-    const char *data;
-    const char *inputs;
-    const char *target;
-    size_t hidden;
-    size_t epochs;
-    double lr;
-    int lr_given;
-    size_t batch;
-    uint64_t seed;
-    int optimizer;          /* BP_OPTIM_* */
-    double momentum;
-    size_t classes;         /* 0: regression */
-    double band;
-    double valid, test;
-    int shuffle_split;
-    int json;
-    int quiet;
-    const char *save, *load, *dot, *log;
-    int dot_backward;
-} options;
-
-static const char *prog = "train";
+const char *prog = "train";
 
 static void usage(FILE *f)
 {
     fprintf(f,
-        "usage: %s [options]\n"
-        "Trains a dense network (one relu hidden layer) on columns of a CSV file and\n"
-        "compares it on the test split with least squares and \"tomorrow = today\".\n"
+        "usage: %s --data FILE (--target COL | --label COL) [options]\n"
+        "Trains a dense network (one relu hidden layer) on the columns of a CSV table and\n"
+        "compares it on the test split with baselines: least squares for --target, the\n"
+        "majority class and a logistic regression for --label.\n"
         "\n"
         "data\n"
-        "  --data FILE        CSV with a header row (default ../shared/data/clean_weather.csv)\n"
-        "  --inputs A,B,...   input columns (default tmax,tmin,rain)\n"
-        "  --target COL       target column (default tmax_tomorrow)\n"
-        "  --valid F --test F fractions for validation and test (default 0.15 each);\n"
-        "                     rows are split in file order: train, then valid, then test\n"
-        "  --shuffle-split    split shuffled rows instead (seeded)\n"
+        "  --data FILE        CSV table with a header row (required)\n"
+        "  --target COL       predict the number in COL (regression)\n"
+        "  --label COL        predict the class in COL, integers or text (classification)\n"
+        "                     (with neither, the error lists the table's columns)\n"
+        "  --inputs A,B,...   input columns (default: every numeric column but the one\n"
+        "                     predicted); an empty name is an error\n"
+        "  --input COL        one input column, its name taken whole (it may hold a comma);\n"
+        "                     repeat it, or mix it with --inputs, to add columns in order\n"
+        "                     Inputs constant on the training split are dropped, with a note.\n"
+        "  --valid F --test F fractions for validation and test (default 0.15 each)\n"
+        "  --ordered          split in file order (train, then valid, then test), as for a\n"
+        "                     time series; by default rows are shuffled (seeded) and, with\n"
+        "                     --label, stratified so that every class is in every part\n"
         "model and training\n"
         "  --hidden N         hidden units (default 16)\n"
-        "  --epochs N         passes over the training split (default 20)\n"
+        "  --epochs N         passes over the training split, at most (default 200)\n"
+        "  --patience N       stop after N epochs without a better validation score, and\n"
+        "                     keep the best epoch's params (default 10; 0: run every epoch\n"
+        "                     and keep the last)\n"
         "  --batch N          minibatch rows (default 64)\n"
         "  --optimizer NAME   adam (default) or sgd\n"
         "  --lr X             learning rate (default 3e-3 for adam, 1e-2 for sgd)\n"
         "  --momentum X       SGD momentum (default 0.9)\n"
-        "  --seed N           seed for initialisation and shuffling (default 1)\n"
-        "  --classes K        classify instead of regress: the change d = target - first\n"
-        "                     input; K = 3: colder (d < -band), same, warmer (d > band);\n"
-        "                     other K: K equal-count bins of d on the training split\n"
+        "  --seed N           seed for the split, initialisation and shuffling (default 1)\n"
+        "  --classes K        with --target <col>_tomorrow and a column <col>: classify the\n"
+        "                     change d = target - <col>; K = 3: colder (d < -band), same,\n"
+        "                     warmer (d > band); other K: K equal-count bins of d\n"
         "  --band X           half-width of \"same\" for --classes 3 (default 2)\n"
         "output\n"
         "  --json             print the final metrics as one JSON object on stdout\n"
@@ -81,17 +75,21 @@ static void usage(FILE *f)
         "  --quiet            print nothing but errors (and the --json object)\n"
         "  --log FILE         per-epoch metrics as CSV\n"
         "  --save FILE        save the trained params (bpgraph params format)\n"
-        "  --load FILE        start from saved params (use --epochs 0 to evaluate only)\n"
+        "  --load FILE        start from saved params (--epochs 0: evaluate only)\n"
+        "  --predict FILE     with --load: write the predictions for the rows of FILE (a\n"
+        "                     CSV with the input columns) as CSV on stdout, with each\n"
+        "                     class's probability when classifying; give the --data and\n"
+        "                     split options of the run that saved the params, whose\n"
+        "                     training split the standardisation and classes come from\n"
         "  --dot FILE         write the network's graph as Graphviz DOT\n"
         "  --dot-backward     ... the backward graph instead (edges carry gradients)\n"
-        "  --help             this text\n",
-        prog);
-}
-
-static int usage_error(const char *what, const char *arg)
-{
-    fprintf(stderr, "%s: %s%s%s\nTry '%s --help'.\n", prog, what, arg ? ": " : "", arg ? arg : "", prog);
-    return 2;
+        "  --help             this text\n"
+        "  --version          the version\n"
+        "Options take their value as --opt VALUE or --opt=VALUE; -- ends the options.\n"
+        "Least squares is LAPACKE_dgelsd with rcond %g (a rank below the column count\n"
+        "is reported); ratios whose denominator is ~0 print n/a.  Exit status: 0; 1 for a\n"
+        "data or file error; 2 for a usage error.\n",
+        prog, LS_RCOND);
 }
 
 static int parse_size(const char *s, size_t *out, size_t min)
@@ -118,15 +116,90 @@ static int parse_double(const char *s, double *out)
     return errno || *end || !isfinite(*out) ? -1 : 0;
 }
 
-/* 0, or 2 after printing a usage error. */
+/* A usage error, GNU style; returns the exit status 2. */
+int usage_error(const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "%s: ", prog);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nTry '%s --help' for more information.\n", prog);
+    return 2;
+}
+
+enum {
+    OPT_DATA = 256, OPT_INPUTS, OPT_INPUT, OPT_TARGET, OPT_LABEL, OPT_HIDDEN, OPT_EPOCHS,
+    OPT_PATIENCE, OPT_BATCH, OPT_SEED, OPT_CLASSES, OPT_LR, OPT_MOMENTUM, OPT_BAND, OPT_VALID,
+    OPT_TEST, OPT_OPTIMIZER, OPT_ORDERED, OPT_JSON, OPT_QUIET, OPT_SAVE, OPT_LOAD, OPT_PREDICT,
+    OPT_DOT, OPT_DOT_BACKWARD, OPT_LOG, OPT_VERSION
+};
+
+static const struct option long_options[] = {
+    {"data", required_argument, NULL, OPT_DATA},
+    {"inputs", required_argument, NULL, OPT_INPUTS},
+    {"input", required_argument, NULL, OPT_INPUT},
+    {"target", required_argument, NULL, OPT_TARGET},
+    {"label", required_argument, NULL, OPT_LABEL},
+    {"hidden", required_argument, NULL, OPT_HIDDEN},
+    {"epochs", required_argument, NULL, OPT_EPOCHS},
+    {"patience", required_argument, NULL, OPT_PATIENCE},
+    {"batch", required_argument, NULL, OPT_BATCH},
+    {"seed", required_argument, NULL, OPT_SEED},
+    {"classes", required_argument, NULL, OPT_CLASSES},
+    {"lr", required_argument, NULL, OPT_LR},
+    {"momentum", required_argument, NULL, OPT_MOMENTUM},
+    {"band", required_argument, NULL, OPT_BAND},
+    {"valid", required_argument, NULL, OPT_VALID},
+    {"test", required_argument, NULL, OPT_TEST},
+    {"optimizer", required_argument, NULL, OPT_OPTIMIZER},
+    {"ordered", no_argument, NULL, OPT_ORDERED},
+    {"json", no_argument, NULL, OPT_JSON},
+    {"quiet", no_argument, NULL, OPT_QUIET},
+    {"save", required_argument, NULL, OPT_SAVE},
+    {"load", required_argument, NULL, OPT_LOAD},
+    {"predict", required_argument, NULL, OPT_PREDICT},
+    {"dot", required_argument, NULL, OPT_DOT},
+    {"dot-backward", no_argument, NULL, OPT_DOT_BACKWARD},
+    {"log", required_argument, NULL, OPT_LOG},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, OPT_VERSION},
+    {NULL, 0, NULL, 0}
+};
+
+/* Appends the column names of an --inputs list (split at commas; an empty
+ * name is an error) or of one --input (taken whole, so it may hold a
+ * comma).  0, or 2 after a usage error. */
+static int add_inputs(options *o, const char *arg, int whole)
+{
+    const char *p = arg;
+
+    for (;;) {
+        size_t len = whole ? strlen(p) : strcspn(p, ",");
+        if (len == 0)
+            return whole ? usage_error("--input needs a column name")
+                         : usage_error("--inputs '%s' has an empty column name (use --input NAME "
+                                       "for a name that holds a comma)", arg);
+        if (o->n_inputs == MAX_INPUTS)
+            return usage_error("more than %d input columns", MAX_INPUTS);
+        o->input[o->n_inputs].name = p;
+        o->input[o->n_inputs++].len = len;
+        if (p[len] != ',')
+            return 0;
+        p += len + 1;
+    }
+}
+
+/* 0, or 2 after printing a usage error; -1 after --help or --version
+ * (exit 0). */
 static int parse_args(int argc, char **argv, options *o)
 {
+    int c;
+
     memset(o, 0, sizeof *o);
-    o->data = "../shared/data/clean_weather.csv";
-    o->inputs = "tmax,tmin,rain";
-    o->target = "tmax_tomorrow";
     o->hidden = 16;
-    o->epochs = 20;
+    o->epochs = 200;
+    o->patience = 10;
     o->batch = 64;
     o->seed = 1;
     o->optimizer = BP_OPTIM_ADAM;
@@ -134,115 +207,113 @@ static int parse_args(int argc, char **argv, options *o)
     o->band = 2.0;
     o->valid = 0.15;
     o->test = 0.15;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+    opterr = 0;   /* its messages are ours, with "Try ... --help" */
+    while ((c = getopt_long(argc, argv, ":h", long_options, NULL)) != -1) {
+        const char *v = optarg;
         size_t sz;
-#define NEED_VALUE() do { if (!v) return usage_error("option needs a value", a); i++; } while (0)
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+        double f;
+        switch (c) {
+        case 'h':
             usage(stdout);
-            exit(0);
-        } else if (!strcmp(a, "--data")) {
-            NEED_VALUE();
-            o->data = v;
-        } else if (!strcmp(a, "--inputs")) {
-            NEED_VALUE();
-            o->inputs = v;
-        } else if (!strcmp(a, "--target")) {
-            NEED_VALUE();
-            o->target = v;
-        } else if (!strcmp(a, "--hidden")) {
-            NEED_VALUE();
+            return -1;
+        case OPT_VERSION:
+            printf("bpgraph-train (bpgraph) %s\n", PACKAGE_VERSION);
+            return -1;
+        case OPT_DATA: o->data = v; break;
+        case OPT_INPUTS:
+        case OPT_INPUT:
+            if (add_inputs(o, v, c == OPT_INPUT))
+                return 2;
+            break;
+        case OPT_TARGET: o->target = v; break;
+        case OPT_LABEL: o->label = v; break;
+        case OPT_HIDDEN:
             if (parse_size(v, &o->hidden, 1))
-                return usage_error("--hidden needs a whole number >= 1", v);
-        } else if (!strcmp(a, "--epochs")) {
-            NEED_VALUE();
+                return usage_error("--hidden needs a whole number >= 1, not '%s'", v);
+            break;
+        case OPT_EPOCHS:
             if (parse_size(v, &o->epochs, 0))
-                return usage_error("--epochs needs a whole number >= 0", v);
-        } else if (!strcmp(a, "--batch")) {
-            NEED_VALUE();
+                return usage_error("--epochs needs a whole number >= 0, not '%s'", v);
+            break;
+        case OPT_PATIENCE:
+            if (parse_size(v, &o->patience, 0))
+                return usage_error("--patience needs a whole number >= 0, not '%s'", v);
+            break;
+        case OPT_BATCH:
             if (parse_size(v, &o->batch, 1))
-                return usage_error("--batch needs a whole number >= 1", v);
-        } else if (!strcmp(a, "--seed")) {
-            NEED_VALUE();
+                return usage_error("--batch needs a whole number >= 1, not '%s'", v);
+            break;
+        case OPT_SEED:
             if (parse_size(v, &sz, 0))
-                return usage_error("--seed needs a whole number >= 0", v);
+                return usage_error("--seed needs a whole number >= 0, not '%s'", v);
             o->seed = sz;
-        } else if (!strcmp(a, "--classes")) {
-            NEED_VALUE();
+            break;
+        case OPT_CLASSES:
             if (parse_size(v, &o->classes, 2) || o->classes > 100)
-                return usage_error("--classes needs a whole number from 2 to 100", v);
-        } else if (!strcmp(a, "--lr")) {
-            NEED_VALUE();
+                return usage_error("--classes needs a whole number from 2 to 100, not '%s'", v);
+            break;
+        case OPT_LR:
             if (parse_double(v, &o->lr) || !(o->lr > 0))
-                return usage_error("--lr needs a number > 0", v);
+                return usage_error("--lr needs a number > 0, not '%s'", v);
             o->lr_given = 1;
-        } else if (!strcmp(a, "--momentum")) {
-            NEED_VALUE();
+            break;
+        case OPT_MOMENTUM:
             if (parse_double(v, &o->momentum) || o->momentum < 0 || o->momentum >= 1)
-                return usage_error("--momentum needs a number in [0, 1)", v);
-        } else if (!strcmp(a, "--band")) {
-            NEED_VALUE();
+                return usage_error("--momentum needs a number in [0, 1), not '%s'", v);
+            break;
+        case OPT_BAND:
             if (parse_double(v, &o->band) || o->band < 0)
-                return usage_error("--band needs a number >= 0", v);
-        } else if (!strcmp(a, "--valid") || !strcmp(a, "--test")) {
-            double f;
-            NEED_VALUE();
+                return usage_error("--band needs a number >= 0, not '%s'", v);
+            break;
+        case OPT_VALID:
+        case OPT_TEST:
             if (parse_double(v, &f) || f < 0 || f >= 1)
-                return usage_error("--valid and --test need a fraction in [0, 1)", v);
-            *(a[2] == 'v' ? &o->valid : &o->test) = f;
-        } else if (!strcmp(a, "--optimizer")) {
-            NEED_VALUE();
+                return usage_error("--valid and --test need a fraction in [0, 1), not '%s'", v);
+            *(c == OPT_VALID ? &o->valid : &o->test) = f;
+            break;
+        case OPT_OPTIMIZER:
             if (!strcmp(v, "adam"))
                 o->optimizer = BP_OPTIM_ADAM;
             else if (!strcmp(v, "sgd"))
                 o->optimizer = BP_OPTIM_SGD;
             else
-                return usage_error("--optimizer is adam or sgd", v);
-        } else if (!strcmp(a, "--shuffle-split")) {
-            o->shuffle_split = 1;
-        } else if (!strcmp(a, "--json")) {
-            o->json = 1;
-        } else if (!strcmp(a, "--quiet")) {
-            o->quiet = 1;
-        } else if (!strcmp(a, "--save")) {
-            NEED_VALUE();
-            o->save = v;
-        } else if (!strcmp(a, "--load")) {
-            NEED_VALUE();
-            o->load = v;
-        } else if (!strcmp(a, "--dot")) {
-            NEED_VALUE();
-            o->dot = v;
-        } else if (!strcmp(a, "--dot-backward")) {
-            o->dot_backward = 1;
-        } else if (!strcmp(a, "--log")) {
-            NEED_VALUE();
-            o->log = v;
-        } else {
-            return usage_error("unknown option", a);
+                return usage_error("--optimizer is adam or sgd, not '%s'", v);
+            break;
+        case OPT_ORDERED: o->ordered = 1; break;
+        case OPT_JSON: o->json = 1; break;
+        case OPT_QUIET: o->quiet = 1; break;
+        case OPT_SAVE: o->save = v; break;
+        case OPT_LOAD: o->load = v; break;
+        case OPT_PREDICT: o->predict = v; break;
+        case OPT_DOT: o->dot = v; break;
+        case OPT_DOT_BACKWARD: o->dot_backward = 1; break;
+        case OPT_LOG: o->log = v; break;
+        case ':':
+            return usage_error("option '%s' requires an argument", argv[optind - 1]);
+        default:
+            return usage_error("unrecognized option '%s'", argv[optind - 1]);
         }
-#undef NEED_VALUE
     }
+    if (optind < argc)
+        return usage_error("unexpected argument '%s' (%s takes options only)", argv[optind], prog);
+    if (!o->data)
+        return usage_error("no table: give --data FILE");
+    if (o->target && o->label)
+        return usage_error("--target and --label exclude each other: one column is predicted");
+    if (o->classes && !o->target)
+        return usage_error("--classes needs --target <col>_tomorrow (to classify by a column, "
+                           "use --label COL)");
+    if (o->predict && !o->load)
+        return usage_error("--predict needs --load FILE: the params to predict with");
+    if (o->predict && o->json)
+        return usage_error("--predict writes CSV on stdout: not with --json");
     if (o->valid + o->test >= 1)
-        return usage_error("--valid plus --test must be below 1", NULL);
+        return usage_error("--valid plus --test must be below 1");
     if (o->dot_backward && !o->dot)
-        return usage_error("--dot-backward needs --dot FILE", NULL);
+        return usage_error("--dot-backward needs --dot FILE");
     if (!o->lr_given)
         o->lr = o->optimizer == BP_OPTIM_ADAM ? 3e-3 : 1e-2;
     return 0;
-}
-
-/* Splits "a,b,c" into names (pointers into buf); the count, or 0. */
-static size_t split_names(char *buf, const char **names, size_t max)
-{
-    size_t n = 0;
-    for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
-        if (n == max || !*tok)
-            return 0;
-        names[n++] = tok;
-    }
-    return n;
 }
 
 static double now(void)
@@ -252,11 +323,17 @@ static double now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* The model and its data. */
-typedef struct model {
-    bp_graph *g;
-    bp_node *x, *y, *W1, *b1, *W2, *b2, *Z1, *A1, *out, *prob, *loss;
-} model;
+int out_of_memory(void)
+{
+    fprintf(stderr, "%s: out of memory\n", prog);
+    return 1;
+}
+
+int lib_error(const bp_error *err)
+{
+    fprintf(stderr, "%s: %s\n", prog, err->message);
+    return 1;
+}
 
 static int graph_error(const model *m)
 {
@@ -264,556 +341,358 @@ static int graph_error(const model *m)
     return 1;
 }
 
-/* Z1 = x·W1 + b1 (n×h), A1 = relu(Z1), Z2 = A1·W2 + b2 (n×k);
- * regression: L = mse(Z2, y); classification: L = nll(softmax(Z2), y). */
+/* hidden > 0: Z1 = x·W1 + b1 (n×h), A1 = relu(Z1), Z2 = A1·W2 + b2 (n×k);
+ * hidden 0: Z = x·W + b (n×k), a linear model.  Regression: L = mse(Z, y);
+ * classification: L = softmax_ce(Z, y), P = softmax(Z). */
 static int build(model *m, size_t n_in, size_t hidden, size_t k, int classify, uint64_t seed)
 {
     bp_rng rng;
+    bp_node *h;
+    size_t total = 0;
 
     m->g = bp_graph_new();
-    if (!m->g) {
-        fprintf(stderr, "%s: out of memory\n", prog);
-        return 1;
-    }
+    if (!m->g)
+        return out_of_memory();
     /* The trainer never looks at Z1 itself: let relu work over its buffers. */
     bp_graph_set_inplace(m->g, 1);
     m->x = bp_input(m->g, 1, n_in, "x");
     m->y = bp_input(m->g, 1, k, "y");
-    m->W1 = bp_param(m->g, n_in, hidden, "W1");
-    m->b1 = bp_param(m->g, 1, hidden, "b1");
-    m->W2 = bp_param(m->g, hidden, k, "W2");
-    m->b2 = bp_param(m->g, 1, k, "b2");
-    m->Z1 = bp_dense(m->g, m->x, m->W1, m->b1);
-    m->A1 = bp_relu(m->g, m->Z1);
-    m->out = bp_dense(m->g, m->A1, m->W2, m->b2);
+    if (hidden > 0) {
+        m->params[0] = bp_param(m->g, n_in, hidden, "W1");
+        m->params[1] = bp_param(m->g, 1, hidden, "b1");
+        m->params[2] = bp_param(m->g, hidden, k, "W2");
+        m->params[3] = bp_param(m->g, 1, k, "b2");
+        m->n_params = 4;
+        h = bp_dense(m->g, m->x, m->params[0], m->params[1]);
+        bp_node_set_name(h, "Z1");
+        h = bp_relu(m->g, h);
+        bp_node_set_name(h, "A1");
+        m->out = bp_dense(m->g, h, m->params[2], m->params[3]);
+        bp_node_set_name(m->out, "Z2");
+    } else {
+        m->params[0] = bp_param(m->g, n_in, k, "W");
+        m->params[1] = bp_param(m->g, 1, k, "b");
+        m->n_params = 2;
+        m->out = bp_dense(m->g, m->x, m->params[0], m->params[1]);
+        bp_node_set_name(m->out, "Z");
+    }
     if (classify) {
-        m->prob = bp_softmax_staged(m->g, m->out);
-        m->loss = bp_nll(m->g, m->prob, m->y);
+        m->loss = bp_softmax_ce(m->g, m->out, m->y);
+        m->prob = bp_softmax(m->g, m->out);
+        bp_node_set_name(m->prob, "P");
     } else {
         m->loss = bp_mse(m->g, m->out, m->y);
     }
+    bp_node_set_name(m->loss, "L");
     if (bp_graph_status(m->g) != BP_OK)
         return graph_error(m);
-    bp_node_set_name(m->Z1, "Z1");
-    bp_node_set_name(m->A1, "A1");
-    bp_node_set_name(m->out, "Z2");
-    if (m->prob)
-        bp_node_set_name(m->prob, "P");
-    bp_node_set_name(m->loss, "L");
     /* He for the relu layer, Glorot for the output; biases start at 0. */
     bp_rng_seed(&rng, seed);
-    if (bp_init_he(m->W1, &rng) != BP_OK || bp_init_glorot(m->W2, &rng) != BP_OK)
+    if ((hidden > 0 && bp_init_he(m->params[0], &rng) != BP_OK) ||
+        bp_init_glorot(m->params[hidden > 0 ? 2 : 0], &rng) != BP_OK)
         return graph_error(m);
-    return 0;
+    for (size_t p = 0; p < m->n_params; p++)
+        total += bp_node_rows(m->params[p]) * bp_node_cols(m->params[p]);
+    m->best = malloc(total * sizeof *m->best);
+    return m->best ? 0 : out_of_memory();
 }
 
-/* Network output for every row of xs into a new matrix (*out): Z2 for
- * regression, probabilities for classification. */
-static int predict(model *m, const bp_matrix *xs, bp_matrix **out)
+/* Copies the params into m->best (save) or back (restore). */
+static void snapshot(model *m, int save)
 {
-    bp_node *node = m->prob ? m->prob : m->out;
-    /* bound, not copied: xs may be the whole split */
-    if (bp_node_bind_value(m->x, xs) != BP_OK || bp_forward(m->g, node) != BP_OK)
-        return graph_error(m);
-    *out = bp_matrix_copy(bp_node_value(node));
-    if (!*out) {
-        fprintf(stderr, "%s: out of memory\n", prog);
-        return 1;
+    double *at = m->best;
+    for (size_t p = 0; p < m->n_params; p++) {
+        bp_matrix *v = bp_node_value(m->params[p]);
+        size_t len = v->rows * v->cols;
+        memcpy(save ? at : v->data, save ? v->data : at, len * sizeof(double));
+        at += len;
     }
+}
+
+static void model_free(model *m)
+{
+    bp_optimizer_free(m->opt);
+    bp_batcher_free(m->batcher);
+    bp_graph_free(m->g);
+    free(m->best);
+}
+
+/* Stage 2: the training targets: standardised values, or one-hot classes. */
+static int targets(run *r)
+{
+    const bp_split *s = &r->split;
+    bp_error err;
+
+    if (bp_matrix_take_rows(r->xs, r->train_rows, s->n_train, &r->xtrain, &err) != BP_OK ||
+        bp_matrix_take_rows(r->xs, r->valid_rows, s->n_valid, &r->xvalid, &err) != BP_OK ||
+        bp_matrix_take_rows(r->xs, r->test_rows, s->n_test, &r->xtest, &err) != BP_OK)
+        return lib_error(&err);
+    if (r->classify) {
+        size_t *c = malloc(s->n_train * sizeof *c);
+        bp_status st;
+        if (!c)
+            return out_of_memory();
+        for (size_t i = 0; i < s->n_train; i++)
+            c[i] = r->cls[r->train_rows[i]];
+        st = bp_one_hot(c, s->n_train, r->k, &r->ytrain, &err);
+        free(c);
+        return st == BP_OK ? 0 : lib_error(&err);
+    }
+    r->k = 1;
+    r->ytrain = bp_matrix_alloc(s->n_train, 1);
+    if (!r->ytrain)
+        return out_of_memory();
+    for (size_t i = 0; i < s->n_train; i++)
+        r->ytrain->data[i] = r->target[r->train_rows[i]];
+    if (bp_scaler_fit(r->ytrain, NULL, 0, &r->yscale, &err) != BP_OK ||
+        bp_scaler_apply(r->yscale, r->ytrain, &err) != BP_OK)
+        return lib_error(&err);
     return 0;
 }
 
-static double mse_of(const double *pred, const double *truth, size_t n)
+/* A model over the training split with its batcher and optimizer. */
+static int make_model(run *r, model *m, size_t hidden, double lr)
 {
+    const options *o = r->o;
+    const bp_matrix *src[2] = {r->xtrain, r->ytrain};
+    bp_node *dst[2];
+    bp_optim_config cfg;
+    bp_error err;
+
+    if (build(m, r->n_in, hidden, r->k, r->classify, o->seed) != 0)
+        return 1;
+    dst[0] = m->x;
+    dst[1] = m->y;
+    if (bp_batcher_new(2, src, dst, NULL, 0, o->batch, 1, o->seed + 1, &m->batcher, &err) != BP_OK)
+        return lib_error(&err);
+    cfg = bp_optim_defaults((bp_optim_kind)o->optimizer);
+    cfg.lr = lr;
+    if (o->optimizer == BP_OPTIM_SGD)
+        cfg.momentum = o->momentum;
+    if (bp_optimizer_new(m->g, NULL, 0, &cfg, &m->opt) != BP_OK)
+        return graph_error(m);
+    return 0;
+}
+
+/* Stage 3: the network, from its starting or loaded params. */
+static int model_stage(run *r)
+{
+    bp_error err;
+
+    if (make_model(r, &r->net, r->o->hidden, r->o->lr) != 0)
+        return 1;
+    if (r->o->load && bp_params_load(r->net.g, r->o->load, &err) != BP_OK)
+        return lib_error(&err);
+    return 0;
+}
+
+/* Validation: the metric shown (RMSE in the target's unit, or accuracy)
+ * and the score early stopping minimises (the RMSE, or the mean cross-
+ * entropy). */
+static int validate(run *r, model *m, double *metric, double *score)
+{
+    bp_matrix *pred;
+    size_t nv = r->split.n_valid;
     double s = 0;
-    for (size_t i = 0; i < n; i++)
-        s += (pred[i] - truth[i]) * (pred[i] - truth[i]);
-    return n ? s / (double)n : NAN;
-}
+    size_t hits = 0;
 
-static size_t argmax_row(const double *p, size_t k)
-{
-    size_t best = 0;
-    for (size_t j = 1; j < k; j++)
-        if (p[j] > p[best])
-            best = j;
-    return best;
-}
-
-/* Least squares on [x, 1]: coef (cols + 1 values, intercept last) from the
- * training rows with LAPACKE_dgels.  0, or 1 with a message. */
-static int lstsq(const bp_matrix *xs, const double *y, size_t n, double *coef)
-{
-    size_t p = xs->cols + 1;
-    double *a = malloc(n * p * sizeof *a), *b = malloc(n * sizeof *b);
-    lapack_int info;
-
-    if (!a || !b) {
-        free(a);
-        free(b);
-        fprintf(stderr, "%s: out of memory\n", prog);
+    if (model_predict(m, r->xvalid, &pred) != 0)
         return 1;
+    if (r->classify) {
+        for (size_t i = 0; i < nv; i++) {
+            const double *p = pred->data + i * r->k;
+            size_t truth = r->cls[r->valid_rows[i]];
+            hits += argmax_row(p, r->k) == truth;
+            s -= log(p[truth] > 1e-300 ? p[truth] : 1e-300);
+        }
+        *metric = (double)hits / (double)nv;
+        *score = s / (double)nv;
+    } else {
+        bp_error err;
+        if (bp_scaler_invert(r->yscale, pred, &err) != BP_OK) {
+            fprintf(stderr, "%s: %s\n", prog, err.message);
+            bp_matrix_free(pred);
+            return 1;
+        }
+        for (size_t i = 0; i < nv; i++) {
+            double d = pred->data[i] - r->target[r->valid_rows[i]];
+            s += d * d;
+        }
+        *metric = *score = sqrt(s / (double)nv);
     }
-    for (size_t i = 0; i < n; i++) {
-        memcpy(a + i * p, xs->data + i * xs->cols, xs->cols * sizeof(double));
-        a[i * p + xs->cols] = 1.0;
-        b[i] = y[i];
-    }
-    /* min ||A·c − b||, A n×p row-major; the solution overwrites b[0..p) */
-    info = LAPACKE_dgels(LAPACK_ROW_MAJOR, 'N', (lapack_int)n, (lapack_int)p, 1, a,
-                         (lapack_int)p, b, 1);
-    if (info != 0) {
-        fprintf(stderr, "%s: least squares failed (LAPACKE_dgels info %d): %s\n", prog, (int)info,
-                info > 0 ? "the inputs are linearly dependent" : "bad argument");
-        free(a);
-        free(b);
-        return 1;
-    }
-    memcpy(coef, b, p * sizeof(double));
-    free(a);
-    free(b);
+    bp_matrix_free(pred);
     return 0;
 }
 
-static double lstsq_predict(const double *coef, const double *x, size_t p)
+/* One pass over the training split; its mean loss in m->train_loss. */
+static int train_epoch(model *m)
 {
-    double s = coef[p];
-    for (size_t j = 0; j < p; j++)
-        s += coef[j] * x[j];
-    return s;
+    double sum = 0;
+    size_t rows, seen = 0;
+
+    for (;;) {
+        if (bp_batcher_next(m->batcher, &rows) != BP_OK)
+            return graph_error(m);
+        if (rows == 0)
+            break;
+        bp_zero_grad(m->g);
+        if (bp_forward(m->g, m->loss) != BP_OK || bp_backward(m->g, m->loss, NULL) != BP_OK ||
+            bp_optimizer_step(m->opt) != BP_OK)
+            return graph_error(m);
+        sum += bp_node_value(m->loss)->data[0] * (double)rows;
+        seen += rows;
+    }
+    m->train_loss = sum / (double)seen;
+    return 0;
 }
 
-/* "name": value, ; JSON has no NaN or infinity: null then (e.g. no epoch
- * run, or a diverged net). */
-static void json_num(const char *name, double v)
+/* Up to --epochs passes with early stopping on the validation score; the
+ * best epoch's params are kept.  A line per epoch on info (and logf) when
+ * given. */
+static int fit(run *r, model *m, FILE *info, FILE *logf)
 {
-    if (isfinite(v))
-        printf("\"%s\": %.9g, ", name, v);
-    else
-        printf("\"%s\": null, ", name);
+    const options *o = r->o;
+    double best = INFINITY;
+
+    for (size_t epoch = 1; epoch <= o->epochs; epoch++) {
+        double t = now(), score;
+        if (train_epoch(m) != 0 || validate(r, m, &m->valid_metric, &score) != 0)
+            return 1;
+        t = now() - t;
+        m->epochs_run = epoch;
+        if (score < best) {
+            best = score;
+            m->best_epoch = epoch;
+            snapshot(m, 1);
+        }
+        if (info)
+            fprintf(info, "epoch %3zu  train loss %.5f  valid %s %.4f  %.3fs\n", epoch,
+                    m->train_loss, r->classify ? "accuracy" : "rmse", m->valid_metric, t);
+        if (logf)
+            fprintf(logf, "%zu,%.17g,%.17g,%.4f\n", epoch, m->train_loss, m->valid_metric, t);
+        if (o->patience && epoch - m->best_epoch >= o->patience)
+            break;
+    }
+    if (o->patience && m->best_epoch && m->best_epoch != m->epochs_run) {
+        double score;
+        snapshot(m, 0);
+        if (info)
+            fprintf(info, "stopped after epoch %zu; the params of epoch %zu, the best on "
+                    "validation, are kept\n", m->epochs_run, m->best_epoch);
+        return validate(r, m, &m->valid_metric, &score);   /* the kept params' */
+    }
+    return 0;
 }
 
-static int cmp_double(const void *a, const void *b)
+/* Stage 4: the network (with progress lines and --log), then the logistic
+ * regression baseline when classifying. */
+static int train(run *r, double t0)
 {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
+    const options *o = r->o;
+    FILE *logf = NULL, *info = o->quiet ? NULL : r->info;
+    int rc;
+
+    if (o->log) {
+        logf = fopen(o->log, "w");
+        if (!logf) {
+            fprintf(stderr, "%s: %s: cannot open for writing: %s\n", prog, o->log, strerror(errno));
+            return 1;
+        }
+        fprintf(logf, "epoch,train_loss,%s,seconds\n", r->classify ? "valid_accuracy" : "valid_rmse");
+    }
+    if (info) {
+        fprintf(info, "%s: %zu rows (%zu train, %zu valid, %zu test), %zu inputs -> %s",
+                o->data, r->n, r->split.n_train, r->split.n_valid, r->split.n_test, r->n_in,
+                r->column);
+        if (r->classify)
+            fprintf(info, " (%zu classes)", r->k);
+        fprintf(info, ", hidden %zu, %s lr %g, batch %zu, %zu epochs", o->hidden,
+                o->optimizer == BP_OPTIM_ADAM ? "adam" : "sgd", o->lr, o->batch, o->epochs);
+        if (o->patience)
+            fprintf(info, " at most (patience %zu)", o->patience);
+        fputc('\n', info);
+    }
+    rc = fit(r, &r->net, info, logf);
+    r->train_seconds = now() - t0;
+    if (logf && fclose(logf) != 0 && rc == 0) {
+        fprintf(stderr, "%s: %s: write failed\n", prog, o->log);
+        return 1;
+    }
+    if (rc == 0 && r->classify && o->epochs > 0) {
+        /* x → dense → softmax: multinomial logistic regression, fitted as the
+         * network is, at a larger step (it is convex, and smaller) */
+        rc = make_model(r, &r->linear, 0, 10 * o->lr);
+        if (rc == 0)
+            rc = fit(r, &r->linear, NULL, NULL);
+    }
+    return rc;
 }
 
-/* Class of a change d: K = 3 with a band, or K equal-count bins whose
- * K − 1 edges were taken from the training split. */
-static size_t class_of(double d, size_t k, double band, const double *edges)
+/* --save and --dot. */
+static int write_files(run *r)
 {
-    size_t c = 0;
-    if (!edges)
-        return d < -band ? 0 : d > band ? 2 : 1;
-    while (c + 1 < k && d > edges[c])
-        c++;
-    return c;
+    const options *o = r->o;
+    bp_error err;
+
+    if (o->save && bp_params_save(r->net.g, o->save, &err) != BP_OK)
+        return lib_error(&err);
+    if (o->dot) {
+        /* Picture the graph as it trains: shapes of one full training batch
+         * (the last forward was on the test split). */
+        size_t rows;
+        bp_batcher_reset(r->net.batcher);
+        if (bp_batcher_next(r->net.batcher, &rows) != BP_OK ||
+            bp_forward(r->net.g, r->net.loss) != BP_OK)
+            return graph_error(&r->net);
+        if (bp_dot_save(r->net.g, r->net.loss, o->dot_backward, o->dot, &err) != BP_OK)
+            return lib_error(&err);
+    }
+    return 0;
+}
+
+static void run_free(run *r)
+{
+    model_free(&r->net);
+    model_free(&r->linear);
+    load_free(r);
+    bp_matrix_free(r->xtrain);
+    bp_matrix_free(r->ytrain);
+    bp_matrix_free(r->xvalid);
+    bp_matrix_free(r->xtest);
+    scores_free(&r->s);
 }
 
 int main(int argc, char **argv)
 {
     options o;
-    const char *names[MAX_INPUTS + 1], *base_name = NULL;
-    char *inputs_buf = NULL, base_buf[256];
-    size_t n_in, n, k, epochs_run;
-    bp_matrix *table = NULL, *xs = NULL, *base = NULL;
-    bp_matrix *xtrain = NULL, *ytrain = NULL, *xvalid = NULL, *xtest = NULL, *pred = NULL;
-    double *target = NULL, *change = NULL, *edges = NULL, *coef = NULL;
-    bp_split split = {0};
-    bp_scaler *xscale = NULL, *yscale = NULL;
-    bp_batcher *batcher = NULL;
-    bp_optimizer *opt = NULL;
-    bp_optim_config cfg;
-    bp_error err;
-    model m = {0};
-    FILE *logf = NULL, *info;
-    int rc = 1, classify;
-    double t0 = now(), train_seconds;
-    const size_t *train_rows, *valid_rows, *test_rows;
-    /* final metrics */
-    double net_metric = NAN, ls_metric = NAN, today_metric = NAN, majority = NAN;
-    double last_train_loss = NAN, last_valid = NAN;
+    run r = {0};
+    double t0 = now();
+    int rc;
 
     if (argc > 0 && argv[0]) {
         const char *slash = strrchr(argv[0], '/');
         prog = slash ? slash + 1 : argv[0];
     }
     if ((rc = parse_args(argc, argv, &o)) != 0)
-        return rc;
-    rc = 1;
-    classify = o.classes > 0;
-    info = o.json ? stderr : stdout;
-
-    /* ---- data: inputs then target in one table ---- */
-    inputs_buf = malloc(strlen(o.inputs) + 1);
-    if (!inputs_buf)
-        goto oom;
-    strcpy(inputs_buf, o.inputs);
-    n_in = split_names(inputs_buf, names, MAX_INPUTS);
-    if (n_in == 0) {
-        free(inputs_buf);
-        return usage_error("--inputs needs 1 to 64 comma-separated column names", o.inputs);
+        return rc < 0 ? 0 : rc;
+    r.o = &o;
+    r.info = o.json || o.predict ? stderr : stdout;
+    rc = load(&r);
+    if (rc == 0)
+        rc = targets(&r);
+    if (rc == 0)
+        rc = model_stage(&r);
+    if (rc == 0 && o.predict)
+        rc = write_predictions(&r);
+    else if (rc == 0) {
+        rc = train(&r, t0);
+        if (rc == 0)
+            rc = evaluate(&r);
+        if (rc == 0)
+            rc = write_files(&r);
+        if (rc == 0)
+            report(&r);
     }
-    names[n_in] = o.target;
-    if (bp_csv_read(o.data, names, n_in + 1, &table, NULL, &err) != BP_OK) {
-        fprintf(stderr, "%s: %s\n", prog, err.message);
-        goto done;
-    }
-    n = table->rows;
-    if (bp_split_rows(n, o.valid, o.test, o.shuffle_split, o.seed, &split, &err) != BP_OK) {
-        fprintf(stderr, "%s: %s: %s\n", prog, o.data, err.message);
-        goto done;
-    }
-    if (split.n_test == 0 || (o.epochs > 0 && split.n_valid == 0)) {
-        fprintf(stderr, "%s: %s: %zu rows leave no %s rows\n", prog, o.data, n,
-                split.n_test == 0 ? "test" : "validation");
-        goto done;
-    }
-    train_rows = split.index;
-    valid_rows = train_rows + split.n_train;
-    test_rows = valid_rows + split.n_valid;
-
-    /* x: the input columns, standardised on the training split */
-    xs = bp_matrix_alloc(n, n_in);
-    target = malloc(n * sizeof *target);
-    if (!xs || !target)
-        goto oom;
-    for (size_t i = 0; i < n; i++) {
-        memcpy(xs->data + i * n_in, table->data + i * (n_in + 1), n_in * sizeof(double));
-        target[i] = table->data[i * (n_in + 1) + n_in];
-    }
-    if (bp_scaler_fit(xs, train_rows, split.n_train, &xscale, &err) != BP_OK ||
-        bp_scaler_apply(xscale, xs, &err) != BP_OK) {
-        fprintf(stderr, "%s: %s: %s\n", prog, o.data, err.message);
-        goto done;
-    }
-
-    /* "tomorrow = today": a target named <col>_tomorrow with <col> in the file */
-    {
-        size_t len = strlen(o.target), suffix = strlen("_tomorrow");
-        if (len > suffix && len - suffix < sizeof base_buf &&
-            !strcmp(o.target + len - suffix, "_tomorrow")) {
-            const char *cols[1] = {base_buf};
-            memcpy(base_buf, o.target, len - suffix);
-            base_buf[len - suffix] = '\0';
-            if (bp_csv_read(o.data, cols, 1, &base, NULL, &err) == BP_OK)
-                base_name = base_buf;
-            else if (err.status != BP_ENOTFOUND) {
-                fprintf(stderr, "%s: %s\n", prog, err.message);
-                goto done;
-            }
-        }
-    }
-
-    /* classification: the change against the first input column */
-    k = 1;
-    if (classify) {
-        k = o.classes;
-        change = malloc(n * sizeof *change);
-        if (!change)
-            goto oom;
-        for (size_t i = 0; i < n; i++)
-            change[i] = target[i] - table->data[i * (n_in + 1)];
-        if (k != 3) {
-            double *sorted = malloc(split.n_train * sizeof *sorted);
-            edges = malloc((k - 1) * sizeof *edges);
-            if (!sorted || !edges) {
-                free(sorted);
-                goto oom;
-            }
-            for (size_t i = 0; i < split.n_train; i++)
-                sorted[i] = change[train_rows[i]];
-            qsort(sorted, split.n_train, sizeof *sorted, cmp_double);
-            for (size_t c = 1; c < k; c++)
-                edges[c - 1] = sorted[c * split.n_train / k];
-            free(sorted);
-        }
-    }
-
-    /* training targets: standardised values, or one-hot classes */
-    xtrain = NULL;
-    if (bp_matrix_take_rows(xs, train_rows, split.n_train, &xtrain, &err) != BP_OK ||
-        bp_matrix_take_rows(xs, valid_rows, split.n_valid, &xvalid, &err) != BP_OK ||
-        bp_matrix_take_rows(xs, test_rows, split.n_test, &xtest, &err) != BP_OK) {
-        fprintf(stderr, "%s: %s\n", prog, err.message);
-        goto done;
-    }
-    ytrain = bp_matrix_alloc(split.n_train, k);
-    if (!ytrain)
-        goto oom;
-    for (size_t i = 0; i < split.n_train; i++) {
-        size_t r = train_rows[i];
-        if (classify)
-            ytrain->data[i * k + class_of(change[r], k, o.band, edges)] = 1.0;
-        else
-            ytrain->data[i] = target[r];
-    }
-    if (!classify) {
-        if (bp_scaler_fit(ytrain, NULL, 0, &yscale, &err) != BP_OK ||
-            bp_scaler_apply(yscale, ytrain, &err) != BP_OK) {
-            fprintf(stderr, "%s: %s: %s\n", prog, o.data, err.message);
-            goto done;
-        }
-    }
-
-    /* ---- the network ---- */
-    if (build(&m, n_in, o.hidden, k, classify, o.seed) != 0)
-        goto done;
-    if (o.load && bp_params_load(m.g, o.load, &err) != BP_OK) {
-        fprintf(stderr, "%s: %s\n", prog, err.message);
-        goto done;
-    }
-    cfg = bp_optim_defaults((bp_optim_kind)o.optimizer);
-    cfg.lr = o.lr;
-    if (o.optimizer == BP_OPTIM_SGD)
-        cfg.momentum = o.momentum;
-    {
-        const bp_matrix *src[2] = {xtrain, ytrain};
-        bp_node *dst[2] = {m.x, m.y};
-        if (bp_batcher_new(2, src, dst, NULL, 0, o.batch, 1, o.seed + 1, &batcher, &err) != BP_OK) {
-            fprintf(stderr, "%s: %s\n", prog, err.message);
-            goto done;
-        }
-    }
-    if (bp_optimizer_new(m.g, NULL, 0, &cfg, &opt) != BP_OK) {
-        graph_error(&m);
-        goto done;
-    }
-    if (o.log) {
-        logf = fopen(o.log, "w");
-        if (!logf) {
-            fprintf(stderr, "%s: %s: cannot open for writing: %s\n", prog, o.log, strerror(errno));
-            goto done;
-        }
-        fprintf(logf, "epoch,train_loss,%s,seconds\n", classify ? "valid_accuracy" : "valid_rmse");
-    }
-    if (!o.quiet)
-        fprintf(info, "%s: %zu rows (%zu train, %zu valid, %zu test), %zu inputs -> %s%s, "
-                "hidden %zu, %s lr %g, batch %zu, %zu epochs\n",
-                o.data, n, split.n_train, split.n_valid, split.n_test, n_in, o.target,
-                classify ? " (classes)" : "", o.hidden,
-                o.optimizer == BP_OPTIM_ADAM ? "adam" : "sgd", o.lr, o.batch, o.epochs);
-
-    /* ---- training ---- */
-    epochs_run = 0;
-    for (size_t epoch = 1; epoch <= o.epochs; epoch++) {
-        double sum = 0, t = now();
-        size_t rows, seen = 0;
-        for (;;) {
-            if (bp_batcher_next(batcher, &rows) != BP_OK) {
-                graph_error(&m);
-                goto done;
-            }
-            if (rows == 0)
-                break;
-            bp_zero_grad(m.g);
-            if (bp_forward(m.g, m.loss) != BP_OK || bp_backward(m.g, m.loss, NULL) != BP_OK ||
-                bp_optimizer_step(opt) != BP_OK) {
-                graph_error(&m);
-                goto done;
-            }
-            sum += bp_node_value(m.loss)->data[0] * (double)rows;
-            seen += rows;
-        }
-        last_train_loss = sum / (double)seen;
-        /* validation in original units: RMSE in the target's unit, or accuracy */
-        if (predict(&m, xvalid, &pred) != 0)
-            goto done;
-        if (classify) {
-            size_t hits = 0;
-            for (size_t i = 0; i < split.n_valid; i++)
-                hits += argmax_row(pred->data + i * k, k) ==
-                        class_of(change[valid_rows[i]], k, o.band, edges);
-            last_valid = (double)hits / (double)split.n_valid;
-        } else {
-            double s = 0;
-            if (bp_scaler_invert(yscale, pred, &err) != BP_OK) {
-                fprintf(stderr, "%s: %s\n", prog, err.message);
-                goto done;
-            }
-            for (size_t i = 0; i < split.n_valid; i++)
-                s += (pred->data[i] - target[valid_rows[i]]) * (pred->data[i] - target[valid_rows[i]]);
-            last_valid = sqrt(s / (double)split.n_valid);
-        }
-        bp_matrix_free(pred);
-        pred = NULL;
-        t = now() - t;
-        if (!o.quiet)
-            fprintf(info, "epoch %3zu  train loss %.5f  valid %s %.4f  %.3fs\n", epoch,
-                    last_train_loss, classify ? "accuracy" : "rmse", last_valid, t);
-        if (logf)
-            fprintf(logf, "%zu,%.9g,%.9g,%.4f\n", epoch, last_train_loss, last_valid, t);
-        epochs_run++;
-    }
-    train_seconds = now() - t0;
-    if (logf) {
-        if (fclose(logf) != 0) {
-            logf = NULL;
-            fprintf(stderr, "%s: %s: write failed\n", prog, o.log);
-            goto done;
-        }
-        logf = NULL;
-    }
-
-    /* ---- test split: network and baselines ---- */
-    coef = malloc((n_in + 1) * sizeof *coef);
-    if (!coef)
-        goto oom;
-    {
-        double *ytr = malloc(split.n_train * sizeof *ytr);
-        if (!ytr)
-            goto oom;
-        for (size_t i = 0; i < split.n_train; i++)
-            ytr[i] = classify ? change[train_rows[i]] : target[train_rows[i]];
-        if (lstsq(xtrain, ytr, split.n_train, coef) != 0) {
-            free(ytr);
-            goto done;
-        }
-        free(ytr);
-    }
-    if (predict(&m, xtest, &pred) != 0)
-        goto done;
-    if (classify) {
-        size_t hits = 0, ls_hits = 0, today_hits = 0, major_hits = 0, best = 0;
-        size_t *count = calloc(k, sizeof *count);
-        if (!count)
-            goto oom;
-        for (size_t i = 0; i < split.n_train; i++)
-            count[class_of(change[train_rows[i]], k, o.band, edges)]++;
-        for (size_t c = 1; c < k; c++)
-            if (count[c] > count[best])
-                best = c;
-        for (size_t i = 0; i < split.n_test; i++) {
-            size_t r = test_rows[i], truth = class_of(change[r], k, o.band, edges);
-            hits += argmax_row(pred->data + i * k, k) == truth;
-            ls_hits += class_of(lstsq_predict(coef, xtest->data + i * n_in, n_in), k, o.band, edges) == truth;
-            today_hits += class_of(0.0, k, o.band, edges) == truth;
-            major_hits += truth == best;
-        }
-        net_metric = (double)hits / (double)split.n_test;
-        ls_metric = (double)ls_hits / (double)split.n_test;
-        today_metric = (double)today_hits / (double)split.n_test;
-        majority = (double)major_hits / (double)split.n_test;
-        free(count);
-    } else {
-        double *p_ls = malloc(split.n_test * sizeof *p_ls), *truth = malloc(split.n_test * sizeof *truth);
-        if (!p_ls || !truth) {
-            free(p_ls);
-            free(truth);
-            goto oom;
-        }
-        if (bp_scaler_invert(yscale, pred, &err) != BP_OK) {
-            free(p_ls);
-            free(truth);
-            fprintf(stderr, "%s: %s\n", prog, err.message);
-            goto done;
-        }
-        for (size_t i = 0; i < split.n_test; i++) {
-            truth[i] = target[test_rows[i]];
-            p_ls[i] = lstsq_predict(coef, xtest->data + i * n_in, n_in);
-        }
-        net_metric = mse_of(pred->data, truth, split.n_test);
-        ls_metric = mse_of(p_ls, truth, split.n_test);
-        if (base) {
-            for (size_t i = 0; i < split.n_test; i++)
-                p_ls[i] = base->data[test_rows[i]];
-            today_metric = mse_of(p_ls, truth, split.n_test);
-        }
-        free(p_ls);
-        free(truth);
-    }
-
-    if (o.save && bp_params_save(m.g, o.save, &err) != BP_OK) {
-        fprintf(stderr, "%s: %s\n", prog, err.message);
-        goto done;
-    }
-    if (o.dot) {
-        /* Picture the graph as it trains: shapes of one full training batch
-         * (the last forward was on the test split). */
-        size_t rows;
-        bp_batcher_reset(batcher);
-        if (bp_batcher_next(batcher, &rows) != BP_OK || bp_forward(m.g, m.loss) != BP_OK) {
-            graph_error(&m);
-            goto done;
-        }
-    }
-    if (o.dot && bp_dot_save(m.g, m.loss, o.dot_backward, o.dot, &err) != BP_OK) {
-        fprintf(stderr, "%s: %s\n", prog, err.message);
-        goto done;
-    }
-
-    if (!o.quiet) {
-        fprintf(info, "\ntest split (%zu rows)", split.n_test);
-        if (classify) {
-            fprintf(info, ", accuracy of %zu classes%s:\n", k,
-                    edges ? " (equal-count bins of the change)" : " (colder / same / warmer)");
-            fprintf(info, "  network             %.4f\n", net_metric);
-            fprintf(info, "  least squares       %.4f   (class of the fitted change)\n", ls_metric);
-            fprintf(info, "  no change           %.4f   (always \"same\")\n", today_metric);
-            fprintf(info, "  majority class      %.4f\n", majority);
-        } else {
-            fprintf(info, ", mean squared error (RMSE) in the target's units:\n");
-            fprintf(info, "  network             %9.4f (%.4f)\n", net_metric, sqrt(net_metric));
-            fprintf(info, "  least squares       %9.4f (%.4f)   network/least squares = %.4f\n",
-                    ls_metric, sqrt(ls_metric), net_metric / ls_metric);
-            if (base_name)
-                fprintf(info, "  tomorrow = today    %9.4f (%.4f)   (%s as the prediction)\n",
-                        today_metric, sqrt(today_metric), base_name);
-        }
-        fprintf(info, "time %.2fs\n", train_seconds);
-    }
-    if (o.json) {
-        printf("{\"task\": \"%s\", \"rows\": %zu, \"train_rows\": %zu, \"valid_rows\": %zu, "
-               "\"test_rows\": %zu, \"epochs\": %zu, ",
-               classify ? "classification" : "regression", n, split.n_train, split.n_valid,
-               split.n_test, epochs_run);
-        json_num("train_loss", last_train_loss);
-        if (classify) {
-            printf("\"classes\": %zu, ", k);
-            json_num("test_accuracy", net_metric);
-            json_num("lstsq_accuracy", ls_metric);
-            json_num("today_accuracy", today_metric);
-            json_num("majority_accuracy", majority);
-        } else {
-            json_num("test_mse", net_metric);
-            json_num("test_rmse", sqrt(net_metric));
-            json_num("lstsq_mse", ls_metric);
-            json_num("lstsq_rmse", sqrt(ls_metric));
-            if (base_name) {
-                json_num("today_mse", today_metric);
-                json_num("today_rmse", sqrt(today_metric));
-            }
-        }
-        printf("\"seconds\": %.3f}\n", train_seconds);
-    }
-    rc = 0;
-    goto done;
-
-oom:
-    fprintf(stderr, "%s: out of memory\n", prog);
-    rc = 1;
-done:
-    if (logf)
-        fclose(logf);
-    bp_optimizer_free(opt);
-    bp_batcher_free(batcher);
-    bp_graph_free(m.g);
-    bp_scaler_free(xscale);
-    bp_scaler_free(yscale);
-    bp_split_free(&split);
-    bp_matrix_free(table);
-    bp_matrix_free(xs);
-    bp_matrix_free(base);
-    bp_matrix_free(xtrain);
-    bp_matrix_free(ytrain);
-    bp_matrix_free(xvalid);
-    bp_matrix_free(xtest);
-    bp_matrix_free(pred);
-    free(target);
-    free(change);
-    free(edges);
-    free(coef);
-    free(inputs_buf);
+    run_free(&r);
     return rc;
 }

@@ -1,12 +1,13 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * A user-defined op, declared with the public bp_op struct exactly as the
  * built-ins are, and a gradcheck plugin that registers it.
  *
  *   softplus(x) = log(1 + e^x), elementwise;  d/dx = sigmoid(x)
  *
- * Build it as a shared object and check it:
- *   cc -shared -fPIC -o libmyops.so myops.c $(pkg-config --cflags --libs bpgraph) -lm
- *   gradcheck --plugin ./libmyops.so softplus
+ * Build it as a shared object and check it (README, "A plugin"):
+ *   cc -shared -fPIC -o libmyops.so myops.c $(pkg-config --cflags bpgraph) -lm
+ *   bpgraph-gradcheck --plugin ./libmyops.so softplus
  *
  * In a program, use it like a built-in: bp_apply(g, &myops_softplus, 1, &x, NULL),
  * or through the wrapper my_softplus() below.
@@ -18,6 +19,7 @@
 
 #include <math.h>
 
+/* README: op */
 /* Same shape as the input. */
 static bp_status softplus_shape(bp_op_args *a)
 {
@@ -69,6 +71,7 @@ const bp_op myops_softplus = {
     /* any real input, smooth everywhere, not linear */
     .domain = {{.kind = BP_DOMAIN_REAL}},
 };
+/* README: end */
 
 bp_node *my_softplus(bp_graph *g, bp_node *x);
 bp_node *my_softplus(bp_graph *g, bp_node *x)
@@ -78,7 +81,9 @@ bp_node *my_softplus(bp_graph *g, bp_node *x)
 
 /* The plugin entry point gradcheck looks up (BP_PLUGIN_INIT_SYMBOL). */
 int bpgraph_plugin_init(bp_registry *reg);
+/* README: plugin */
 int bpgraph_plugin_init(bp_registry *reg)
 {
     return bp_registry_add(reg, &myops_softplus) == BP_OK ? 0 : 1;
 }
+/* README: end */

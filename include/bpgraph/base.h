@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bpgraph: Versions, status codes, errors and the allocator.  Part of <bpgraph.h>; include that. */
 #ifndef BPGRAPH_BASE_H
 #define BPGRAPH_BASE_H
@@ -5,12 +6,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bpgraph/version.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-#define BP_VERSION_MINOR 1
-#define BP_VERSION_PATCH 0
+/* The version of the library this program runs with, "MAJOR.MINOR.PATCH"
+ * (borrowed, static; never NULL).  BP_VERSION_STRING is the version of the
+ * headers it was compiled against; the two differ when the shared library
+ * was upgraded underneath. */
+const char *bp_version(void);
 
 /* ------------------------------------------------------------------------ */
 /* Status codes                                                              */

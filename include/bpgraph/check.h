@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bpgraph: Gradient checking.  Part of <bpgraph.h>; include that. */
 #ifndef BPGRAPH_CHECK_H
 #define BPGRAPH_CHECK_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bpgraph: Graphs, nodes, running.  Part of <bpgraph.h>; include that. */
 #ifndef BPGRAPH_GRAPH_H
 #define BPGRAPH_GRAPH_H
@@ -55,6 +56,18 @@ bp_node *bp_input(bp_graph *g, size_t rows, size_t cols, const char *name);
 bp_node *bp_param(bp_graph *g, size_t rows, size_t cols, const char *name);
 bp_node *bp_constant(bp_graph *g, size_t rows, size_t cols,
                      const double *data, const char *name);
+
+/* The same leaves as tensors of any shape (copied), e.g.
+ *   bp_input_nd(g, &(bp_shape){3, {32, 7, 64}}, "x")
+ * An input's first dimension may change between runs (a batch; for rank
+ * 1, its one dimension), the others are fixed; bp_input(g, r, c, name) is
+ * bp_input_nd with {2, {r, c}}.  A constant copies the product of the
+ * dimensions doubles from data.  BP_EDIM for a NULL shape, a rank out of
+ * 1..BP_MAX_RANK or a zero dimension. */
+bp_node *bp_input_nd(bp_graph *g, const bp_shape *shape, const char *name);
+bp_node *bp_param_nd(bp_graph *g, const bp_shape *shape, const char *name);
+bp_node *bp_constant_nd(bp_graph *g, const bp_shape *shape, const double *data,
+                        const char *name);
 
 /* Applies op to n_in nodes with attributes attr (op->n_attr values; may be
  * NULL when n_attr is 0).  Returns the new node, or NULL with the error in

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bpgraph: Files: parameters, pictures, data.  Part of <bpgraph.h>; include that. */
 #ifndef BPGRAPH_IO_H
 #define BPGRAPH_IO_H
@@ -107,6 +108,25 @@ BP_WARN_UNUSED
 bp_status bp_csv_read(const char *path, const char *const *columns,
                       size_t n_columns, bp_matrix **out, size_t *n_filled,
                       bp_error *err);
+
+/* The header's field names, in file order, and one column's cells as text,
+ * for tables whose columns are not known in advance or hold labels.  The
+ * file is read by the rules of bp_csv_read (header, quotes, line ends,
+ * field counts, blank lines); cells are returned as written, unquoted, and
+ * an empty cell stays "" (no forward fill).
+ *  - bp_csv_header: *names receives *n strings;
+ *  - bp_csv_read_text: *cells receives *n_rows strings, one per data row,
+ *    of the first header field named column.
+ * The strings come as one new NULL-terminated array (free it, strings and
+ * all, with bp_csv_strings_free).  err (may be NULL) as bp_csv_read.
+ * Errors: BP_EINVAL (a NULL argument); BP_EIO; BP_EPARSE (as bp_csv_read,
+ * bar the checks on numbers); BP_ENOTFOUND (no such column); BP_ENOMEM.  On
+ * error the outputs are NULL and 0. */
+bp_status bp_csv_header(const char *path, char ***names, size_t *n,
+                        bp_error *err);
+bp_status bp_csv_read_text(const char *path, const char *column,
+                           char ***cells, size_t *n_rows, bp_error *err);
+void bp_csv_strings_free(char **strings);
 
 /* Loads a numpy .npy file (format 1.0, 2.0 or 3.0) into a new matrix (*out,
  * new: free with bp_matrix_free).  Shapes: () loads as 1x1, a 1-D array

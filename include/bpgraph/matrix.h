@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bpgraph: Matrices.  Part of <bpgraph.h>; include that. */
 #ifndef BPGRAPH_MATRIX_H
 #define BPGRAPH_MATRIX_H
@@ -39,6 +40,22 @@ static inline void bp_matrix_set(bp_matrix *m, size_t i, size_t j, double v)
 {
     m->data[i * m->cols + j] = v;
 }
+
+/* ------------------------------------------------------------------------ */
+/* Tensor shapes                                                             */
+/* ------------------------------------------------------------------------ */
+
+#define BP_MAX_RANK 4   /* the highest rank a value may have */
+
+/* A value's shape: a tensor of rank 1 to BP_MAX_RANK, dim[0..rank).  Every
+ * value is row-major and contiguous — element (i0, ..., i{r−1}) is at
+ * ((i0·dim[1] + i1)·dim[2] + ...)·dim[r−1] + i{r−1} — and is handed out as
+ * its matrix view: rows = dim[0]·...·dim[r−2] (1 for rank 1), cols =
+ * dim[r−1].  A matrix is the rank-2 case, where the view is the value. */
+typedef struct bp_shape {
+    size_t rank;
+    size_t dim[BP_MAX_RANK];
+} bp_shape;
 
 /* Largest |a(i,j) - b(i,j)|, or -1 when the shapes differ, either is NULL,
  * or rows * cols * sizeof(double) overflows. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bpgraph: Node accessors, values and running.  Part of <bpgraph.h>; include that. */
 #ifndef BPGRAPH_NODE_H
 #define BPGRAPH_NODE_H
@@ -17,13 +18,19 @@ const bp_op *bp_node_op(const bp_node *n);       /* NULL for a leaf */
 size_t bp_node_n_inputs(const bp_node *n);
 bp_node *bp_node_input(const bp_node *n, size_t i);
 size_t bp_node_rows(const bp_node *n);           /* current shape */
-size_t bp_node_cols(const bp_node *n);
+size_t bp_node_cols(const bp_node *n);           /* (the matrix view) */
+/* The node's current tensor shape (borrowed, valid until the graph is
+ * freed; it changes when an input's batch dimension does), or NULL. */
+const bp_shape *bp_node_shape(const bp_node *n);
 int bp_node_is_param(const bp_node *n);
 int bp_node_requires_grad(const bp_node *n);     /* a param, or an op node
                                                     that depends on one */
 
 /* Copies src into a leaf's value.  An input takes any number of rows with
- * its declared columns; a param or constant takes exactly its shape.
+ * its declared columns; a param or constant takes exactly its shape.  A
+ * tensor leaf takes its matrix view: an input of shape N x d1 x ... x dk
+ * takes a (N·d1·...·d{k−1}) x dk matrix for any N ≥ 1 (a rank-1 input of
+ * length N, a 1 x N matrix), which sets N.
  * BP_EDIM on a shape mismatch (or a shape whose byte count overflows),
  * BP_EINVAL for an op node; the node's value is unchanged on error. */
 bp_status bp_node_set_value(bp_node *n, const bp_matrix *src);

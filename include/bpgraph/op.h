@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bpgraph: Operations: the op declaration and the registry.  Part of <bpgraph.h>; include that. */
 #ifndef BPGRAPH_OP_H
 #define BPGRAPH_OP_H
@@ -24,8 +25,9 @@ extern "C" {
 
 typedef struct bp_op_args {
     size_t n_in;                        /* number of inputs */
-    const bp_matrix *in[BP_MAX_INPUTS]; /* input values; in shape() only
-                                           rows and cols are set */
+    const bp_matrix *in[BP_MAX_INPUTS]; /* input values, as matrix views
+                                           (shapes: in_shape); in shape()
+                                           only rows and cols are set */
     bp_matrix *out;                     /* output value */
     const double *attr;                 /* the node's constant attributes */
 
@@ -55,10 +57,18 @@ typedef struct bp_op_args {
      * will work in dout.  (Last, so that ops built against an older
      * header still find the other fields where they were.) */
     int dout_writable;
+
+    /* The tensor shapes of the inputs and the output, whose matrix views
+     * in[] and out are.  shape() of a BP_OP_TENSORS op sets *out_shape
+     * (then out->rows/cols are derived from it); an op that sets only
+     * out->rows/cols gives a matrix. */
+    const bp_shape *in_shape[BP_MAX_INPUTS];
+    bp_shape *out_shape;
 } bp_op_args;
 
-/* shape: from in[i]->rows/cols, set out->rows/cols, and n_work/n_iwork if
- *        the op needs scratch.  Return BP_OK, or an error through
+/* shape: from the inputs' shapes, set the output's — out->rows/cols (a
+ *        matrix), or *out_shape for a BP_OP_TENSORS op — and n_work/n_iwork
+ *        if the op needs scratch.  Return BP_OK, or an error through
  *        bp_op_fail (e.g. BP_EDIM with the offending shapes).
  * forward: compute out from in.  Must not allocate.
  * backward: ADD the gradient of each input into din[i] when din[i] is not
@@ -114,6 +124,19 @@ typedef struct bp_domain {
                                   Needs BP_OP_ASSIGN_FRESH as well. */
 #define BP_OP_BWD_NO_OUT 8u    /* backward never reads out, so a consumer
                                   may overwrite this op's value in place */
+#define BP_OP_TENSORS 16u      /* takes inputs of any rank 1..BP_MAX_RANK
+                                  (read in_shape) and may give its output a
+                                  rank and shape (out_shape).  Without it an
+                                  op is given inputs of rank 1 or 2 only,
+                                  and its output is the rows x cols matrix
+                                  its shape() sets, as before tensors. */
+#define BP_OP_VIEW 32u         /* the output is in[0]'s value read in
+                                  another shape with the same number of
+                                  elements (a reshape): the graph points
+                                  out->data at in[0]'s data, so forward
+                                  copies nothing and must write nothing;
+                                  backward adds dout into din[0] as usual.
+                                  Needs BP_OP_TENSORS. */
 
 typedef struct bp_op {
     const char *name;         /* unique, e.g. "matmul" */
@@ -144,8 +167,8 @@ bp_status bp_op_fail(bp_op_args *args, bp_status status, const char *fmt, ...)
     ;
 
 /* Checks an op declaration for completeness (name, arity, functions, flags:
- * BP_OP_INPLACE without BP_OP_ASSIGN_FRESH is refused); BP_OK or
- * BP_EINVAL. */
+ * BP_OP_INPLACE without BP_OP_ASSIGN_FRESH, and BP_OP_VIEW without
+ * BP_OP_TENSORS or with BP_OP_INPLACE, are refused); BP_OK or BP_EINVAL. */
 BP_WARN_UNUSED
 bp_status bp_op_validate(const bp_op *op);
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bpgraph: The built-in ops.  Part of <bpgraph.h>; include that. */
 #ifndef BPGRAPH_OPS_H
 #define BPGRAPH_OPS_H

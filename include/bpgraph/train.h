@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bpgraph: Training: random numbers, initialisation, splits, batches, scaling, optimizers.  Part of <bpgraph.h>; include that. */
 #ifndef BPGRAPH_TRAIN_H
 #define BPGRAPH_TRAIN_H
@@ -63,6 +64,26 @@ bp_status bp_split_rows(size_t n, double valid_frac, double test_frac,
                         int shuffle, uint64_t seed, bp_split *out,
                         bp_error *err);
 void bp_split_free(bp_split *split);
+
+/* A split stratified by class, for classification: each class's rows go to
+ * train, validation and test in the split's proportions (to within a row),
+ * so a file sorted by its label still tests every class.  classes[i] < k
+ * is row i's class.  The rows are shuffled with a bp_rng seeded by seed,
+ * grouped by class, and every class keeps at least one training row; the
+ * held-out rows are spread evenly over the rest, so n_valid and n_test are
+ * those of bp_split_rows (fewer only when the classes' first rows leave too
+ * few).  Errors as bp_split_rows, and BP_EINVAL for NULL classes, k 0 or a
+ * class not below k. */
+bp_status bp_split_stratified(const size_t *classes, size_t n, size_t k,
+                              double valid_frac, double test_frac,
+                              uint64_t seed, bp_split *out, bp_error *err);
+
+/* One-hot encoding: a new n x k matrix (*out, new) whose row i is 1 in
+ * column classes[i] and 0 elsewhere, e.g. the target of bp_softmax_ce.
+ * BP_EINVAL for a NULL argument, n or k 0, or a class not below k;
+ * BP_ENOMEM. */
+bp_status bp_one_hot(const size_t *classes, size_t n, size_t k,
+                     bp_matrix **out, bp_error *err);
 
 /* A new matrix of the rows rows[0..n) of src, in that order (*out, new).
  * BP_EINVAL for a row out of range or a NULL argument; BP_ENOMEM. */

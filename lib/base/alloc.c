@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The one place the library allocates: through the functions a program may
  * install with bp_set_alloc_funcs (to count allocations, or to make one
  * fail in a test). */

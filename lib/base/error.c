@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Status codes, messages and the graph's sticky error. */
 #include "bp_private.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The library's one matrix product: cblas_dgemm, except where a side is 1.
  *
  * dgemm packs both operands into cache-sized panels before multiplying.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The library's one random generator (bp_rng: splitmix64 seeds
  * xoshiro256**) and the shuffle built on it; the checker and the tools
  * draw from it too. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The gradient checker's private interface: what its parts share.
  * sample.c draws inputs and enumerates an op's cases; stencil.c takes the
  * differences and evaluates the target; contracts.c checks what backward

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The checker's contract checks: what backward must do beyond matching the
  * differences (zero seed gives zero, linear in the seed, accumulates), and
  * what a stop-gradient op must do. */

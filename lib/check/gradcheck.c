@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Gradient checking: analytic derivatives (bp_backward) against finite
  * differences, for one op over cases derived from its declaration, or for
  * every param of a graph.  The drivers; check.h lists the parts.  Uses the

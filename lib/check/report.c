@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The checker's reports and diagnosis: scoring each compared derivative,
  * the worst entries, messages, and a one-line reading of a mismatch. */
 #include "check.h"

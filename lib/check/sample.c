@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The checker's sampling and cases: its random streams, inputs drawn from
  * their declared domains away from kinks and ties, and the shape cases of
  * an op found by asking its shape rule. */

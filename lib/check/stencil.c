@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The checker's differences and targets: the step and the Richardson
  * stencil, and what is differentiated (a graph's params as one flat vector,
  * one output) with its forward and backward evaluations. */

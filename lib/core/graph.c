@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The graph: building nodes, running forward and backward. */
 #include "bp_private.h"
 
@@ -107,58 +108,77 @@ static const char *kind_name(enum bpi_node_kind kind)
     }
 }
 
-static bp_node *add_leaf(bp_graph *g, enum bpi_node_kind kind, size_t rows,
-                         size_t cols, const char *name)
+/* A leaf's declared shape: rank 1..BP_MAX_RANK, every dimension ≥ 1, a
+ * byte count that fits; BP_EDIM or BP_ENOMEM recorded otherwise. */
+static bp_status check_leaf_decl(bp_graph *g, enum bpi_node_kind kind, const bp_shape *shape,
+                                 const char *name)
 {
+    char dims[BPI_SHAPE_STR];
     int overflow = 0;
-    bp_node *n;
 
-    if (!g || g->status != BP_OK)
+    name = name ? name : "";
+    if (!shape)
+        return bpi_fail(g, BP_EDIM, "%s '%s': shape is NULL", kind_name(kind), name);
+    if (shape->rank < 1 || shape->rank > BP_MAX_RANK)
+        return bpi_fail(g, BP_EDIM, "%s '%s': rank %zu (a value has rank 1 to %d)",
+                        kind_name(kind), name, shape->rank, BP_MAX_RANK);
+    bpi_shape_str(shape, dims, sizeof dims);
+    for (size_t i = 0; i < shape->rank; i++)
+        if (shape->dim[i] == 0)
+            return bpi_fail(g, BP_EDIM, shape->rank == 2 ?
+                            "%s '%s': a matrix needs at least one row and one column (%s)" :
+                            "%s '%s': every dimension must be at least 1 (%s)",
+                            kind_name(kind), name, dims);
+    bpi_shape_size(shape, &overflow);
+    if (overflow)
+        return bpi_fail(g, BP_ENOMEM, "%s '%s': %s doubles overflow size_t", kind_name(kind),
+                        name, dims);
+    return BP_OK;
+}
+
+static bp_node *add_leaf(bp_graph *g, enum bpi_node_kind kind, const bp_shape *shape,
+                         const char *name)
+{
+    bp_node *n;
+    size_t size;
+
+    if (!g || g->status != BP_OK || check_leaf_decl(g, kind, shape, name) != BP_OK)
         return NULL;
-    if (rows == 0 || cols == 0) {
-        bpi_fail(g, BP_EDIM, "%s '%s': a matrix needs at least one row and one column (%zux%zu)",
-                 kind_name(kind), name ? name : "", rows, cols);
-        return NULL;
-    }
-    bpi_mul_size(bpi_mul_size(rows, cols, &overflow), sizeof(double), &overflow);
-    if (overflow) {
-        bpi_fail(g, BP_ENOMEM, "%s '%s': %zux%zu doubles overflow size_t",
-                 kind_name(kind), name ? name : "", rows, cols);
-        return NULL;
-    }
     n = add_node(g, kind, name);
     if (!n)
         return NULL;
-    n->value.rows = rows;
-    n->value.cols = cols;
+    n->shape = *shape;
+    bpi_shape_matrix(shape, &n->value.rows, &n->value.cols);
+    size = n->value.rows * n->value.cols;
     n->requires_grad = kind == BPI_PARAM;
     if (kind != BPI_INPUT) {
-        n->value.data = n->value_buf = bpi_calloc(rows * cols, sizeof(double));
+        n->value.data = n->value_buf = bpi_calloc(size, sizeof(double));
         if (!n->value_buf) {
-            bpi_fail(g, BP_ENOMEM, "%s '%s': out of memory for %zux%zu",
-                     kind_name(kind), name ? name : "", rows, cols);
+            char dims[BPI_SHAPE_STR];
+            bpi_fail(g, BP_ENOMEM, "%s '%s': out of memory for %s", kind_name(kind),
+                     name ? name : "", bpi_shape_str(shape, dims, sizeof dims));
             g->n_nodes--;
             node_free(n);
             return NULL;
         }
-        n->value_cap = rows * cols;
+        n->value_cap = size;
         n->has_value = 1;
     }
     return n;
 }
 
-bp_node *bp_input(bp_graph *g, size_t rows, size_t cols, const char *name)
+bp_node *bp_input_nd(bp_graph *g, const bp_shape *shape, const char *name)
 {
-    return add_leaf(g, BPI_INPUT, rows, cols, name);
+    return add_leaf(g, BPI_INPUT, shape, name);
 }
 
-bp_node *bp_param(bp_graph *g, size_t rows, size_t cols, const char *name)
+bp_node *bp_param_nd(bp_graph *g, const bp_shape *shape, const char *name)
 {
-    return add_leaf(g, BPI_PARAM, rows, cols, name);
+    return add_leaf(g, BPI_PARAM, shape, name);
 }
 
-bp_node *bp_constant(bp_graph *g, size_t rows, size_t cols,
-                     const double *data, const char *name)
+bp_node *bp_constant_nd(bp_graph *g, const bp_shape *shape, const double *data,
+                        const char *name)
 {
     bp_node *n;
 
@@ -166,10 +186,29 @@ bp_node *bp_constant(bp_graph *g, size_t rows, size_t cols,
         bpi_fail(g, BP_EINVAL, "constant '%s': data is NULL", name ? name : "");
         return NULL;
     }
-    n = add_leaf(g, BPI_CONSTANT, rows, cols, name);
+    n = add_leaf(g, BPI_CONSTANT, shape, name);
     if (n)
-        memcpy(n->value.data, data, rows * cols * sizeof(double));
+        memcpy(n->value.data, data, n->value.rows * n->value.cols * sizeof(double));
     return n;
+}
+
+bp_node *bp_input(bp_graph *g, size_t rows, size_t cols, const char *name)
+{
+    const bp_shape shape = {2, {rows, cols}};
+    return bp_input_nd(g, &shape, name);
+}
+
+bp_node *bp_param(bp_graph *g, size_t rows, size_t cols, const char *name)
+{
+    const bp_shape shape = {2, {rows, cols}};
+    return bp_param_nd(g, &shape, name);
+}
+
+bp_node *bp_constant(bp_graph *g, size_t rows, size_t cols,
+                     const double *data, const char *name)
+{
+    const bp_shape shape = {2, {rows, cols}};
+    return bp_constant_nd(g, &shape, data, name);
 }
 
 bp_status bp_op_validate(const bp_op *op)
@@ -186,6 +225,9 @@ bp_status bp_op_validate(const bp_op *op)
      * din can run so */
     if ((op->flags & BP_OP_INPLACE) && !(op->flags & BP_OP_ASSIGN_FRESH))
         return BP_EINVAL;
+    /* a view has a shape of its own and shares in[0]'s buffer */
+    if ((op->flags & BP_OP_VIEW) && (!(op->flags & BP_OP_TENSORS) || (op->flags & BP_OP_INPLACE)))
+        return BP_EINVAL;
     return BP_OK;
 }
 
@@ -194,9 +236,12 @@ static void make_args(bp_node *n, bp_op_args *a, char *msg, size_t msg_size)
 {
     memset(a, 0, sizeof *a);
     a->n_in = n->n_in;
-    for (size_t i = 0; i < n->n_in; i++)
+    for (size_t i = 0; i < n->n_in; i++) {
         a->in[i] = &n->in[i]->value;
+        a->in_shape[i] = &n->in[i]->shape;
+    }
     a->out = &n->value;
+    a->out_shape = &n->shape;
     a->attr = n->attr;
     a->dout_writable = n->dout_writable;
     a->work = n->work;
@@ -231,40 +276,93 @@ static bp_status op_error(bp_node *n, bp_status st, const char *stage, const cha
     return bpi_fail(n->graph, st, "%s: %s%s", label, stage, bp_strerror(st));
 }
 
-/* Runs the shape rule; on success out->rows/cols and the scratch sizes are
- * the node's new shape. */
+/* An op without BP_OP_TENSORS is given inputs of rank 1 or 2 only. */
+static bp_status check_input_ranks(const bp_node *n, char *msg, size_t size)
+{
+    if (n->op->flags & BP_OP_TENSORS)
+        return BP_OK;
+    for (size_t i = 0; i < n->n_in; i++) {
+        const bp_shape *s = &n->in[i]->shape;
+        if (s->rank > 2) {
+            char dims[BPI_SHAPE_STR];
+            snprintf(msg, size, "input %zu is %s (rank %zu), and this op takes matrices only "
+                     "(an op that handles tensors declares BP_OP_TENSORS)",
+                     i + 1, bpi_shape_str(s, dims, sizeof dims), s->rank);
+            return BP_EDIM;
+        }
+    }
+    return BP_OK;
+}
+
+/* The output shape a shape rule gave — a matrix's rows and cols (the
+ * shape's rank left 0) or a tensor's shape — made whole: rank 1..4, each
+ * dimension ≥ 1, a byte count and scratch that fit. */
+static bp_status check_output_shape(bp_node *n, const bp_op_args *a, char *msg, size_t size)
+{
+    bp_shape *s = &n->shape;
+    char dims[BPI_SHAPE_STR];
+    int overflow = 0, work_overflow = 0, iwork_overflow = 0;
+
+    if (s->rank == 0) {
+        s->rank = 2;
+        s->dim[0] = n->value.rows;
+        s->dim[1] = n->value.cols;
+    } else if (s->rank > BP_MAX_RANK) {
+        snprintf(msg, size, "shape rule gave rank %zu (at most %d)", s->rank, BP_MAX_RANK);
+        return BP_EDIM;
+    }
+    bpi_shape_str(s, dims, sizeof dims);
+    for (size_t i = 0; i < s->rank; i++)
+        if (s->dim[i] == 0) {
+            snprintf(msg, size, "shape rule gave an empty output (%s)", dims);
+            return BP_EDIM;
+        }
+    if ((n->op->flags & BP_OP_VIEW) &&
+        bpi_shape_size(s, &overflow) != n->in[0]->value.rows * n->in[0]->value.cols) {
+        char in_dims[BPI_SHAPE_STR];
+        snprintf(msg, size, "a view of %s cannot be %s: the element counts differ",
+                 bpi_shape_str(&n->in[0]->shape, in_dims, sizeof in_dims), dims);
+        return BP_EDIM;
+    }
+    bpi_shape_size(s, &overflow);
+    if (overflow) {
+        snprintf(msg, size, "output %s overflows size_t", dims);
+        return BP_ENOMEM;
+    }
+    bpi_mul_size(a->n_work, sizeof(double), &work_overflow);
+    bpi_mul_size(a->n_iwork, sizeof(int), &iwork_overflow);
+    if (work_overflow || iwork_overflow) {
+        snprintf(msg, size, "the shape rule asks for %zu %s of scratch, which overflows size_t "
+                 "(output %s)", work_overflow ? a->n_work : a->n_iwork,
+                 work_overflow ? "doubles" : "ints", dims);
+        return BP_ENOMEM;
+    }
+    bpi_shape_matrix(s, &n->value.rows, &n->value.cols);
+    return BP_OK;
+}
+
+/* Runs the shape rule; on success the node's shape, its value's matrix
+ * view and the scratch sizes are the new ones; on failure the old ones
+ * stay. */
 static bp_status run_shape(bp_node *n, const char *stage)
 {
     char msg[384];
     bp_op_args a;
     bp_status st;
-    size_t rows = n->value.rows, cols = n->value.cols;
+    const bp_shape old = n->shape;
+    const size_t rows = n->value.rows, cols = n->value.cols;
 
     make_args(n, &a, msg, sizeof msg);
-    st = n->op->shape(&a);
-    if (st == BP_OK && (n->value.rows == 0 || n->value.cols == 0)) {
-        st = BP_EDIM;
-        snprintf(msg, sizeof msg, "shape rule gave an empty output (%zux%zu)",
-                 n->value.rows, n->value.cols);
-    }
+    st = check_input_ranks(n, msg, sizeof msg);
     if (st == BP_OK) {
-        int out_overflow = 0, work_overflow = 0, iwork_overflow = 0;
-        bpi_mul_size(bpi_mul_size(n->value.rows, n->value.cols, &out_overflow),
-                     sizeof(double), &out_overflow);
-        bpi_mul_size(a.n_work, sizeof(double), &work_overflow);
-        bpi_mul_size(a.n_iwork, sizeof(int), &iwork_overflow);
-        if (out_overflow)
-            snprintf(msg, sizeof msg, "output %zux%zu overflows size_t",
-                     n->value.rows, n->value.cols);
-        else if (work_overflow || iwork_overflow)
-            snprintf(msg, sizeof msg, "the shape rule asks for %zu %s of scratch, which "
-                     "overflows size_t (output %zux%zu)",
-                     work_overflow ? a.n_work : a.n_iwork, work_overflow ? "doubles" : "ints",
-                     n->value.rows, n->value.cols);
-        if (out_overflow || work_overflow || iwork_overflow)
-            st = BP_ENOMEM;
+        /* rank 0: a rule that sets only rows and cols gives a matrix */
+        memset(&n->shape, 0, sizeof n->shape);
+        st = n->op->shape(&a);
     }
+    if (st == BP_OK)
+        st = check_output_shape(n, &a, msg, sizeof msg);
     if (st != BP_OK) {
+        n->shape = old;
         n->value.rows = rows;
         n->value.cols = cols;
         return op_error(n, st, stage, msg);
@@ -386,6 +484,11 @@ size_t bp_node_cols(const bp_node *n)
     return n ? n->value.cols : 0;
 }
 
+const bp_shape *bp_node_shape(const bp_node *n)
+{
+    return n ? &n->shape : NULL;
+}
+
 int bp_node_is_param(const bp_node *n)
 {
     return n && n->kind == BPI_PARAM;
@@ -411,27 +514,51 @@ bp_matrix *bp_node_grad(bp_node *n)
 }
 
 /* Checks that leaf n, in the call fn ("set_value", "bind_value"), may take
- * a rows×cols value: BP_EINVAL for an op node, BP_EDIM for a wrong shape
- * or one whose byte count overflows (recorded in the graph). */
-static bp_status check_leaf_shape(bp_node *n, size_t rows, size_t cols, const char *fn)
+ * a rows×cols value: its shape's matrix view, but for an input's first
+ * dimension, which may change (then *shape is the new shape).  BP_EINVAL
+ * for an op node, BP_EDIM for a wrong shape or one whose byte count
+ * overflows (recorded in the graph). */
+static bp_status check_leaf_shape(bp_node *n, size_t rows, size_t cols, const char *fn,
+                                  bp_shape *shape)
 {
     bp_graph *g = n->graph;
     const char *name = bp_node_name(n);
-    int overflow = 0;
+    size_t inner = 1, want_rows, want_cols;
+    int overflow = 0, ok;
 
     if (n->kind == BPI_OP)
         return bpi_fail(g, BP_EINVAL, "%s '%s': node is computed by %s, not a leaf", fn, name,
                         n->op->name);
-    if (rows == 0 || cols == 0 || cols != n->value.cols ||
-        (n->kind != BPI_INPUT && rows != n->value.rows)) {
-        char want[48];
-        if (n->kind == BPI_INPUT)
-            snprintf(want, sizeof want, "Nx%zu", n->value.cols);
+    /* Every dimension but the first and last is fixed: rows counts them. */
+    for (size_t i = 1; i + 1 < n->shape.rank; i++)
+        inner *= n->shape.dim[i];
+    *shape = n->shape;
+    bpi_shape_matrix(&n->shape, &want_rows, &want_cols);
+    if (n->kind != BPI_INPUT)
+        ok = rows == want_rows && cols == want_cols;
+    else if (n->shape.rank == 1)
+        ok = rows == 1 && cols > 0;
+    else
+        ok = rows > 0 && rows % inner == 0 && cols == want_cols;
+    if (!ok) {
+        char want[BPI_SHAPE_STR + 64] = "", dims[BPI_SHAPE_STR];
+        bpi_shape_str(&n->shape, dims, sizeof dims);
+        if (n->kind != BPI_INPUT)
+            snprintf(want, sizeof want, "%zux%zu", want_rows, want_cols);
+        else if (n->shape.rank == 1)
+            snprintf(want, sizeof want, "1xN (shape N)");
+        else if (n->shape.rank == 2)
+            snprintf(want, sizeof want, "Nx%zu", want_cols);
         else
-            snprintf(want, sizeof want, "%zux%zu", n->value.rows, n->value.cols);
+            snprintf(want, sizeof want, "(N·%zu)x%zu (shape Nx%s)", inner, want_cols,
+                     strchr(dims, 'x') + 1);
+        if (n->kind != BPI_INPUT && n->shape.rank != 2)
+            snprintf(want + strlen(want), sizeof want - strlen(want), " (shape %s)", dims);
         return bpi_fail(g, BP_EDIM, "%s %s '%s': expects %s, given %zux%zu", fn,
                         kind_name(n->kind), name, want, rows, cols);
     }
+    if (n->kind == BPI_INPUT)
+        shape->dim[0] = n->shape.rank == 1 ? cols : rows / inner;
     /* A shape whose byte count overflows cannot be a real matrix, and its
      * wrapped element count would bind a buffer smaller than its rows say. */
     bpi_mul_size(bpi_mul_size(rows, cols, &overflow), sizeof(double), &overflow);
@@ -443,7 +570,8 @@ static bp_status check_leaf_shape(bp_node *n, size_t rows, size_t cols, const ch
 
 bp_status bpi_node_prepare_value(bp_node *n, size_t rows, size_t cols, double **data)
 {
-    bp_status st = check_leaf_shape(n, rows, cols, "set_value");
+    bp_shape shape;
+    bp_status st = check_leaf_shape(n, rows, cols, "set_value", &shape);
 
     if (st != BP_OK)
         return st;
@@ -453,6 +581,7 @@ bp_status bpi_node_prepare_value(bp_node *n, size_t rows, size_t cols, double **
                         kind_name(n->kind), bp_node_name(n), rows, cols);
     n->value.data = n->value_buf;
     n->value.rows = rows;
+    n->shape = shape;
     n->has_value = 1;
     n->fwd_stamp = 0;   /* the last forward did not see this value */
     *data = n->value.data;
@@ -481,6 +610,7 @@ bp_status bp_node_set_value(bp_node *n, const bp_matrix *src)
 
 bp_status bp_node_bind_value(bp_node *n, const bp_matrix *src)
 {
+    bp_shape shape;
     bp_status st;
 
     if (!n)
@@ -494,11 +624,12 @@ bp_status bp_node_bind_value(bp_node *n, const bp_matrix *src)
                         "bind_value %s '%s': only an input can be bound; a %s keeps its "
                         "own copy (bp_node_set_value)",
                         kind_name(n->kind), bp_node_name(n), kind_name(n->kind));
-    st = check_leaf_shape(n, src->rows, src->cols, "bind_value");
+    st = check_leaf_shape(n, src->rows, src->cols, "bind_value", &shape);
     if (st != BP_OK)
         return st;
     n->value.data = src->data;
     n->value.rows = src->rows;
+    n->shape = shape;
     n->has_value = 1;
     n->fwd_stamp = 0;   /* the last forward did not see this value */
     return BP_OK;
@@ -522,8 +653,10 @@ static size_t first_nonfinite(const bp_matrix *m)
 }
 
 /* In anomaly mode: BP_ENUMERIC naming the node, the pass and the entry. */
-static bp_status check_finite(bp_node *n, const bp_matrix *m, const char *what)
+static bp_status check_finite(bp_node *n, const bp_matrix *m, const bp_shape *shape,
+                              const char *what)
 {
+    char dims[BPI_SHAPE_STR];
     size_t k = first_nonfinite(m);
     char label[160];
 
@@ -533,6 +666,9 @@ static bp_status check_finite(bp_node *n, const bp_matrix *m, const char *what)
         op_label(n, label, sizeof label);
     else
         snprintf(label, sizeof label, "%s '%s'", kind_name(n->kind), bp_node_name(n));
+    if (shape->rank != 2)
+        return bpi_fail(n->graph, BP_ENUMERIC, "anomaly: %s (node %zu): %s has %g at element %zu of %s",
+                        label, n->id, what, m->data[k], k, bpi_shape_str(shape, dims, sizeof dims));
     return bpi_fail(n->graph, BP_ENUMERIC, "anomaly: %s (node %zu): %s has %g at (%zu, %zu) of %zux%zu",
                     label, n->id, what, m->data[k], k / m->cols, k % m->cols, m->rows, m->cols);
 }
@@ -603,7 +739,9 @@ static int can_share(const bp_node *n)
 {
     const bp_node *in = n->in[0];
 
+    /* (a view's buffer is its source's, which others may still read) */
     return (n->op->flags & BP_OP_INPLACE) && in->kind == BPI_OP && in->uses == 1 &&
+           !(in->op->flags & BP_OP_VIEW) &&
            (in->op->flags & BP_OP_BWD_NO_OUT) && in->value.rows == n->value.rows &&
            in->value.cols == n->value.cols;
 }
@@ -622,7 +760,9 @@ static bp_status forward_node(bp_node *n)
     st = run_shape(n, "forward: ");
     if (st != BP_OK)
         return st;
-    if (n->graph->inplace && can_share(n)) {
+    if (n->op->flags & BP_OP_VIEW) {
+        n->value.data = n->in[0]->value.data;
+    } else if (n->graph->inplace && can_share(n)) {
         n->in[0]->grad_alias = n;
         n->value.data = n->in[0]->value.data;
     } else {
@@ -666,7 +806,8 @@ bp_status bp_forward(bp_graph *g, bp_node *out)
                             bp_node_name(n));
         if (n->kind == BPI_OP && (st = forward_node(n)) != BP_OK)
             return st;
-        if (g->anomaly && (st = check_finite(n, &n->value, n->op ? "forward output" : "value")) != BP_OK)
+        if (g->anomaly && (st = check_finite(n, &n->value, &n->shape,
+                                             n->op ? "forward output" : "value")) != BP_OK)
             return st;
         n->fwd_stamp = g->fwd_stamp;
     }
@@ -798,7 +939,7 @@ bp_status bp_backward(bp_graph *g, bp_node *out, const bp_matrix *seed)
         for (size_t k = 0; g->anomaly && k < n->n_in; k++) {
             char what[64];
             snprintf(what, sizeof what, "backward: gradient of input %zu", k + 1);
-            if (a.din[k] && (st = check_finite(n, a.din[k], what)) != BP_OK)
+            if (a.din[k] && (st = check_finite(n, a.din[k], &n->in[k]->shape, what)) != BP_OK)
                 return st;
         }
     }

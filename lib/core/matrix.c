@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Row-major double matrices. */
 #include "bp_private.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Minibatches shared between ranks: every rank walks the same global
  * batches, in the order bp_batcher would (the same seeded shuffle of the
  * same rows, so no rank has to send it), and binds its own contiguous share

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Data-parallel training over MPI: the context, the agreement on errors,
  * attaching to a graph's params (the start-up check and the broadcast of
  * rank 0's values) and the one allreduce of all gradients per step. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Helpers shared by lib/dist's files (never installed).  libbpgraph-mpi
  * uses only libbpgraph's public API, so it keeps its own copies of these. */
 #ifndef BP_DIST_PRIVATE_H

@@ -1,4 +1,6 @@
-/* Reading named columns of a CSV file into a matrix.
+/* SPDX-License-Identifier: MIT */
+/* Reading named columns of a CSV file into a matrix, and its header or
+ * one column as text.
  *
  * The file is read as a stream through a small buffer, one record at a
  * time: memory grows with the rows kept, not with the file, and a file that
@@ -453,6 +455,47 @@ static bp_status map_columns(struct csv *c, const char *const *columns, size_t n
     return st;
 }
 
+/* Opens path and parses its header record: on BP_OK, c is at the first
+ * data row and c->n_fields is the header's field count.  The caller calls
+ * csv_end whatever the status. */
+static bp_status csv_begin(struct csv *c, const char *path, bp_error *err)
+{
+    int blank = 0;
+
+    memset(c, 0, sizeof *c);
+    c->path = path;
+    c->err = err;
+    c->line = 1;
+    c->f = fopen(path, "rb");
+    if (!c->f)
+        return bpi_set_error(err, BP_EIO, "%s: cannot open: %s", path,
+                             strerror(errno));
+    c->c_locale = newlocale(LC_ALL_MASK, "C", (locale_t)0);
+    if (c->c_locale == (locale_t)0)
+        return csv_nomem(c);
+    if (peek(c, 0) == 0xEF && peek(c, 1) == 0xBB && peek(c, 2) == 0xBF) {
+        advance(c);   /* UTF-8 byte order mark */
+        advance(c);
+        advance(c);
+    }
+    if (peek(c, 0) == CSV_EOF || (blank = blank_line(c)) == 1)
+        return bpi_set_error(err, BP_EPARSE, "%s: empty file, no header row",
+                             path);
+    if (blank < 0 || c->failed != BP_OK)
+        return c->failed != BP_OK ? c->failed : BP_EPARSE;
+    return parse_record(c);
+}
+
+static void csv_end(struct csv *c)
+{
+    if (c->c_locale != (locale_t)0)
+        freelocale(c->c_locale);
+    if (c->f)
+        fclose(c->f);
+    bpi_free(c->off);
+    bpi_free(c->text.p);
+}
+
 bp_status bp_csv_read(const char *path, const char *const *columns,
                       size_t n_columns, bp_matrix **out, size_t *n_filled,
                       bp_error *err)
@@ -461,7 +504,6 @@ bp_status bp_csv_read(const char *path, const char *const *columns,
     size_t *map = NULL;
     size_t n_header;
     bp_status st;
-    int blank = 0;
 
     if (out)
         *out = NULL;
@@ -476,35 +518,7 @@ bp_status bp_csv_read(const char *path, const char *const *columns,
             return bpi_set_error(err, BP_EINVAL,
                                  "bp_csv_read: columns[%zu] is NULL", k);
 
-    memset(&c, 0, sizeof c);
-    c.path = path;
-    c.err = err;
-    c.line = 1;
-    c.f = fopen(path, "rb");
-    if (!c.f)
-        return bpi_set_error(err, BP_EIO, "%s: cannot open: %s", path,
-                             strerror(errno));
-    c.c_locale = newlocale(LC_ALL_MASK, "C", (locale_t)0);
-    if (c.c_locale == (locale_t)0) {
-        st = csv_nomem(&c);
-        goto done;
-    }
-    if (peek(&c, 0) == 0xEF && peek(&c, 1) == 0xBB && peek(&c, 2) == 0xBF) {
-        advance(&c);   /* UTF-8 byte order mark */
-        advance(&c);
-        advance(&c);
-    }
-
-    if (peek(&c, 0) == CSV_EOF || (blank = blank_line(&c)) == 1) {
-        st = bpi_set_error(err, BP_EPARSE, "%s: empty file, no header row",
-                           path);
-        goto done;
-    }
-    if (blank < 0 || c.failed != BP_OK) {
-        st = c.failed != BP_OK ? c.failed : BP_EPARSE;
-        goto done;
-    }
-    st = parse_record(&c);
+    st = csv_begin(&c, path, err);
     if (st != BP_OK)
         goto done;
     n_header = c.n_fields;
@@ -526,11 +540,162 @@ bp_status bp_csv_read(const char *path, const char *const *columns,
         bpi_set_error(err, BP_OK, "%s", "");
 
 done:
-    if (c.c_locale != (locale_t)0)
-        freelocale(c.c_locale);
-    fclose(c.f);
+    csv_end(&c);
     bpi_free(map);
-    bpi_free(c.off);
-    bpi_free(c.text.p);
     return st;
+}
+
+/* Strings collected one after another, NUL-terminated, in text; off[i] is
+ * where the i-th starts. */
+struct strings {
+    struct bytes text;
+    size_t *off;
+    size_t n;
+    size_t cap;
+};
+
+static int strings_push(struct strings *s, const char *str)
+{
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? 2 * s->cap : 64;
+        int overflow = 0;
+        size_t bytes = bpi_mul_size(cap, sizeof *s->off, &overflow);
+        size_t *off = overflow ? NULL : bpi_malloc(bytes);
+
+        if (!off)
+            return -1;
+        if (s->n)
+            memcpy(off, s->off, s->n * sizeof *off);
+        bpi_free(s->off);
+        s->off = off;
+        s->cap = cap;
+    }
+    s->off[s->n++] = s->text.len;
+    do {
+        if (bytes_push(&s->text, *str))
+            return -1;
+    } while (*str++);
+    return 0;
+}
+
+/* The collected strings as one NULL-terminated block: the pointer array,
+ * then the text it points into; NULL when out of memory. */
+static char **strings_block(const struct strings *s)
+{
+    int overflow = 0;
+    size_t ptrs = bpi_mul_size(s->n + 1, sizeof(char *), &overflow);
+    size_t total = ptrs + s->text.len;
+    char **block = overflow || total < ptrs ? NULL : bpi_malloc(total);
+    char *text;
+
+    if (!block)
+        return NULL;
+    text = (char *)block + ptrs;
+    if (s->text.len)
+        memcpy(text, s->text.p, s->text.len);
+    for (size_t i = 0; i < s->n; i++)
+        block[i] = text + s->off[i];
+    block[s->n] = NULL;
+    return block;
+}
+
+static void strings_free(struct strings *s)
+{
+    bpi_free(s->off);
+    bpi_free(s->text.p);
+}
+
+bp_status bp_csv_header(const char *path, char ***names, size_t *n,
+                        bp_error *err)
+{
+    struct strings s = { { NULL, 0, 0 }, NULL, 0, 0 };
+    struct csv c;
+    bp_status st;
+
+    if (names)
+        *names = NULL;
+    if (n)
+        *n = 0;
+    if (!path || !names || !n)
+        return bpi_set_error(err, BP_EINVAL,
+                             "bp_csv_header: path, names and n must not be "
+                             "NULL");
+    st = csv_begin(&c, path, err);
+    for (size_t h = 0; st == BP_OK && h < c.n_fields; h++)
+        if (strings_push(&s, c.text.p + c.off[h]))
+            st = csv_nomem(&c);
+    if (st == BP_OK) {
+        *names = strings_block(&s);
+        if (!*names)
+            st = csv_nomem(&c);
+    }
+    if (st == BP_OK) {
+        *n = s.n;
+        bpi_set_error(err, BP_OK, "%s", "");
+    }
+    strings_free(&s);
+    csv_end(&c);
+    return st;
+}
+
+bp_status bp_csv_read_text(const char *path, const char *column,
+                           char ***cells, size_t *n_rows, bp_error *err)
+{
+    struct strings s = { { NULL, 0, 0 }, NULL, 0, 0 };
+    struct csv c;
+    size_t n_header, col = 0;   /* set by map_columns */
+    bp_status st;
+
+    if (cells)
+        *cells = NULL;
+    if (n_rows)
+        *n_rows = 0;
+    if (!path || !column || !cells || !n_rows)
+        return bpi_set_error(err, BP_EINVAL,
+                             "bp_csv_read_text: path, column, cells and "
+                             "n_rows must not be NULL");
+    st = csv_begin(&c, path, err);
+    if (st != BP_OK)
+        goto done;
+    n_header = c.n_fields;
+    st = map_columns(&c, &column, 1, &col);
+    while (st == BP_OK && peek(&c, 0) != CSV_EOF) {
+        size_t line;
+        int blank = blank_line(&c);
+
+        if (blank < 0) {
+            st = c.failed != BP_OK ? c.failed : BP_EPARSE;
+            break;
+        }
+        if (blank)
+            break;
+        line = c.line;
+        st = parse_record(&c);
+        if (st == BP_OK && c.n_fields != n_header)
+            st = bpi_set_error(err, BP_EPARSE,
+                               "%s:%zu: expected %zu fields as in the header, "
+                               "found %zu", path, line, n_header, c.n_fields);
+        if (st == BP_OK && strings_push(&s, c.text.p + c.off[col]))
+            st = csv_nomem(&c);
+    }
+    if (st == BP_OK && s.n == 0)
+        st = bpi_set_error(err, BP_EPARSE,
+                           "%s:%zu: no data rows after the header", path,
+                           c.line);
+    if (st == BP_OK && (*cells = strings_block(&s)) == NULL)
+        st = csv_nomem(&c);
+    if (st == BP_OK) {
+        *n_rows = s.n;
+        bpi_set_error(err, BP_OK, "%s", "");
+    }
+
+done:
+    strings_free(&s);
+    csv_end(&c);
+    return st;
+}
+
+void bp_csv_strings_free(char **strings)
+{
+    bpi_free(strings);
 }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Pictures of a graph: Graphviz DOT (forward and backward) and the chain
  * rule written out as sums of products of partial derivatives. */
 #include "bp_private.h"

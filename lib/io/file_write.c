@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Replacing a file atomically: the one way bp_npy_save and bp_params_save
  * write, so both keep the same guarantees and the same file mode. */
 #define _XOPEN_SOURCE 700   /* mkstemp, fchmod, fsync */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* numpy .npy files (format versions 1.0, 2.0 and 3.0).
  *
  * Layout: "\x93NUMPY", major, minor, the header length (2 bytes little-endian

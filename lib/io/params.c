@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Saving and loading a graph's params (format in bpgraph.h): written
  * through a temporary file renamed into place; loaded only after the whole
  * file has been checked. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Composites: functions that build a piece of graph from other ops, with
  * no forward or backward of their own.  The lesson's staged softmax. */
 #include "bp_private.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Elementwise ops: binary with 2-D broadcasting (add, sub, mul, div) and
  * unary (neg, scale, exp, log, pow, sqrt, relu, sigmoid, tanh). */
 #include "kernels.h"
@@ -93,8 +94,6 @@ static int fresh_full(bp_op_args *a, unsigned i)
 
 #define REAL {.kind = BP_DOMAIN_REAL}
 #define KINK_AT_ZERO {.kind = BP_DOMAIN_REAL, .kinks = BP_KINK_AT, .kink = 0.0}
-/* e^a overflows past 709, so the checker samples |a| up to 100 only */
-#define EXP_DOMAIN {.kind = BP_DOMAIN_REAL, .max_abs = 100.0}
 
 BINARY_KERNELS(add, x + y, g, g)
 const bp_op bpi_op_add = {
@@ -217,7 +216,8 @@ const bp_op bpi_op_exp = {
     .name = "exp", .doc = "e^a", .n_in = 1,
     .shape = bpi_same_shape, .forward = exp_forward, .backward = exp_backward,
     .flags = BP_OP_ASSIGN_FRESH | BP_OP_INPLACE,
-    .domain = {EXP_DOMAIN},
+    /* e^a overflows past 709, so the checker samples |a| up to 100 only */
+    .domain = {{.kind = BP_DOMAIN_REAL, .max_abs = 100.0}},
 };
 
 UNARY_KERNELS(log, log(x), g / x)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Helpers shared by several op families; op files use these, never each
  * other. */
 #include "bp_private.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The ops layer's private interface: the built-in op declarations and the
  * helpers that several op families share (kernels.c).  Op files include
  * this, never each other. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Linear algebra on LAPACKE: solve, inv, cholesky, logdet, det, lstsq.
  *
  * LAPACK is called in column-major layout on buffers the op owns (the node's

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Losses, each m×n inputs → 1×1: mse, nll, softmax_ce. */
 #include "kernels.h"
 

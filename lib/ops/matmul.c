@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Matrix products on CBLAS: matmul, transpose, dense (x·W + b) and
  * dense_relu (relu(x·W + b), fused); and the transpose the linear-algebra
  * ops use to hand row-major data to LAPACK. */

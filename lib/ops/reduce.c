@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Reductions: rowsum, colsum, sum, mean, rowmax. */
 #include "kernels.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The built-in op table and registries of ops by name. */
 #include "kernels.h"
 

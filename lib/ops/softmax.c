@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The fused row softmax, and detach. */
 #include "kernels.h"
 

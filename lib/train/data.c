@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Training helpers: parameter initialisation, row splits, feature
  * standardisation and minibatches. */
 #include "bp_private.h"
@@ -97,6 +98,104 @@ bp_status bp_split_rows(size_t n, double valid_frac, double test_frac,
     out->n_train = n - n_valid - n_test;
     out->n_valid = n_valid;
     out->n_test = n_test;
+    return BP_OK;
+}
+
+bp_status bp_split_stratified(const size_t *classes, size_t n, size_t k,
+                              double valid_frac, double test_frac, uint64_t seed,
+                              bp_split *out, bp_error *err)
+{
+    size_t *grouped = NULL, *start = NULL, n_held, n_valid, n_test, m, used = 0;
+    size_t n_train = 0, n_v = 0, n_t = 0, acc = 0, vacc = 0;
+    int overflow = 0;
+    bp_status st;
+
+    if (out)
+        memset(out, 0, sizeof *out);
+    if (!out || !classes || k == 0)
+        return bpi_set_error(err, BP_EINVAL, "split_stratified: NULL out or classes, or k 0");
+    for (size_t i = 0; i < n; i++)
+        if (classes[i] >= k)
+            return bpi_set_error(err, BP_EINVAL, "split_stratified: row %zu has class %zu, not below k = %zu",
+                                 i, classes[i], k);
+    /* the fractions' checks and counts, and a seeded shuffle */
+    st = bp_split_rows(n, valid_frac, test_frac, 1, seed, out, err);
+    if (st != BP_OK)
+        return st;
+    grouped = bpi_malloc(bpi_mul_size(n, sizeof *grouped, &overflow));
+    start = bpi_malloc(bpi_mul_size(k + 1, sizeof *start, &overflow));
+    if (overflow || !grouped || !start) {
+        bpi_free(grouped);
+        bpi_free(start);
+        bp_split_free(out);
+        return bpi_set_error(err, BP_ENOMEM, "split_stratified: out of memory for %zu rows", n);
+    }
+    /* shuffled rows grouped by class, stably: start[c] is where class c begins */
+    memset(start, 0, (k + 1) * sizeof *start);
+    for (size_t i = 0; i < n; i++)
+        start[classes[i] + 1]++;
+    for (size_t c = 0; c < k; c++) {
+        used += start[c + 1] > 0;
+        start[c + 1] += start[c];
+    }
+    for (size_t i = 0; i < n; i++)
+        grouped[start[classes[out->index[i]]]++] = out->index[i];
+    /* Every class keeps its first row for training; the held-out rows are
+     * spread evenly over the others (so each class gives its share). */
+    m = n - used;
+    n_valid = out->n_valid;
+    n_test = out->n_test;
+    n_held = n_valid + n_test;
+    if (n_held > m) {
+        n_valid = n_held ? n_valid * m / n_held : 0;
+        n_test = m - n_valid;
+        n_held = m;
+    }
+    for (size_t i = 0, c = SIZE_MAX; i < n; i++) {
+        size_t row = grouped[i];
+        int first = classes[row] != c;
+        c = classes[row];
+        if (!first && (acc += n_held) >= m) {
+            acc -= m;
+            /* valid or test, in proportion over the held-out rows */
+            if ((vacc += n_valid) >= n_held) {
+                vacc -= n_held;
+                out->index[n - n_held + n_v++] = row;
+            } else {
+                out->index[n - n_test + n_t++] = row;
+            }
+        } else {
+            out->index[n_train++] = row;
+        }
+    }
+    out->n_train = n_train;
+    out->n_valid = n_v;
+    out->n_test = n_t;
+    bpi_free(grouped);
+    bpi_free(start);
+    return BP_OK;
+}
+
+bp_status bp_one_hot(const size_t *classes, size_t n, size_t k, bp_matrix **out,
+                     bp_error *err)
+{
+    bp_matrix *m;
+
+    if (!out)
+        return bpi_set_error(err, BP_EINVAL, "one_hot: out is NULL");
+    *out = NULL;
+    if (!classes || n == 0 || k == 0)
+        return bpi_set_error(err, BP_EINVAL, "one_hot: NULL classes, no rows or k 0");
+    for (size_t i = 0; i < n; i++)
+        if (classes[i] >= k)
+            return bpi_set_error(err, BP_EINVAL, "one_hot: row %zu has class %zu, not below k = %zu",
+                                 i, classes[i], k);
+    m = bp_matrix_alloc(n, k);
+    if (!m)
+        return bpi_set_error(err, BP_ENOMEM, "one_hot: out of memory for %zux%zu", n, k);
+    for (size_t i = 0; i < n; i++)
+        m->data[i * k + classes[i]] = 1.0;
+    *out = m;
     return BP_OK;
 }
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Optimizers: SGD with momentum, Adam and AdamW, with a learning-rate
  * schedule and clipping by global norm.  All state is allocated when the
  * optimizer is made; a step only reads gradients and writes params. */

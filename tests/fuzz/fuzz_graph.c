@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer target: graphs built and run from a byte program.  Each
  * instruction byte picks an action (a new leaf, an op of the registry
  * applied to earlier nodes with attributes from the input, a forward and

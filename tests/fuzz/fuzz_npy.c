@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer target: bp_npy_load on arbitrary bytes.  On success the matrix
  * must be readable in full; on error *out is NULL and err names the
  * problem.  A loaded matrix is saved and loaded back, which must give the

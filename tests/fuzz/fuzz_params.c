@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer target: bp_params_load on arbitrary bytes, into two graphs:
  * one whose params match the seeds (w1 2x3, b1 1x3, an unnamed 1x1) and
  * one that matches nothing (a single 1x1 "w").  Each input is tried as it

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Shared by the fuzz targets: the input written to a temporary file, for
  * the readers that take a path. */
 #ifndef BP_FUZZ_UTIL_H
