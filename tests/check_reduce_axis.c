@@ -86,7 +86,7 @@ END_TEST
 /* (1000, 980, 990) along a contiguous axis and along a strided one (the
  * middle axis of 2x3x2, the logits repeated in both columns): finite, and
  * the log softmax to 2 ulps of the decimal values, the tiny −4.54e-05
- * included, which x − (max + log Σ) would get only to about 1e-13. */
+ * included, which x − (max + log Σ) would miss by 3e-10 relative. */
 START_TEST(extreme_logits_stay_accurate)
 {
     const double flat[3] = {1000.0, 980.0, 990.0};

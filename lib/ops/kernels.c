@@ -61,47 +61,64 @@ bp_status bpi_axis_of(bp_op_args *a, double v, size_t *axis, bpi_axis *split)
     return BP_OK;
 }
 
-/* S(k) = e^(x(k) − max) / Σ_j e^(x(j) − max) along each line: shifting by
- * the line's max keeps every exponent ≤ 0, so nothing overflows.  The sum
- * is 1 (the arg-max's term) plus the rest, so log Σ = log1p(rest) keeps its
- * relative accuracy when the rest is tiny; a NaN anywhere in a line is that
- * line's max, so the whole line is NaN. */
-void bpi_softmax_along(const double *x, bpi_axis ax, double *s, double *max_out, double *logsum)
-{
-    const size_t st = ax.inner;
-
-    for (size_t o = 0; o < ax.outer; o++)
-        for (size_t i = 0; i < ax.inner; i++) {
-            const size_t line = o * ax.inner + i, base = o * ax.n * st + i;
-            const double *x0 = x + base;
-            double *s0 = s + base;
-            size_t best = bpi_argmax(x0, ax.n, st);
-            double max = x0[best * st], rest = 0.0, total;
-            for (size_t k = 0; k < ax.n; k++) {
-                s0[k * st] = exp(x0[k * st] - max);
-                if (k != best)
-                    rest += s0[k * st];
-            }
-            total = 1.0 + rest;   /* the arg-max's own term is e^0 */
-            for (size_t k = 0; k < ax.n; k++)
-                s0[k * st] /= total;
-            if (max_out)
-                max_out[line] = max;
-            if (logsum)
-                logsum[line] = log1p(rest);
-        }
-}
-
 /* Comparisons with NaN are false, so a NaN is looked for explicitly. */
-size_t bpi_argmax(const double *x, size_t n, size_t stride)
+static inline size_t argmax_line(const double *x, size_t n, size_t st)
 {
     size_t best = 0;
 
     for (size_t k = 0; k < n; k++) {
-        if (isnan(x[k * stride]))
+        if (isnan(x[k * st]))
             return k;
-        if (x[k * stride] > x[best * stride])
+        if (x[k * st] > x[best * st])
             best = k;
     }
     return best;
+}
+
+/* A line's entries are st apart; the callers below pass a literal 1 for a
+ * contiguous line, so that the compiler makes that case as fast as a loop
+ * over a row. */
+size_t bpi_argmax(const double *x, size_t n, size_t stride)
+{
+    return stride == 1 ? argmax_line(x, n, 1) : argmax_line(x, n, stride);
+}
+
+/* S(k) = e^(x(k) − max) / Σ_j e^(x(j) − max) along one line: shifting by
+ * the line's max keeps every exponent ≤ 0, so nothing overflows.  The sum
+ * is 1 (the arg-max's term) plus the rest, so log Σ = log1p(rest) keeps its
+ * relative accuracy when the rest is tiny; a NaN anywhere in a line is that
+ * line's max, so the whole line is NaN. */
+static inline void softmax_line(const double *x, size_t n, size_t st, double *s,
+                                double *max_out, double *logsum)
+{
+    size_t best = argmax_line(x, n, st);
+    double max = x[best * st], rest = 0.0, total;
+
+    for (size_t k = 0; k < n; k++) {
+        s[k * st] = exp(x[k * st] - max);
+        if (k != best)
+            rest += s[k * st];
+    }
+    total = 1.0 + rest;   /* the arg-max's own term is e^0 */
+    for (size_t k = 0; k < n; k++)
+        s[k * st] /= total;
+    *max_out = max;
+    *logsum = log1p(rest);
+}
+
+void bpi_softmax_along(const double *x, bpi_axis ax, double *s, double *max, double *logsum)
+{
+    for (size_t o = 0; o < ax.outer; o++)
+        for (size_t i = 0; i < ax.inner; i++) {
+            const size_t line = o * ax.inner + i, base = o * ax.n * ax.inner + i;
+            double m, l;
+            if (ax.inner == 1)
+                softmax_line(x + base, ax.n, 1, s + base, &m, &l);
+            else
+                softmax_line(x + base, ax.n, ax.inner, s + base, &m, &l);
+            if (max)
+                max[line] = m;
+            if (logsum)
+                logsum[line] = l;
+        }
 }

@@ -21,26 +21,35 @@ static bpi_axis rows_of(const bp_matrix *x)
     return (bpi_axis){x->rows, x->cols, 1};
 }
 
-/* dx += S ⊙ (g − Σ_axis g ⊙ S), along each line of ax; assigned instead
- * when fresh.  dx may be g (in place): each line's g is read before its dx
- * is written. */
+/* d += s ⊙ (g − Σ g ⊙ s) along one line whose entries are st apart;
+ * assigned instead when fresh.  d may be g (in place): the line's g is all
+ * read before d is written. */
+static inline void softmax_vjp_line(const double *s, const double *g, double *d, size_t n,
+                                    size_t st, int fresh)
+{
+    double dot = 0.0;
+
+    for (size_t k = 0; k < n; k++)
+        dot += g[k * st] * s[k * st];
+    if (fresh)
+        for (size_t k = 0; k < n; k++)
+            d[k * st] = s[k * st] * (g[k * st] - dot);
+    else
+        for (size_t k = 0; k < n; k++)
+            d[k * st] += s[k * st] * (g[k * st] - dot);
+}
+
+/* dx += S ⊙ (g − Σ_axis g ⊙ S) along each line of ax; a literal stride 1
+ * for rows, so that the compiler makes that case a plain loop. */
 static void softmax_vjp(const double *S, const double *G, double *dx, bpi_axis ax, int fresh)
 {
-    const size_t st = ax.inner;
-
     for (size_t o = 0; o < ax.outer; o++)
         for (size_t i = 0; i < ax.inner; i++) {
-            const size_t base = o * ax.n * st + i;
-            const double *s = S + base, *g = G + base;
-            double *d = dx + base, dot = 0.0;
-            for (size_t k = 0; k < ax.n; k++)
-                dot += g[k * st] * s[k * st];
-            if (fresh)
-                for (size_t k = 0; k < ax.n; k++)
-                    d[k * st] = s[k * st] * (g[k * st] - dot);
+            const size_t base = o * ax.n * ax.inner + i;
+            if (ax.inner == 1)
+                softmax_vjp_line(S + base, G + base, dx + base, ax.n, 1, fresh);
             else
-                for (size_t k = 0; k < ax.n; k++)
-                    d[k * st] += s[k * st] * (g[k * st] - dot);
+                softmax_vjp_line(S + base, G + base, dx + base, ax.n, ax.inner, fresh);
         }
 }
 
