@@ -96,8 +96,7 @@ static bp_status softmax_axis_forward(bp_op_args *a)
 static bp_status softmax_axis_backward(bp_op_args *a)
 {
     if (a->din[0])
-        softmax_vjp(a->out->data, a->dout->data, a->din[0]->data, axis_split(a),
-                    a->din_fresh & 1u);
+        softmax_vjp(a->out->data, a->dout->data, a->din[0]->data, axis_split(a), 0);
     return BP_OK;
 }
 
@@ -109,7 +108,7 @@ const bp_op bpi_op_softmax_axis = {
     .n_in = 1, .n_attr = 1,
     .shape = softmax_axis_shape, .forward = softmax_axis_forward,
     .backward = softmax_axis_backward,
-    .flags = BP_OP_TENSORS | BP_OP_ASSIGN_FRESH | BP_OP_INPLACE,
+    .flags = BP_OP_TENSORS,
     .check_attr = axis_cases, .n_check_attr = 2,
 };
 
