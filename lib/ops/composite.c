@@ -24,16 +24,20 @@ bp_node *bp_softmax_staged(bp_graph *g, bp_node *a)
     return named(bp_mul(g, raised, inverse), "softmax.out");
 }
 
-/* A balanced tree of two-input concats: depth log2(n). */
-static bp_node *concat_tree(bp_graph *g, size_t n, bp_node *const *nodes, size_t axis)
+/* A balanced tree of two-input concats, depth log2(n), of the nodes or,
+ * with leaf_dims, of each reshaped to leaf_dims. */
+static bp_node *concat_tree(bp_graph *g, size_t n, bp_node *const *nodes, size_t axis,
+                            const long *leaf_dims)
 {
     const double attr = (double)axis;
     bp_node *in[2];
 
     if (n == 1)
-        return nodes[0];
-    in[0] = concat_tree(g, n / 2, nodes, axis);
-    in[1] = concat_tree(g, n - n / 2, nodes + n / 2, axis);
+        return leaf_dims ? bp_reshape(g, nodes[0], leaf_dims[0], leaf_dims[1], leaf_dims[2],
+                                      leaf_dims[3])
+                         : nodes[0];
+    in[0] = concat_tree(g, n / 2, nodes, axis, leaf_dims);
+    in[1] = concat_tree(g, n - n / 2, nodes + n / 2, axis, leaf_dims);
     if (!in[0] || !in[1])
         return NULL;
     return bp_apply(g, &bpi_op_concat, 2, in, &attr);
@@ -91,14 +95,12 @@ static int list_ok(bp_graph *g, const char *name, size_t n, bp_node *const *node
 
 bp_node *bp_concat(bp_graph *g, size_t n, bp_node *const *nodes, size_t axis)
 {
-    return list_ok(g, "concat", n, nodes, axis) ? concat_tree(g, n, nodes, axis) : NULL;
+    return list_ok(g, "concat", n, nodes, axis) ? concat_tree(g, n, nodes, axis, NULL) : NULL;
 }
 
 bp_node *bp_stack(bp_graph *g, size_t n, bp_node *const *nodes, size_t axis)
 {
-    bp_node *parts[64], **unit = parts;
     const bp_shape *s;
-    bp_node *out = NULL;
     char dims[BPI_SHAPE_STR];
     long d[BP_MAX_RANK] = {0, 0, 0, 0};
 
@@ -110,19 +112,9 @@ bp_node *bp_stack(bp_graph *g, size_t n, bp_node *const *nodes, size_t axis)
                  bpi_shape_str(s, dims, sizeof dims), BP_MAX_RANK);
         return NULL;
     }
-    if (n > sizeof parts / sizeof parts[0] && !(unit = bpi_calloc(n, sizeof *unit))) {
-        bpi_fail(g, BP_ENOMEM, "stack: out of memory for %zu inputs", n);
-        return NULL;
-    }
-    /* the new unit axis at axis; −1 in dim 0's place lets a batch through */
+    /* each input reshaped to have a unit axis at axis; −1 in dim 0's place
+     * lets a batch through */
     for (size_t k = 0, j = 0; k <= s->rank; k++)
         d[k] = k == axis ? 1 : j == 0 ? (j++, -1) : (long)s->dim[j++];
-    for (size_t i = 0; i < n; i++)
-        if (!(unit[i] = bp_reshape(g, nodes[i], d[0], d[1], d[2], d[3])))
-            goto done;
-    out = concat_tree(g, n, unit, axis);
-done:
-    if (unit != parts)
-        bpi_free(unit);
-    return out;
+    return concat_tree(g, n, nodes, axis, d);
 }

@@ -140,16 +140,15 @@ static bp_status permute_shape(bp_op_args *a)
 static void permute_walk(const bp_shape *in, const double *attr, const double *src, double *dst,
                          int backward)
 {
-    size_t in_stride[BP_MAX_RANK], stride[BP_MAX_RANK] = {0, 0, 0, 0}, n[BP_MAX_RANK] = {1, 1, 1, 1};
+    size_t stride[BP_MAX_RANK] = {0, 0, 0, 0}, n[BP_MAX_RANK] = {1, 1, 1, 1};
     size_t k = 0;
 
-    for (size_t i = in->rank; i-- > 0;)
-        in_stride[i] = i + 1 < in->rank ? in_stride[i + 1] * in->dim[i + 1] : 1;
-    /* right-align the output's axes in a 4-deep loop */
+    /* right-align the output's axes in a 4-deep loop; output axis i steps
+     * through the input as its axis p_i does */
     for (size_t i = 0; i < in->rank; i++) {
         size_t p = (size_t)attr[i];
         n[BP_MAX_RANK - in->rank + i] = in->dim[p];
-        stride[BP_MAX_RANK - in->rank + i] = in_stride[p];
+        stride[BP_MAX_RANK - in->rank + i] = dims_product(in, p + 1, in->rank);
     }
     for (size_t i0 = 0; i0 < n[0]; i0++)
         for (size_t i1 = 0; i1 < n[1]; i1++)
