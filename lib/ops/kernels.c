@@ -62,20 +62,3 @@ size_t bpi_row_argmax(const double *row, size_t n)
     }
     return best;
 }
-
-/* A caller that fills only the matrix views (the gradient checker's shape
- * discovery for matrices) leaves in_shape NULL: the input is then its
- * rows x cols matrix. */
-bp_shape bpi_input_shape(const bp_op_args *a, size_t i)
-{
-    if (a->in_shape[i])
-        return *a->in_shape[i];
-    return (bp_shape){2, {a->in[i]->rows, a->in[i]->cols}};
-}
-
-void bpi_set_output_shape(bp_op_args *a, const bp_shape *s)
-{
-    if (a->out_shape)
-        *a->out_shape = *s;
-    bpi_shape_matrix(s, &a->out->rows, &a->out->cols);
-}

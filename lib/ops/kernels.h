@@ -15,14 +15,6 @@
 /* The shape rule of ops whose output has their first input's shape. */
 bp_status bpi_same_shape(bp_op_args *a);
 
-/* The shape of input i of a BP_OP_TENSORS op: in_shape[i], or in[i]'s
- * rows x cols when the caller gave only the matrix views. */
-bp_shape bpi_input_shape(const bp_op_args *a, size_t i);
-
-/* Sets a BP_OP_TENSORS op's output shape: *out_shape (when given) and
- * out's matrix view. */
-void bpi_set_output_shape(bp_op_args *a, const bp_shape *s);
-
 /* dst (cols×rows) = srcᵀ, src rows×cols, both dense row-major: also the
  * conversion between row-major and column-major storage. */
 void bpi_transpose_into(const double *src, size_t rows, size_t cols, double *dst);

@@ -29,7 +29,7 @@ static size_t dims_product(const bp_shape *s, size_t from, size_t to)
  * from the element count (a −1 first dim follows an input's batch). */
 static bp_status reshape_shape(bp_op_args *a)
 {
-    const bp_shape in = bpi_input_shape(a, 0);
+    const bp_shape in = *a->in_shape[0];
     char dims[BPI_SHAPE_STR];
     bp_shape s = {0, {0}};
     size_t known = 1, infer = BP_MAX_RANK, size = dims_product(&in, 0, in.rank);
@@ -65,7 +65,7 @@ static bp_status reshape_shape(bp_op_args *a)
         return bp_op_fail(a, BP_EDIM, "%s (%zu elements) cannot be %s",
                           bpi_shape_str(&in, dims, sizeof dims), size, want);
     }
-    bpi_set_output_shape(a, &s);
+    *a->out_shape = s;
     return BP_OK;
 }
 
@@ -111,7 +111,7 @@ bp_node *bp_reshape(bp_graph *g, bp_node *a, long d0, long d1, long d2, long d3)
  * input's rank stay in place. */
 static bp_status permute_shape(bp_op_args *a)
 {
-    const bp_shape in = bpi_input_shape(a, 0);
+    const bp_shape in = *a->in_shape[0];
     bp_shape s = in;
     unsigned used = 0;
 
@@ -131,7 +131,7 @@ static bp_status permute_shape(bp_op_args *a)
             s.dim[i] = in.dim[(size_t)p];
         }
     }
-    bpi_set_output_shape(a, &s);
+    *a->out_shape = s;
     return BP_OK;
 }
 
@@ -165,7 +165,7 @@ static void permute_walk(const bp_shape *in, const double *attr, const double *s
 
 static bp_status permute_forward(bp_op_args *a)
 {
-    const bp_shape in = bpi_input_shape(a, 0);
+    const bp_shape in = *a->in_shape[0];
     permute_walk(&in, a->attr, a->in[0]->data, a->out->data, 0);
     return BP_OK;
 }
@@ -173,7 +173,7 @@ static bp_status permute_forward(bp_op_args *a)
 /* dX[perm⁻¹(i)] += dY[i] */
 static bp_status permute_backward(bp_op_args *a)
 {
-    const bp_shape in = bpi_input_shape(a, 0);
+    const bp_shape in = *a->in_shape[0];
     if (a->din[0])
         permute_walk(&in, a->attr, a->dout->data, a->din[0]->data, 1);
     return BP_OK;
@@ -222,7 +222,7 @@ bp_node *bp_transpose_axes(bp_graph *g, bp_node *a, size_t i, size_t j)
 /* attr: axis, start, length. */
 static bp_status slice_shape(bp_op_args *a)
 {
-    const bp_shape in = bpi_input_shape(a, 0);
+    const bp_shape in = *a->in_shape[0];
     const double axis = a->attr[0], start = a->attr[1], length = a->attr[2];
     char dims[BPI_SHAPE_STR];
     bp_shape s = in;
@@ -235,7 +235,7 @@ static bp_status slice_shape(bp_op_args *a)
         return bp_op_fail(a, BP_EDIM, "%g..%g is outside axis %g of %s", start, start + length,
                           axis, bpi_shape_str(&in, dims, sizeof dims));
     s.dim[(size_t)axis] = (size_t)length;
-    bpi_set_output_shape(a, &s);
+    *a->out_shape = s;
     return BP_OK;
 }
 
@@ -244,7 +244,7 @@ static bp_status slice_shape(bp_op_args *a)
 static void slice_runs(const bp_op_args *a, size_t *outer, size_t *run, size_t *step,
                        size_t *first)
 {
-    const bp_shape in = bpi_input_shape(a, 0);
+    const bp_shape in = *a->in_shape[0];
     const size_t axis = (size_t)a->attr[0];
     const size_t inner = dims_product(&in, axis + 1, in.rank);
 
@@ -307,7 +307,7 @@ bp_node *bp_slice(bp_graph *g, bp_node *a, size_t axis, size_t start, size_t len
 /* attr: axis.  a and b have one rank and equal dims but on axis. */
 static bp_status concat_shape(bp_op_args *a)
 {
-    const bp_shape x = bpi_input_shape(a, 0), y = bpi_input_shape(a, 1);
+    const bp_shape x = *a->in_shape[0], y = *a->in_shape[1];
     const double axis = a->attr[0];
     char xs[BPI_SHAPE_STR], ys[BPI_SHAPE_STR];
     bp_shape s = x;
@@ -322,7 +322,7 @@ static bp_status concat_shape(bp_op_args *a)
     if (!same)
         return bp_op_fail(a, BP_EDIM, "shapes %s and %s differ outside axis %g", xs, ys, axis);
     s.dim[(size_t)axis] += y.dim[(size_t)axis];
-    bpi_set_output_shape(a, &s);
+    *a->out_shape = s;
     return BP_OK;
 }
 
@@ -330,7 +330,7 @@ static bp_status concat_shape(bp_op_args *a)
  * along the output. */
 static void concat_runs(const bp_op_args *a, size_t *outer, size_t *x_run, size_t *y_run)
 {
-    const bp_shape x = bpi_input_shape(a, 0), y = bpi_input_shape(a, 1);
+    const bp_shape x = *a->in_shape[0], y = *a->in_shape[1];
     const size_t axis = (size_t)a->attr[0];
     const size_t inner = dims_product(&x, axis + 1, x.rank);
 
