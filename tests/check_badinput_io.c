@@ -126,7 +126,7 @@ static void check_npy(const char *name)
         "{'descr': '<f8', 'fortran_order': False, 'shape': (99999999999999999999999, 1), }",
         "{'descr': '<f8', 'fortran_order': False, 'shape': (2, 3), }",   /* no data */
         "{'descr': '<c16', 'fortran_order': False, 'shape': (1,), }",
-        "{'descr': '<f8', 'fortran_order': False, 'shape': (1, 1, 1), }",
+        "{'descr': '<f8', 'fortran_order': False, 'shape': (1, 1, 1, 1, 1), }",
         "{'descr': '<f8', 'fortran_order': maybe, 'shape': (1,), }",
         "{'descr': '<f8', 'shape': (1,), }",
         "not a dict",
@@ -202,6 +202,57 @@ static void check_npy(const char *name)
     ck_assert_int_eq(bp_npy_save(path, &m, &err), BP_OK);
     ck_assert_int_eq(bp_npy_load(path, &out, &err), BP_OK);
     ck_assert(isnan(out->data[2]) && isinf(out->data[3]));
+    bp_matrix_free(out);
+    remove_temp(path);
+}
+
+/* .npy with shapes: the checks above through the new calls, and a NULL or
+ * impossible shape. */
+static void check_npy_shape(const char *name)
+{
+    double d[4] = {1, 2, 3, 4};
+    bp_matrix m = {2, 2, d}, nodata = {2, 2, NULL};
+    bp_matrix *out = (bp_matrix *)&out;
+    const bp_shape s22 = {2, {2, 2}}, s5 = {5, {1, 2, 2, 1}};
+    const bp_shape s0 = {0, {0}}, s41 = {2, {4, 1}};
+    const bp_shape huge = {3, {SIZE_MAX / 2, 4, 2}};
+    bp_shape sh = {7, {7, 7, 7, 7}};
+    bp_error err;
+    const char *path;
+
+    (void)name;
+    ck_assert_int_eq(bp_npy_load_shape(NULL, &out, &sh, &err), BP_EINVAL);
+    expect_error_struct(err, BP_EINVAL, "bp_npy_load_shape");
+    ck_assert_ptr_null(out);
+    out = (bp_matrix *)&out;
+    ck_assert_int_eq(bp_npy_load_shape("x.npy", &out, NULL, &err), BP_EINVAL);
+    ck_assert_ptr_null(out);
+    ck_assert_int_eq(bp_npy_load_shape("x.npy", NULL, &sh, NULL), BP_EINVAL);
+    ck_assert_int_eq(bp_npy_load_shape("/nonexistent/x.npy", &out, &sh, &err),
+                     BP_EIO);
+    expect_error_struct(err, BP_EIO, "/nonexistent/x.npy");
+    ck_assert_uint_eq(sh.rank, 7);   /* untouched on error */
+
+    ck_assert_int_eq(bp_npy_save_shape(NULL, &m, &s22, &err), BP_EINVAL);
+    expect_error_struct(err, BP_EINVAL, "bp_npy_save_shape");
+    ck_assert_int_eq(bp_npy_save_shape("x.npy", NULL, &s22, &err), BP_EINVAL);
+    ck_assert_int_eq(bp_npy_save_shape("x.npy", &nodata, &s22, &err),
+                     BP_EINVAL);
+    ck_assert_int_eq(bp_npy_save_shape("x.npy", &m, NULL, &err), BP_EINVAL);
+    ck_assert_int_eq(bp_npy_save_shape("x.npy", &m, &s0, &err), BP_EINVAL);
+    ck_assert_int_eq(bp_npy_save_shape("x.npy", &m, &s5, &err), BP_EINVAL);
+    ck_assert_int_eq(bp_npy_save_shape("x.npy", &m, &s41, &err), BP_EINVAL);
+    expect_error_struct(err, BP_EINVAL, "4x1");
+    ck_assert_int_eq(bp_npy_save_shape("x.npy", &m, &huge, &err), BP_EINVAL);
+    ck_assert_int_eq(bp_npy_save_shape("/nonexistent/dir/x.npy", &m, &s22,
+                                       &err), BP_EIO);
+    expect_error_struct(err, BP_EIO, "/nonexistent/dir/x.npy");
+
+    path = temp_file("s.npy", "", 0);
+    ck_assert_int_eq(bp_npy_save_shape(path, &m, &s22, &err), BP_OK);
+    ck_assert_int_eq(bp_npy_load_shape(path, &out, &sh, &err), BP_OK);
+    ck_assert_uint_eq(sh.rank, 2);
+    ck_assert_double_eq(out->data[3], 4);
     bp_matrix_free(out);
     remove_temp(path);
 }
@@ -518,6 +569,8 @@ static const struct covered covered[] = {
     {"bp_csv_strings_free", check_csv_text},
     {"bp_npy_load", check_npy},
     {"bp_npy_save", check_npy},
+    {"bp_npy_load_shape", check_npy_shape},
+    {"bp_npy_save_shape", check_npy_shape},
     {"bp_params_save", check_params_files},
     {"bp_params_load", check_params_files},
     {"bp_dot_write", check_pictures},
