@@ -306,16 +306,17 @@ static void check_params_files(const char *name)
         {"short", 10, BP_EPARSE, "truncated"},
         {"magic", 0, BP_EPARSE, "bad magic at offset 0"},
         {"garbage", 0, BP_EPARSE, "bad magic"},
-        {"version", 0, BP_EPARSE, "version 2 at offset 8"},
+        {"version", 0, BP_EPARSE, "version 3 at offset 8"},
         {"cut", 0, BP_EPARSE, "offset"},
         {"flipped", 0, BP_EPARSE, "checksum mismatch"},
         {"trailing", 0, BP_EPARSE, "unexpected bytes"},
         {"count", 0, BP_EPARSE, "truncated"},
         {"name length", 0, BP_EPARSE, "truncated"},
         {"rows", 0, BP_EPARSE, "truncated"},
-        {"zero rows", 0, BP_EPARSE, "is 0x3"},
+        {"zero rows", 0, BP_EPARSE, "record 0 (at offset 16) has a 0 dimension"},
+        {"rank", 0, BP_EPARSE, "record 0 (at offset 16) has rank 5"},
         {"renamed", 0, BP_ENOTFOUND, "named 'v', the graph's is 'w'"},
-        {"reshaped", 0, BP_EDIM, "param 'w' at offset 16 is 3x2, the graph's is 2x3"},
+        {"reshaped", 0, BP_EDIM, "param 'w' at offset 16 is 3x2 in the file, 2x3 in the graph"},
         {"recounted", 0, BP_EDIM, "holds 1 params at offset 12, the graph has 2"},
     };
 
@@ -358,7 +359,8 @@ static void check_params_files(const char *name)
     ck_assert_ptr_nonnull(f);
     len = fread(good, 1, sizeof good, f);
     fclose(f);
-    ck_assert_uint_eq(len, 16 + (4 + 1 + 16 + 48) + (4 + 1 + 16 + 24) + 8);
+    /* records: name length, name, rank, dims, values */
+    ck_assert_uint_eq(len, 16 + (4 + 1 + 4 + 16 + 48) + (4 + 1 + 4 + 16 + 24) + 8);
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const char *what = cases[i].what;
         size_t n = len;
@@ -371,11 +373,11 @@ static void check_params_files(const char *name)
             for (size_t k = 0; k < n; k++)
                 buf[k] = (unsigned char)(k * 131 + 7);
         } else if (strcmp(what, "version") == 0) {
-            put_le(buf + 8, 2, 4);
+            put_le(buf + 8, 3, 4);
         } else if (strcmp(what, "cut") == 0) {
             n = len - 9;
         } else if (strcmp(what, "flipped") == 0) {
-            buf[40] ^= 1;
+            buf[50] ^= 1;   /* a value's byte */
         } else if (strcmp(what, "trailing") == 0) {
             memset(buf + len, 0, 8);
             n = len + 8;
@@ -387,10 +389,13 @@ static void check_params_files(const char *name)
             put_le(buf + 16, UINT32_MAX, 4);
             fix_sum(buf, n);
         } else if (strcmp(what, "rows") == 0) {
-            put_le(buf + 21, (uint64_t)1 << 62, 8);   /* bytes overflow size_t */
+            put_le(buf + 25, (uint64_t)1 << 62, 8);   /* bytes overflow size_t */
             fix_sum(buf, n);
         } else if (strcmp(what, "zero rows") == 0) {
-            put_le(buf + 21, 0, 8);
+            put_le(buf + 25, 0, 8);
+            fix_sum(buf, n);
+        } else if (strcmp(what, "rank") == 0) {
+            put_le(buf + 21, 5, 4);
             fix_sum(buf, n);
         } else if (strcmp(what, "renamed") == 0) {
             buf[20] = 'v';

@@ -15,7 +15,9 @@ extern "C" {
 /* ------------------------------------------------------------------------ */
 
 /* A params file holds every bp_param of g, in creation order, with names,
- * shapes, little-endian doubles and a checksum (layout: docs/formats.md).
+ * full shapes (rank and dims), little-endian doubles and a checksum
+ * (layout: docs/formats.md).  Files of the previous format version, which
+ * held rows and cols, load as well.
  * Both functions, and the picture functions below, report a failure
  * through err (may be NULL) and record it in g as well.
  *
