@@ -297,7 +297,7 @@ static bp_status match_graph(const bp_graph *g, const char *path, const unsigned
 static bp_status load_params(bp_graph *g, const char *path, bp_error *err)
 {
     unsigned char *buf;
-    size_t size = 0, expected, pos, end;
+    size_t size = 0, expected = 0, pos, end;   /* expected: set by read_file */
     uint32_t count, version;
     bp_status st;
 
