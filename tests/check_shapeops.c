@@ -160,7 +160,7 @@ static void round_trip(size_t rank, const size_t *dims, size_t axis, size_t n_pi
     bp_node *x, *pieces[4], *y;
     double v[168], seed[168];
     size_t n = 1, start = 0;
-    uint64_t state = 0x5eed + axis;
+    bp_rng state = tu_rng(0x5eed + axis);
 
     for (size_t i = 0; i < rank; i++)
         n *= s.dim[i] = dims[i];
@@ -200,7 +200,7 @@ END_TEST
 START_TEST(reshape_is_a_view_with_inferred_dim)
 {
     double v[24], seed[24], batch[5 * 21];
-    uint64_t state = 41;
+    bp_rng state = tu_rng(41);
     bp_node *x, *r, *r3, *in, *flat;
     bp_matrix m;
 
@@ -257,7 +257,7 @@ END_TEST
 START_TEST(gradients_of_rank3_and_rank4_params)
 {
     double v3[24], v4[48];
-    uint64_t state = 7;
+    bp_rng state = tu_rng(7);
     bp_node *p3, *p4, *q, *r, *c, *s, *t, *u, *m, *loss, *pair[2];
     bp_check_report rep;
 
