@@ -126,7 +126,7 @@ static void check_npy(const char *name)
         "{'descr': '<f8', 'fortran_order': False, 'shape': (99999999999999999999999, 1), }",
         "{'descr': '<f8', 'fortran_order': False, 'shape': (2, 3), }",   /* no data */
         "{'descr': '<c16', 'fortran_order': False, 'shape': (1,), }",
-        "{'descr': '<f8', 'fortran_order': False, 'shape': (1, 1, 1), }",
+        "{'descr': '<f8', 'fortran_order': False, 'shape': (1, 1, 1, 1, 1), }",
         "{'descr': '<f8', 'fortran_order': maybe, 'shape': (1,), }",
         "{'descr': '<f8', 'shape': (1,), }",
         "not a dict",
@@ -206,6 +206,57 @@ static void check_npy(const char *name)
     remove_temp(path);
 }
 
+/* .npy with shapes: the checks above through the new calls, and a NULL or
+ * impossible shape. */
+static void check_npy_shape(const char *name)
+{
+    double d[4] = {1, 2, 3, 4};
+    bp_matrix m = {2, 2, d}, nodata = {2, 2, NULL};
+    bp_matrix *out = (bp_matrix *)&out;
+    const bp_shape s22 = {2, {2, 2}}, s5 = {5, {1, 2, 2, 1}};
+    const bp_shape s0 = {0, {0}}, s41 = {2, {4, 1}};
+    const bp_shape huge = {3, {SIZE_MAX / 2, 4, 2}};
+    bp_shape sh = {7, {7, 7, 7, 7}};
+    bp_error err;
+    const char *path;
+
+    (void)name;
+    ck_assert_int_eq(bp_npy_load_shape(NULL, &out, &sh, &err), BP_EINVAL);
+    expect_error_struct(err, BP_EINVAL, "bp_npy_load_shape");
+    ck_assert_ptr_null(out);
+    out = (bp_matrix *)&out;
+    ck_assert_int_eq(bp_npy_load_shape("x.npy", &out, NULL, &err), BP_EINVAL);
+    ck_assert_ptr_null(out);
+    ck_assert_int_eq(bp_npy_load_shape("x.npy", NULL, &sh, NULL), BP_EINVAL);
+    ck_assert_int_eq(bp_npy_load_shape("/nonexistent/x.npy", &out, &sh, &err),
+                     BP_EIO);
+    expect_error_struct(err, BP_EIO, "/nonexistent/x.npy");
+    ck_assert_uint_eq(sh.rank, 7);   /* untouched on error */
+
+    ck_assert_int_eq(bp_npy_save_shape(NULL, &m, &s22, &err), BP_EINVAL);
+    expect_error_struct(err, BP_EINVAL, "bp_npy_save_shape");
+    ck_assert_int_eq(bp_npy_save_shape("x.npy", NULL, &s22, &err), BP_EINVAL);
+    ck_assert_int_eq(bp_npy_save_shape("x.npy", &nodata, &s22, &err),
+                     BP_EINVAL);
+    ck_assert_int_eq(bp_npy_save_shape("x.npy", &m, NULL, &err), BP_EINVAL);
+    ck_assert_int_eq(bp_npy_save_shape("x.npy", &m, &s0, &err), BP_EINVAL);
+    ck_assert_int_eq(bp_npy_save_shape("x.npy", &m, &s5, &err), BP_EINVAL);
+    ck_assert_int_eq(bp_npy_save_shape("x.npy", &m, &s41, &err), BP_EINVAL);
+    expect_error_struct(err, BP_EINVAL, "4x1");
+    ck_assert_int_eq(bp_npy_save_shape("x.npy", &m, &huge, &err), BP_EINVAL);
+    ck_assert_int_eq(bp_npy_save_shape("/nonexistent/dir/x.npy", &m, &s22,
+                                       &err), BP_EIO);
+    expect_error_struct(err, BP_EIO, "/nonexistent/dir/x.npy");
+
+    path = temp_file("s.npy", "", 0);
+    ck_assert_int_eq(bp_npy_save_shape(path, &m, &s22, &err), BP_OK);
+    ck_assert_int_eq(bp_npy_load_shape(path, &out, &sh, &err), BP_OK);
+    ck_assert_uint_eq(sh.rank, 2);
+    ck_assert_double_eq(out->data[3], 4);
+    bp_matrix_free(out);
+    remove_temp(path);
+}
+
 /* ---- parameter files ---- */
 
 static uint64_t fnv1a64(const unsigned char *p, size_t n)
@@ -255,16 +306,17 @@ static void check_params_files(const char *name)
         {"short", 10, BP_EPARSE, "truncated"},
         {"magic", 0, BP_EPARSE, "bad magic at offset 0"},
         {"garbage", 0, BP_EPARSE, "bad magic"},
-        {"version", 0, BP_EPARSE, "version 2 at offset 8"},
+        {"version", 0, BP_EPARSE, "version 3 at offset 8"},
         {"cut", 0, BP_EPARSE, "offset"},
         {"flipped", 0, BP_EPARSE, "checksum mismatch"},
         {"trailing", 0, BP_EPARSE, "unexpected bytes"},
         {"count", 0, BP_EPARSE, "truncated"},
         {"name length", 0, BP_EPARSE, "truncated"},
         {"rows", 0, BP_EPARSE, "truncated"},
-        {"zero rows", 0, BP_EPARSE, "is 0x3"},
+        {"zero rows", 0, BP_EPARSE, "record 0 (at offset 16) has a 0 dimension"},
+        {"rank", 0, BP_EPARSE, "record 0 (at offset 16) has rank 5"},
         {"renamed", 0, BP_ENOTFOUND, "named 'v', the graph's is 'w'"},
-        {"reshaped", 0, BP_EDIM, "param 'w' at offset 16 is 3x2, the graph's is 2x3"},
+        {"reshaped", 0, BP_EDIM, "param 'w' at offset 16 is 3x2 in the file, 2x3 in the graph"},
         {"recounted", 0, BP_EDIM, "holds 1 params at offset 12, the graph has 2"},
     };
 
@@ -307,7 +359,8 @@ static void check_params_files(const char *name)
     ck_assert_ptr_nonnull(f);
     len = fread(good, 1, sizeof good, f);
     fclose(f);
-    ck_assert_uint_eq(len, 16 + (4 + 1 + 16 + 48) + (4 + 1 + 16 + 24) + 8);
+    /* records: name length, name, rank, dims, values */
+    ck_assert_uint_eq(len, 16 + (4 + 1 + 4 + 16 + 48) + (4 + 1 + 4 + 16 + 24) + 8);
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const char *what = cases[i].what;
         size_t n = len;
@@ -320,11 +373,11 @@ static void check_params_files(const char *name)
             for (size_t k = 0; k < n; k++)
                 buf[k] = (unsigned char)(k * 131 + 7);
         } else if (strcmp(what, "version") == 0) {
-            put_le(buf + 8, 2, 4);
+            put_le(buf + 8, 3, 4);
         } else if (strcmp(what, "cut") == 0) {
             n = len - 9;
         } else if (strcmp(what, "flipped") == 0) {
-            buf[40] ^= 1;
+            buf[50] ^= 1;   /* a value's byte */
         } else if (strcmp(what, "trailing") == 0) {
             memset(buf + len, 0, 8);
             n = len + 8;
@@ -336,10 +389,13 @@ static void check_params_files(const char *name)
             put_le(buf + 16, UINT32_MAX, 4);
             fix_sum(buf, n);
         } else if (strcmp(what, "rows") == 0) {
-            put_le(buf + 21, (uint64_t)1 << 62, 8);   /* bytes overflow size_t */
+            put_le(buf + 25, (uint64_t)1 << 62, 8);   /* bytes overflow size_t */
             fix_sum(buf, n);
         } else if (strcmp(what, "zero rows") == 0) {
-            put_le(buf + 21, 0, 8);
+            put_le(buf + 25, 0, 8);
+            fix_sum(buf, n);
+        } else if (strcmp(what, "rank") == 0) {
+            put_le(buf + 21, 5, 4);
             fix_sum(buf, n);
         } else if (strcmp(what, "renamed") == 0) {
             buf[20] = 'v';
@@ -518,6 +574,8 @@ static const struct covered covered[] = {
     {"bp_csv_strings_free", check_csv_text},
     {"bp_npy_load", check_npy},
     {"bp_npy_save", check_npy},
+    {"bp_npy_load_shape", check_npy_shape},
+    {"bp_npy_save_shape", check_npy_shape},
     {"bp_params_save", check_params_files},
     {"bp_params_load", check_params_files},
     {"bp_dot_write", check_pictures},

@@ -780,6 +780,111 @@ START_TEST(test_npy_load_0d_and_big_endian_and_v2)
 }
 END_TEST
 
+static bp_matrix *load_shape_ok(const char *path, bp_shape *shape)
+{
+    bp_matrix *m = NULL;
+    bp_error err;
+    bp_status st = bp_npy_load_shape(path, &m, shape, &err);
+
+    ck_assert_msg(st == BP_OK, "%s: %s", bp_strerror(st), err.message);
+    ck_assert_ptr_nonnull(m);
+    return m;
+}
+
+static void expect_shape(const bp_shape *s, size_t rank, size_t d0, size_t d1,
+                         size_t d2, size_t d3)
+{
+    const size_t want[BP_MAX_RANK] = {d0, d1, d2, d3};
+
+    ck_assert_uint_eq(s->rank, rank);
+    for (size_t i = 0; i < rank; i++)
+        ck_assert_uint_eq(s->dim[i], want[i]);
+}
+
+START_TEST(test_npy_load_tensors)
+{
+    /* (2, 3, 4) in C order holding 0..23: the matrix view is 6 x 4. */
+    double c3[24], f4[12], f3[6];
+    int32_t i3[24];
+    bp_shape sh;
+    bp_matrix *m;
+
+    for (size_t k = 0; k < 24; k++) {
+        c3[k] = (double)k + 0.5;
+        i3[k] = (int32_t)k - 7;
+    }
+    m = load_shape_ok(write_npy("c3.npy", 1,
+        "{'descr': '<f8', 'fortran_order': False, 'shape': (2, 3, 4), }",
+        c3, sizeof c3), &sh);
+    expect_shape(&sh, 3, 2, 3, 4, 0);
+    ck_assert_uint_eq(m->rows, 6);
+    ck_assert_uint_eq(m->cols, 4);
+    ck_assert_int_eq(memcmp(m->data, c3, sizeof c3), 0);
+    bp_matrix_free(m);
+    /* The old call loads the same file as its matrix view. */
+    m = load_ok(tpath("c3.npy"));
+    ck_assert_uint_eq(m->rows, 6);
+    ck_assert_uint_eq(m->cols, 4);
+    ck_assert_int_eq(memcmp(m->data, c3, sizeof c3), 0);
+    bp_matrix_free(m);
+
+    /* int32 (4, 3, 2) converted. */
+    m = load_shape_ok(write_npy("i3.npy", 1,
+        "{'descr': '<i4', 'fortran_order': False, 'shape': (4, 3, 2), }",
+        i3, sizeof i3), &sh);
+    expect_shape(&sh, 3, 4, 3, 2, 0);
+    ck_assert_uint_eq(m->rows, 12);
+    for (size_t k = 0; k < 24; k++)
+        ck_assert_double_eq(m->data[k], (double)k - 7);
+    bp_matrix_free(m);
+
+    /* (2, 1, 3, 2) in Fortran order: element [a][b][c][d] sits at
+     * a + 2*(b + 1*(c + 3*d)) in the file; give it the value of its
+     * row-major offset ((a*1 + b)*3 + c)*2 + d. */
+    for (size_t a = 0; a < 2; a++)
+        for (size_t c = 0; c < 3; c++)
+            for (size_t d = 0; d < 2; d++)
+                f4[a + 2 * (c + 3 * d)] = (double)((a * 3 + c) * 2 + d);
+    m = load_shape_ok(write_npy("f4d.npy", 1,
+        "{'descr': '<f8', 'fortran_order': True, 'shape': (2, 1, 3, 2), }",
+        f4, sizeof f4), &sh);
+    expect_shape(&sh, 4, 2, 1, 3, 2);
+    ck_assert_uint_eq(m->rows, 6);
+    ck_assert_uint_eq(m->cols, 2);
+    for (size_t k = 0; k < 12; k++)
+        ck_assert_double_eq(m->data[k], (double)k);
+    bp_matrix_free(m);
+
+    /* (2, 3, 1) in Fortran order: a single column in the matrix view, yet
+     * not C order ([a][b] at a + 2*b). */
+    for (size_t a = 0; a < 2; a++)
+        for (size_t b = 0; b < 3; b++)
+            f3[a + 2 * b] = (double)(a * 3 + b);
+    m = load_shape_ok(write_npy("f3.npy", 1,
+        "{'descr': '<f8', 'fortran_order': True, 'shape': (2, 3, 1), }",
+        f3, sizeof f3), &sh);
+    expect_shape(&sh, 3, 2, 3, 1, 0);
+    for (size_t k = 0; k < 6; k++)
+        ck_assert_double_eq(m->data[k], (double)k);
+    bp_matrix_free(m);
+
+    /* (5,) keeps rank 1; () is (1,). */
+    m = load_shape_ok(write_npy("r1.npy", 1,
+        "{'descr': '<f8', 'fortran_order': False, 'shape': (5,), }",
+        c3, 5 * sizeof(double)), &sh);
+    expect_shape(&sh, 1, 5, 0, 0, 0);
+    ck_assert_uint_eq(m->rows, 1);
+    ck_assert_uint_eq(m->cols, 5);
+    bp_matrix_free(m);
+    m = load_shape_ok(write_npy("r0.npy", 1,
+        "{'descr': '<f8', 'fortran_order': False, 'shape': (), }",
+        c3, sizeof(double)), &sh);
+    expect_shape(&sh, 1, 1, 0, 0, 0);
+    ck_assert_double_eq(m->data[0], 0.5);
+    bp_matrix_free(m);
+}
+END_TEST
+
 /* ------------------------------------------------------------------------ */
 /* npy: errors                                                               */
 /* ------------------------------------------------------------------------ */
@@ -846,9 +951,9 @@ START_TEST(test_npy_load_errors)
         BP_EPARSE, "truncated data");
     expect_npy_error(write_npy("list.npy", 1, "[1, 2]", d, 8), BP_EPARSE,
                      "offset 10: npy header: not a dict");
-    expect_npy_error(write_npy("3d.npy", 1,
-        "{'descr': '<f8', 'fortran_order': False, 'shape': (1, 1, 1), }",
-        d, 8), BP_EPARSE, "more than 2 dimensions");
+    expect_npy_error(write_npy("5d.npy", 1,
+        "{'descr': '<f8', 'fortran_order': False, 'shape': (1, 1, 1, 1, 1), }",
+        d, 8), BP_EPARSE, "more than 4 dimensions");
     expect_npy_error(write_npy("c16.npy", 1,
         "{'descr': '<c16', 'fortran_order': False, 'shape': (1,), }",
         d, 16), BP_EPARSE, "unsupported dtype '<c16'");
@@ -931,6 +1036,90 @@ START_TEST(test_npy_round_trip)
                             "{'descr': '<f8', 'fortran_order': False, "
                             "'shape': (3, 5), }", 59), 0);
     ck_assert_uint_eq(count_dir_entries(), 1);   /* no temporary left */
+    bp_matrix_free(m);
+}
+END_TEST
+
+/* Saves ranks 1 to 4 and checks the bytes against the header numpy writes
+ * for them (its tuples: "(5,)", "(2, 3, 4)"), then loads them back. */
+START_TEST(test_npy_save_tensors)
+{
+    static const struct {
+        bp_shape shape;
+        const char *dict;
+    } cases[] = {
+        {{1, {5}}, "{'descr': '<f8', 'fortran_order': False, "
+                   "'shape': (5,), }"},
+        {{2, {3, 4}}, "{'descr': '<f8', 'fortran_order': False, "
+                      "'shape': (3, 4), }"},
+        {{3, {2, 3, 4}}, "{'descr': '<f8', 'fortran_order': False, "
+                         "'shape': (2, 3, 4), }"},
+        {{4, {2, 1, 3, 2}}, "{'descr': '<f8', 'fortran_order': False, "
+                            "'shape': (2, 1, 3, 2), }"},
+    };
+    const char *p = tpath("t.npy");
+    unsigned char raw[512];
+
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const bp_shape *s = &cases[i].shape;
+        size_t rows = 1, cols = s->dim[s->rank - 1], len, hlen;
+        size_t dl = strlen(cases[i].dict);
+        bp_matrix *m, *back;
+        bp_shape got;
+        bp_error err;
+        FILE *f;
+
+        for (size_t d = 0; d + 1 < s->rank; d++)
+            rows *= s->dim[d];
+        m = odd_matrix(rows, cols);
+        ck_assert_int_eq(bp_npy_save_shape(p, m, s, &err), BP_OK);
+        f = fopen(p, "rb");
+        ck_assert_ptr_nonnull(f);
+        len = fread(raw, 1, sizeof raw, f);
+        fclose(f);
+        hlen = raw[8] | (size_t)raw[9] << 8;
+        ck_assert_uint_eq((10 + hlen) % 64, 0);
+        ck_assert_uint_eq(len, 10 + hlen + rows * cols * sizeof(double));
+        ck_assert_int_eq(memcmp(raw + 10, cases[i].dict, dl), 0);
+        for (size_t k = 10 + dl; k + 1 < 10 + hlen; k++)
+            ck_assert_int_eq(raw[k], ' ');
+        ck_assert_int_eq(raw[10 + hlen - 1], '\n');
+        ck_assert_int_eq(memcmp(raw + 10 + hlen, m->data,
+                                rows * cols * sizeof(double)), 0);
+
+        back = load_shape_ok(p, &got);
+        expect_shape(&got, s->rank, s->dim[0], s->dim[1], s->dim[2],
+                     s->dim[3]);
+        ck_assert_uint_eq(back->rows, rows);
+        ck_assert_uint_eq(back->cols, cols);
+        bp_matrix_free(back);
+        bp_matrix_free(m);
+    }
+    ck_assert_uint_eq(count_dir_entries(), 1);
+}
+END_TEST
+
+/* A shape that m is not the view of, or no tensor, is refused and writes
+ * nothing. */
+START_TEST(test_npy_save_shape_mismatch)
+{
+    bp_matrix *m = odd_matrix(6, 4);
+    const bp_shape wrong = {3, {2, 4, 3}}, rank5 = {5, {1, 1, 1, 1}};
+    const bp_shape rank0 = {0, {0}};
+    bp_error err;
+
+    ck_assert_int_eq(bp_npy_save_shape(tpath("m.npy"), m, &wrong, &err),
+                     BP_EINVAL);
+    ck_assert_ptr_nonnull(strstr(err.message, "6x4"));
+    ck_assert_ptr_nonnull(strstr(err.message, "2x4x3"));
+    ck_assert_int_eq(bp_npy_save_shape(tpath("m.npy"), m, &rank5, &err),
+                     BP_EINVAL);
+    ck_assert_ptr_nonnull(strstr(err.message, "rank 5"));
+    ck_assert_int_eq(bp_npy_save_shape(tpath("m.npy"), m, &rank0, &err),
+                     BP_EINVAL);
+    ck_assert_int_eq(bp_npy_save_shape(tpath("m.npy"), m, NULL, &err),
+                     BP_EINVAL);
+    ck_assert_uint_eq(count_dir_entries(), 0);
     bp_matrix_free(m);
 }
 END_TEST
@@ -1066,9 +1255,12 @@ static Suite *io_suite(int have_weather)
     tcase_add_test(tc, test_npy_load_small_ints_and_bool);
     tcase_add_test(tc, test_npy_load_fortran);
     tcase_add_test(tc, test_npy_load_0d_and_big_endian_and_v2);
+    tcase_add_test(tc, test_npy_load_tensors);
     tcase_add_test(tc, test_npy_load_errors);
     tcase_add_test(tc, test_npy_invalid_arguments);
     tcase_add_test(tc, test_npy_round_trip);
+    tcase_add_test(tc, test_npy_save_tensors);
+    tcase_add_test(tc, test_npy_save_shape_mismatch);
     tcase_add_test(tc, test_npy_overwrite_and_empty);
     tcase_add_test(tc, test_npy_save_unwritable);
     tcase_add_test(tc, test_npy_save_fails_midway);

@@ -145,19 +145,21 @@ START_TEST(layout_is_as_documented)
 
     ck_assert_int_eq(bp_params_save(a.g, path, NULL), BP_OK);
     buf = slurp(path, &size);
-    /* 16 header + records (4 + name + 16 + 8·entries) + 8 checksum:
-     * W1 3x4: 4+2+16+96, b1: 4+2+16+32, W2 4x1: 4+2+16+32, b2: 4+2+16+8 */
-    ck_assert_uint_eq(size, 16 + 118 + 54 + 54 + 30 + 8);
+    /* 16 header + records (4 + name + 4 rank + 8·rank + 8·entries) + 8
+     * checksum: W1 3x4: 4+2+20+96, b1: 4+2+20+32, W2 4x1: 4+2+20+32, b2:
+     * 4+2+20+8 */
+    ck_assert_uint_eq(size, 16 + 122 + 58 + 58 + 34 + 8);
     ck_assert_mem_eq(buf, "BPPARAMS", 8);
-    ck_assert_uint_eq(buf[8], 1);
+    ck_assert_uint_eq(buf[8], 2);
     ck_assert_uint_eq(buf[9] | buf[10] | buf[11], 0);
     ck_assert_uint_eq(buf[12], 4);
     ck_assert_uint_eq(buf[16], 2);              /* name length */
     ck_assert_mem_eq(buf + 20, "W1", 2);
-    ck_assert_uint_eq(buf[22], 3);              /* rows, u64 LE */
-    ck_assert_uint_eq(buf[30], 4);              /* cols */
+    ck_assert_uint_eq(buf[22], 2);              /* rank, u32 LE */
+    ck_assert_uint_eq(buf[26], 3);              /* dims, u64 LE */
+    ck_assert_uint_eq(buf[34], 4);
     for (int i = 7; i >= 0; i--)
-        bits = (bits << 8) | buf[38 + i];
+        bits = (bits << 8) | buf[42 + i];
     memcpy(&first, &bits, sizeof first);
     ck_assert_double_eq(first, bp_node_value(a.p[0])->data[0]);
     for (size_t i = 0; i + 8 < size; i++) {   /* FNV-1a 64 */
@@ -307,9 +309,9 @@ START_TEST(wrong_version)
 {
     size_t size;
     unsigned char *buf = saved(&size);
-    buf[8] = 2;
+    buf[8] = 3;
     spit(path, buf, size);
-    expect_load_failure("W1", 4, BP_EPARSE, "version 2", "offset 8");
+    expect_load_failure("W1", 4, BP_EPARSE, "version 3", "offset 8");
     free(buf);
 }
 END_TEST
@@ -395,11 +397,122 @@ START_TEST(crafted_names_and_shapes_named)
     expect_load_failure("W1", 4, BP_EPARSE, "name with a NUL byte at offset 21", "'W1'");
     free(buf);
     buf = saved(&size);
-    memset(buf + 22, 0, 8);   /* W1's rows */
+    memset(buf + 26, 0, 8);   /* W1's rows */
     reseal(buf, size);
     spit(path, buf, size);
-    expect_load_failure("W1", 4, BP_EPARSE, "is 0x4: a param has at least one row", NULL);
+    expect_load_failure("W1", 4, BP_EPARSE, "has a 0 dimension: a param has at least one "
+                        "element", NULL);
     free(buf);
+}
+END_TEST
+
+/* Params of rank 1, 3 and 4 round-trip with their shapes written as
+ * rank and dims. */
+static bp_graph *tensor_graph(const bp_shape *w_shape, double offset, bp_node *p[3])
+{
+    bp_graph *g = bp_graph_new();
+
+    p[0] = bp_param_nd(g, &(bp_shape){1, {5}}, "b");
+    p[1] = bp_param_nd(g, w_shape, "W");
+    p[2] = bp_param_nd(g, &(bp_shape){4, {2, 1, 2, 3}}, "V");
+
+    ck_assert_int_eq(bp_graph_status(g), BP_OK);
+    for (int i = 0; i < 3; i++) {
+        bp_matrix *m = bp_node_value(p[i]);
+        for (size_t k = 0; k < m->rows * m->cols; k++)
+            m->data[k] = offset + 0.25 * (double)k - (double)i;
+    }
+    return g;
+}
+
+START_TEST(tensor_params_round_trip)
+{
+    const bp_shape w = {3, {2, 3, 4}};
+    bp_node *pa[3], *pb[3];
+    bp_graph *a = tensor_graph(&w, 1.5, pa), *b = tensor_graph(&w, -7.0, pb);
+    size_t size;
+    unsigned char *buf;
+
+    ck_assert_int_eq(bp_params_save(a, path, NULL), BP_OK);
+    buf = slurp(path, &size);
+    /* b: 4+1 name, rank 1 and dim 5 at 21 and 25, 5 values;
+     * W: at 73, rank 3 at 78, dims 2, 3, 4 at 82, 90, 98 */
+    ck_assert_uint_eq(size, 16 + (4 + 1 + 4 + 8 + 40) + (4 + 1 + 4 + 24 + 192) +
+                            (4 + 1 + 4 + 32 + 96) + 8);
+    ck_assert_uint_eq(buf[21], 1);
+    ck_assert_uint_eq(buf[25], 5);
+    ck_assert_uint_eq(buf[78], 3);
+    ck_assert_uint_eq(buf[82], 2);
+    ck_assert_uint_eq(buf[90], 3);
+    ck_assert_uint_eq(buf[98], 4);
+    free(buf);
+    ck_assert_int_eq(bp_params_load(b, path, NULL), BP_OK);
+    for (size_t i = 0; i < 3; i++) {
+        const bp_matrix *x = bp_node_value(pa[i]), *y = bp_node_value(pb[i]);
+        ck_assert_mem_eq(x->data, y->data, x->rows * x->cols * sizeof(double));
+    }
+    bp_graph_free(a);
+    bp_graph_free(b);
+}
+END_TEST
+
+/* The same number of values under another shape is refused, naming both
+ * shapes; nothing changes. */
+START_TEST(tensor_shape_mismatch_names_both)
+{
+    bp_node *pa[3], *pb[3];
+    bp_graph *a = tensor_graph(&(bp_shape){3, {2, 3, 4}}, 1.5, pa);
+    bp_graph *b = tensor_graph(&(bp_shape){2, {2, 12}}, -7.0, pb);
+    double before[24];
+    bp_error err;
+
+    memcpy(before, bp_node_value(pb[1])->data, sizeof before);
+    ck_assert_int_eq(bp_params_save(a, path, NULL), BP_OK);
+    ck_assert_int_eq(bp_params_load(b, path, &err), BP_EDIM);
+    ck_assert_msg(strstr(err.message, "param 'W' at offset 73 is 2x3x4 in the file, 2x12 in "
+                         "the graph"), "%s", err.message);
+    ck_assert_mem_eq(before, bp_node_value(pb[1])->data, sizeof before);
+    bp_graph_free(a);
+    bp_graph_free(b);
+}
+END_TEST
+
+/* A version-1 file (u64 rows and cols per param), written byte by byte as
+ * the previous release wrote it, still loads; its shape mismatches are
+ * named as well. */
+START_TEST(version1_file_loads)
+{
+    unsigned char buf[16 + 4 + 1 + 16 + 48 + 8] = "BPPARAMS";
+    bp_graph *g = bp_graph_new(), *h = bp_graph_new();
+    bp_node *w = bp_param(g, 2, 3, "W");
+    bp_error err;
+    size_t pos = 16;
+
+    bp_param(h, 3, 2, "W");
+    buf[8] = 1;                 /* version */
+    buf[12] = 1;                /* count */
+    buf[pos] = 1;               /* name length */
+    buf[pos + 4] = 'W';
+    buf[pos + 5] = 2;           /* rows */
+    buf[pos + 13] = 3;          /* cols */
+    pos += 21;
+    for (int k = 0; k < 6; k++, pos += 8) {
+        double v = 0.5 * k - 1.0;
+        uint64_t bits;
+        memcpy(&bits, &v, 8);
+        for (int i = 0; i < 8; i++)
+            buf[pos + (size_t)i] = (unsigned char)(bits >> (8 * i));
+    }
+    reseal(buf, sizeof buf);
+    spit(path, buf, sizeof buf);
+    ck_assert_int_eq(bp_params_load(g, path, &err), BP_OK);
+    for (int k = 0; k < 6; k++)
+        ck_assert_double_eq(bp_node_value(w)->data[k], 0.5 * k - 1.0);
+    ck_assert_int_eq(bp_params_load(h, path, &err), BP_EDIM);
+    ck_assert_msg(strstr(err.message, "is 2x3 in the file, 3x2 in the graph"), "%s",
+                  err.message);
+    bp_graph_free(g);
+    bp_graph_free(h);
 }
 END_TEST
 
@@ -467,7 +580,7 @@ START_TEST(longer_file_not_read_through)
 
     ck_assert_int_eq(bp_params_save(big.g, path, NULL), BP_OK);
     ck_assert_int_eq(bp_params_load(n.g, path, &err), BP_EDIM);
-    ck_assert_msg(strstr(err.message, "param 'W1' at offset 16 is 3x5, the graph's is 3x4"), "%s",
+    ck_assert_msg(strstr(err.message, "param 'W1' at offset 16 is 3x5 in the file, 3x4 in the graph"), "%s",
                   err.message);
     bp_graph_free(n.g);
     bp_graph_free(big.g);
@@ -564,6 +677,9 @@ static Suite *params_suite(void)
     tcase_add_test(tc, count_mismatch);
     tcase_add_test(tc, crafted_names_and_shapes_named);
     tcase_add_test(tc, load_clears_err);
+    tcase_add_test(tc, tensor_params_round_trip);
+    tcase_add_test(tc, tensor_shape_mismatch_names_both);
+    tcase_add_test(tc, version1_file_loads);
     tcase_add_test(tc, zero_files_refused_early);
     tcase_add_test(tc, longer_file_not_read_through);
     tcase_add_test(tc, long_file_name_saves);

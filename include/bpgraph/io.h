@@ -15,7 +15,9 @@ extern "C" {
 /* ------------------------------------------------------------------------ */
 
 /* A params file holds every bp_param of g, in creation order, with names,
- * shapes, little-endian doubles and a checksum (layout: docs/formats.md).
+ * full shapes (rank and dims), little-endian doubles and a checksum
+ * (layout: docs/formats.md).  Files of the previous format version, which
+ * held rows and cols, load as well.
  * Both functions, and the picture functions below, report a failure
  * through err (may be NULL) and record it in g as well.
  *
@@ -128,19 +130,28 @@ bp_status bp_csv_read_text(const char *path, const char *column,
                            char ***cells, size_t *n_rows, bp_error *err);
 void bp_csv_strings_free(char **strings);
 
-/* Loads a numpy .npy file (format 1.0, 2.0 or 3.0) into a new matrix (*out,
- * new: free with bp_matrix_free).  Shapes: () loads as 1x1, a 1-D array
- * (n,) as a 1 x n ROW vector, (m, n) as m x n; more dimensions are
- * refused.  f8 is read directly; other float, integer and bool dtypes of
- * either byte order are converted to double (docs/formats.md lists them);
- * fortran_order data is converted to row-major.
+/* Loads a numpy .npy file (format 1.0, 2.0 or 3.0) of rank 0 to 4 into a
+ * new matrix (*out, new: free with bp_matrix_free): the matrix view of its
+ * shape (docs/formats.md).  () loads as 1x1, a 1-D array (n,) as a 1 x n
+ * ROW vector, (m, n) as m x n, (a, b, c) as (a*b) x c, (a, b, c, d) as
+ * (a*b*c) x d; more dimensions are refused.  f8 is read directly; other
+ * float, integer and bool dtypes of either byte order are converted to
+ * double (docs/formats.md lists them); fortran_order data is converted to
+ * row-major.
  * err (may be NULL) receives the status and a message naming the file and
  * the byte offset of the problem.  Errors: BP_EINVAL (path or out NULL, or a
  * big-endian host); BP_EIO (cannot open or read); BP_EPARSE (a malformed or
- * truncated file, an unsupported dtype such as complex, more than 2
+ * truncated file, an unsupported dtype such as complex, more than 4
  * dimensions, bytes after the data); BP_ENOMEM.  On error *out is NULL. */
 BP_WARN_UNUSED
 bp_status bp_npy_load(const char *path, bp_matrix **out, bp_error *err);
+/* The same, and *shape receives the file's shape: rank 1 to 4 as written,
+ * () as (1,).  *out is its matrix view, so that bp_input_nd or bp_param_nd
+ * of that shape take it.  BP_EINVAL as well for a NULL shape.  On error
+ * *out is NULL and *shape untouched. */
+BP_WARN_UNUSED
+bp_status bp_npy_load_shape(const char *path, bp_matrix **out,
+                            bp_shape *shape, bp_error *err);
 
 /* Saves m (borrowed) as a .npy 1.0 file of dtype '<f8' and shape
  * (rows, cols), always 2-D, so a 1 x n matrix loads back as 1 x n
@@ -152,6 +163,14 @@ bp_status bp_npy_load(const char *path, bp_matrix **out, bp_error *err);
  * written, synced or renamed: it is removed); BP_ENOMEM. */
 BP_WARN_UNUSED
 bp_status bp_npy_save(const char *path, const bp_matrix *m, bp_error *err);
+/* The same with the file's shape given: m must be shape's matrix view
+ * (e.g. a node's value and bp_node_shape), and the file is of shape's rank
+ * 1 to 4, so numpy reads it as that tensor.  BP_EINVAL as well for a NULL
+ * shape, a rank outside 1..4, or m not shape's matrix view (the message
+ * names both). */
+BP_WARN_UNUSED
+bp_status bp_npy_save_shape(const char *path, const bp_matrix *m,
+                            const bp_shape *shape, bp_error *err);
 
 #ifdef __cplusplus
 }

@@ -97,6 +97,7 @@ static void mark_needed(bp_graph *g, const bp_node *out)
 static bp_status dot_write(bp_graph *g, bp_node *out, int backward, FILE *f, bp_error *err)
 {
     sink s = {f, NULL, 0, 0, 0};
+    char dims[BPI_SHAPE_STR];
     bp_status st = check_nodes(g, out, NULL, err, "dot");
 
     if (st != BP_OK)
@@ -120,7 +121,7 @@ static bp_status dot_write(bp_graph *g, bp_node *out, int backward, FILE *f, bp_
             sink_printf(&s, "\\n");
         }
         dot_escaped(&s, kind_label(n));
-        sink_printf(&s, "\\n%zux%zu\"", n->value.rows, n->value.cols);
+        sink_printf(&s, "\\n%s\"", bpi_shape_str(&n->shape, dims, sizeof dims));
         if (backward && !n->requires_grad)
             sink_printf(&s, ", fillcolor=\"#eeeeee\", fontcolor=gray50, color=gray60");
         else
@@ -136,16 +137,16 @@ static bp_status dot_write(bp_graph *g, bp_node *out, int backward, FILE *f, bp_
         for (size_t k = 0; k < n->n_in; k++) {
             const bp_node *in = n->in[k];
             if (!backward) {
-                sink_printf(&s, "  n%zu -> n%zu [label=\"%zux%zu\"];\n", in->id, i,
-                            in->value.rows, in->value.cols);
+                sink_printf(&s, "  n%zu -> n%zu [label=\"%s\"];\n", in->id, i,
+                            bpi_shape_str(&in->shape, dims, sizeof dims));
             } else if (grad_edge(n, k)) {
                 sink_printf(&s, "  n%zu -> n%zu [label=\"d(", i, in->id);
                 if (in->name)
                     dot_escaped(&s, in->name);
                 else
                     sink_printf(&s, "n%zu", in->id);
-                sink_printf(&s, ") %zux%zu\", color=\"#c03030\", fontcolor=\"#c03030\"];\n",
-                            in->value.rows, in->value.cols);
+                sink_printf(&s, ") %s\", color=\"#c03030\", fontcolor=\"#c03030\"];\n",
+                            bpi_shape_str(&in->shape, dims, sizeof dims));
             }
         }
     }

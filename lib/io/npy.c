@@ -44,7 +44,7 @@ struct npy_info {
     int swap;       /* big-endian data */
     int fortran;
     size_t ndim;
-    size_t shape[2];
+    size_t shape[BP_MAX_RANK];
 };
 
 struct hparse {
@@ -162,8 +162,8 @@ static bp_status parse_shape(struct hparse *h, struct npy_info *info)
             break;
         if (hp_uint(h, &v))
             return hp_fail(h, "bad dimension in shape");
-        if (info->ndim == 2)
-            return hp_fail(h, "arrays of more than 2 dimensions are not "
+        if (info->ndim == BP_MAX_RANK)
+            return hp_fail(h, "arrays of more than 4 dimensions are not "
                               "supported");
         info->shape[info->ndim++] = v;
         hp_ws(h);
@@ -278,6 +278,16 @@ static double decode(const unsigned char *p, const struct npy_info *info)
     }
 }
 
+/* Whether at most one dimension exceeds 1: then Fortran order is C order. */
+static int one_long_axis(const struct npy_info *info)
+{
+    size_t long_axes = 0;
+
+    for (size_t d = 0; d < info->ndim; d++)
+        long_axes += info->shape[d] > 1;
+    return long_axes <= 1;
+}
+
 /* Reads n elements in file order into m, converting and transposing from
  * Fortran order when needed; *got counts the bytes read. */
 static int read_converted(FILE *f, const struct npy_info *info, bp_matrix *m,
@@ -285,8 +295,13 @@ static int read_converted(FILE *f, const struct npy_info *info, bp_matrix *m,
 {
     enum { CHUNK = 4096 };
     unsigned char buf[CHUNK * 8];
-    size_t r = 0, c = 0;   /* where the next Fortran-order element goes */
+    size_t idx[BP_MAX_RANK] = {0};   /* the next Fortran-order element's */
+    size_t stride[BP_MAX_RANK];      /* row-major strides */
+    size_t at = 0;                   /* its row-major offset */
     size_t k = 0;
+
+    for (size_t d = info->ndim; d-- > 0;)
+        stride[d] = d + 1 < info->ndim ? stride[d + 1] * info->shape[d + 1] : 1;
 
     *got = 0;
     while (k < n) {
@@ -297,10 +312,14 @@ static int read_converted(FILE *f, const struct npy_info *info, bp_matrix *m,
         for (size_t e = 0; e < have; e++, k++) {
             double v = decode(buf + e * info->size, info);
             if (info->fortran) {
-                m->data[r * m->cols + c] = v;
-                if (++r == m->rows) {
-                    r = 0;
-                    c++;
+                /* The first index runs fastest: step it, carrying on. */
+                m->data[at] = v;
+                for (size_t d = 0; d < info->ndim; d++) {
+                    at += stride[d];
+                    if (++idx[d] < info->shape[d])
+                        break;
+                    at -= idx[d] * stride[d];
+                    idx[d] = 0;
                 }
             } else {
                 m->data[k] = v;
@@ -312,12 +331,15 @@ static int read_converted(FILE *f, const struct npy_info *info, bp_matrix *m,
     return 0;
 }
 
-bp_status bp_npy_load(const char *path, bp_matrix **out, bp_error *err)
+/* Loads path into *out; *shape (may be NULL) receives its shape. */
+static bp_status npy_load(const char *path, bp_matrix **out, bp_shape *shape,
+                          const char *fn, bp_error *err)
 {
     unsigned char pre[12];
     struct npy_info info;
     struct hparse h;
     size_t hlen, hstart, rows, cols, n, bytes, got;
+    bp_shape sh;
     int overflow = 0;
     char *header = NULL;
     bp_matrix *m = NULL;
@@ -327,8 +349,8 @@ bp_status bp_npy_load(const char *path, bp_matrix **out, bp_error *err)
     if (out)
         *out = NULL;
     if (!path || !out)
-        return bpi_set_error(err, BP_EINVAL,
-                             "bp_npy_load: path and out must not be NULL");
+        return bpi_set_error(err, BP_EINVAL, "%s: path and out must not be "
+                             "NULL", fn);
     if (!host_is_little_endian())
         return refuse_big_endian(path, err);
     f = fopen(path, "rb");
@@ -399,17 +421,21 @@ bp_status bp_npy_load(const char *path, bp_matrix **out, bp_error *err)
     if (st != BP_OK)
         goto fail;
 
-    /* () is a scalar, (n,) a row vector. */
-    rows = info.ndim == 2 ? info.shape[0] : 1;
-    cols = info.ndim == 0 ? 1 : info.shape[info.ndim - 1];
-    n = bpi_mul_size(rows, cols, &overflow);
+    /* () is a scalar, of shape (1,); the matrix is the shape's view:
+     * (n,) a row vector, (a, b, c) (a*b) x c. */
+    if (info.ndim == 0)
+        info.shape[info.ndim++] = 1;
+    sh.rank = info.ndim;
+    memcpy(sh.dim, info.shape, sizeof sh.dim);
+    n = bpi_shape_size(&sh, &overflow);
     bytes = bpi_mul_size(n, info.size, &overflow);
-    bpi_mul_size(n, sizeof(double), &overflow);
     if (overflow) {
-        st = bpi_set_error(err, BP_EPARSE, "%s: shape %zu x %zu is too large",
-                           path, rows, cols);
+        char s[BPI_SHAPE_STR];
+        st = bpi_set_error(err, BP_EPARSE, "%s: shape %s is too large",
+                           path, bpi_shape_str(&sh, s, sizeof s));
         goto fail;
     }
+    bpi_shape_matrix(&sh, &rows, &cols);
     {
         /* A header may claim any shape: check a regular file holds the data
          * before allocating for it, so a few bytes cannot ask for
@@ -432,7 +458,7 @@ bp_status bp_npy_load(const char *path, bp_matrix **out, bp_error *err)
         goto fail;
     }
     if (info.kind == 'f' && info.size == 8 && !info.swap &&
-        (!info.fortran || rows == 1 || cols == 1)) {
+        (!info.fortran || one_long_axis(&info))) {
         got = n ? fread(m->data, 1, bytes, f) : 0;
     } else if (read_converted(f, &info, m, n, &got) == 0) {
         got = bytes;
@@ -456,6 +482,8 @@ bp_status bp_npy_load(const char *path, bp_matrix **out, bp_error *err)
     fclose(f);
     bpi_free(header);
     *out = m;
+    if (shape)
+        *shape = sh;
     bpi_set_error(err, BP_OK, "%s", "");
     return BP_OK;
 
@@ -469,34 +497,47 @@ fail:
     return st;
 }
 
+bp_status bp_npy_load(const char *path, bp_matrix **out, bp_error *err)
+{
+    return npy_load(path, out, NULL, "bp_npy_load", err);
+}
+
+bp_status bp_npy_load_shape(const char *path, bp_matrix **out,
+                            bp_shape *shape, bp_error *err)
+{
+    if (!shape) {
+        if (out)
+            *out = NULL;
+        return bpi_set_error(err, BP_EINVAL, "bp_npy_load_shape: shape must "
+                             "not be NULL");
+    }
+    return npy_load(path, out, shape, "bp_npy_load_shape", err);
+}
+
 /* ---- writing ---- */
 
-bp_status bp_npy_save(const char *path, const bp_matrix *m, bp_error *err)
+/* Writes m's data under the shape sh, whose matrix view m is. */
+static bp_status npy_save(const char *path, const bp_matrix *m,
+                          const bp_shape *sh, bp_error *err)
 {
-    unsigned char header[128];
-    char dict[96];
-    size_t dlen, hlen, total, n;
+    unsigned char header[192];
+    char dict[160], dims[128];
+    size_t dlen, hlen, total, n, used = 0;
 
-    if (!path || !m || (!m->data && m->rows && m->cols))
-        return bpi_set_error(err, BP_EINVAL,
-                             "bp_npy_save: path and m must not be NULL");
-    {
-        /* A shape whose byte count overflows is no real matrix: writing
-         * rows * cols (wrapped) doubles would read past its data. */
-        int overflow = 0;
-        bpi_mul_size(bpi_mul_size(m->rows, m->cols, &overflow), sizeof(double), &overflow);
-        if (overflow)
-            return bpi_set_error(err, BP_EINVAL, "%s: %zux%zu doubles overflow size_t",
-                                 path, m->rows, m->cols);
-    }
     if (!host_is_little_endian())
         return refuse_big_endian(path, err);
+    /* Python's tuples: "(n,)" for one dimension, "(a, b, c)" otherwise. */
+    for (size_t d = 0; d < sh->rank; d++)
+        used += (size_t)snprintf(dims + used, sizeof dims - used,
+                                 d ? ", %zu" : "%zu", sh->dim[d]);
+    if (sh->rank == 1)
+        snprintf(dims + used, sizeof dims - used, ",");
 
     /* Header: magic, version 1.0, length, dict padded with spaces and
      * ended by '\n' so the data starts at a multiple of 64 bytes. */
     dlen = (size_t)snprintf(dict, sizeof dict,
                             "{'descr': '<f8', 'fortran_order': False, "
-                            "'shape': (%zu, %zu), }", m->rows, m->cols);
+                            "'shape': (%s), }", dims);
     total = 10 + dlen + 1;
     total += (NPY_ALIGN - total % NPY_ALIGN) % NPY_ALIGN;
     hlen = total - 10;
@@ -515,4 +556,57 @@ bp_status bp_npy_save(const char *path, const bp_matrix *m, bp_error *err)
         const size_t sizes[2] = {total, n * sizeof(double)};
         return bpi_write_file_atomic(path, parts, sizes, n ? 2 : 1, err);
     }
+}
+
+/* A matrix whose byte count overflows is no real matrix: writing
+ * rows * cols (wrapped) doubles would read past its data. */
+static bp_status check_matrix(const char *path, const bp_matrix *m,
+                              const char *fn, bp_error *err)
+{
+    int overflow = 0;
+
+    if (!path || !m || (!m->data && m->rows && m->cols))
+        return bpi_set_error(err, BP_EINVAL,
+                             "%s: path and m must not be NULL", fn);
+    bpi_mul_size(bpi_mul_size(m->rows, m->cols, &overflow), sizeof(double),
+                 &overflow);
+    if (overflow)
+        return bpi_set_error(err, BP_EINVAL, "%s: %zux%zu doubles overflow "
+                             "size_t", path, m->rows, m->cols);
+    return BP_OK;
+}
+
+bp_status bp_npy_save(const char *path, const bp_matrix *m, bp_error *err)
+{
+    bp_status st = check_matrix(path, m, "bp_npy_save", err);
+
+    if (st != BP_OK)
+        return st;
+    return npy_save(path, m, &(bp_shape){2, {m->rows, m->cols}}, err);
+}
+
+bp_status bp_npy_save_shape(const char *path, const bp_matrix *m,
+                            const bp_shape *shape, bp_error *err)
+{
+    bp_status st = check_matrix(path, m, "bp_npy_save_shape", err);
+    size_t rows, cols;
+    int overflow = 0;
+    char s[BPI_SHAPE_STR];
+
+    if (st != BP_OK)
+        return st;
+    if (!shape)
+        return bpi_set_error(err, BP_EINVAL,
+                             "bp_npy_save_shape: shape must not be NULL");
+    if (shape->rank < 1 || shape->rank > BP_MAX_RANK)
+        return bpi_set_error(err, BP_EINVAL, "%s: rank %zu: .npy files of "
+                             "rank 1 to %d only", path, shape->rank,
+                             BP_MAX_RANK);
+    bpi_shape_size(shape, &overflow);
+    bpi_shape_matrix(shape, &rows, &cols);
+    if (overflow || rows != m->rows || cols != m->cols)
+        return bpi_set_error(err, BP_EINVAL, "%s: the matrix is %zux%zu, not "
+                             "the matrix view of shape %s", path, m->rows,
+                             m->cols, bpi_shape_str(shape, s, sizeof s));
+    return npy_save(path, m, shape, err);
 }

@@ -12,7 +12,7 @@
 
 #define MAGIC "BPPARAMS"
 #define MAGIC_LEN 8
-#define VERSION 1u
+#define VERSION 2u   /* 1: rows and cols per param; 2: rank and dims */
 #define HEADER_LEN 16
 #define SUM_LEN 8
 
@@ -78,19 +78,46 @@ static size_t count_params(const bp_graph *g)
     return n;
 }
 
-/* The size of g's params file.  Params are small (weights of a model), so
- * no overflow checks beyond what the graph already made when it allocated
- * them. */
-static size_t params_file_size(const bp_graph *g)
+/* The bytes of a record's shape: u64 rows and cols in version 1; u32 rank
+ * and rank u64 dims in version 2. */
+static size_t shape_len(uint32_t version, size_t rank)
+{
+    return version == 1 ? 16 : 4 + 8 * rank;
+}
+
+/* The size of g's params file in a version.  Params are small (weights of
+ * a model), so no overflow checks beyond what the graph already made when
+ * it allocated them. */
+static size_t params_file_size(const bp_graph *g, uint32_t version)
 {
     size_t size = HEADER_LEN + SUM_LEN;
 
     for (size_t i = 0; i < g->n_nodes; i++) {
         const bp_node *p = g->nodes[i];
         if (p->kind == BPI_PARAM)
-            size += 4 + strlen(bp_node_name(p)) + 16 + 8 * p->value.rows * p->value.cols;
+            size += 4 + strlen(bp_node_name(p)) + shape_len(version, p->shape.rank) +
+                    8 * p->value.rows * p->value.cols;
     }
     return size;
+}
+
+/* The shape of the record whose shape starts at p, avail bytes of the
+ * file on (dims past them read as 0): a version-1 record is rows x cols.
+ * Dims are u64 in the file; a 32-bit host truncates those beyond
+ * SIZE_MAX, which then differ from the graph's. */
+static bp_shape record_shape(const unsigned char *p, size_t avail, uint32_t version)
+{
+    bp_shape s = {2, {0}};
+
+    if (version == 1) {
+        s.dim[0] = (size_t)get_u64(p);
+        s.dim[1] = (size_t)get_u64(p + 8);
+        return s;
+    }
+    s.rank = get_u32(p);
+    for (size_t d = 0; d < s.rank && d < BP_MAX_RANK && 12 + 8 * d <= avail; d++)
+        s.dim[d] = (size_t)get_u64(p + 4 + 8 * d);
+    return s;
 }
 
 static bp_status save_params(bp_graph *g, const char *path, bp_error *err)
@@ -103,7 +130,7 @@ static bp_status save_params(bp_graph *g, const char *path, bp_error *err)
     n_params = count_params(g);
     if (n_params > UINT32_MAX)
         return bpi_set_error(err, BP_EINVAL, "%s: too many params (%zu)", path, n_params);
-    size = params_file_size(g);
+    size = params_file_size(g, VERSION);
     buf = bpi_malloc(size);
     if (!buf)
         return bpi_set_error(err, BP_ENOMEM, "%s: out of memory for %zu bytes", path, size);
@@ -122,9 +149,10 @@ static bp_status save_params(bp_graph *g, const char *path, bp_error *err)
         /* NOLINTNEXTLINE(bugprone-not-null-terminated-result): length-prefixed */
         memcpy(buf + pos + 4, name, len);
         pos += 4 + len;
-        put_u64(buf + pos, p->value.rows);
-        put_u64(buf + pos + 8, p->value.cols);
-        pos += 16;
+        put_u32(buf + pos, (uint32_t)p->shape.rank);
+        for (size_t d = 0; d < p->shape.rank; d++)
+            put_u64(buf + pos + 4 + 8 * d, p->shape.dim[d]);
+        pos += shape_len(VERSION, p->shape.rank);
         for (size_t k = 0; k < p->value.rows * p->value.cols; k++, pos += 8)
             put_f64(buf + pos, p->value.data[k]);
     }
@@ -157,16 +185,17 @@ static bp_status check_header(const char *path, const unsigned char *head, size_
         return bpi_set_error(err, BP_EPARSE, "%s: truncated at offset %zu: a params file has "
                              "at least %d bytes", path, got, HEADER_LEN + SUM_LEN);
     version = get_u32(head + 8);
-    if (version != VERSION)
+    if (version < 1 || version > VERSION)
         return bpi_set_error(err, BP_EPARSE, "%s: unsupported format version %u at offset 8 "
-                             "(this library reads %u)", path, version, VERSION);
+                             "(this library reads 1 to %u)", path, version, VERSION);
     return BP_OK;
 }
 
 /* Reads the file into a new buffer once its header is that of a params
- * file: at most limit + 1 bytes (*size > limit: the file is longer). */
-static bp_status read_file(const char *path, size_t limit, unsigned char **out, size_t *size,
-                           bp_error *err)
+ * file: at most limit + 1 bytes, limit being the size of g's params in the
+ * file's version (*size > *limit: the file is longer). */
+static bp_status read_file(const bp_graph *g, const char *path, size_t *limit,
+                           unsigned char **out, size_t *size, bp_error *err)
 {
     FILE *f = fopen(path, "rb");
     unsigned char head[HEADER_LEN], *buf = NULL;
@@ -183,6 +212,7 @@ static bp_status read_file(const char *path, size_t limit, unsigned char **out, 
         fclose(f);
         return st;
     }
+    *limit = params_file_size(g, get_u32(head + 8));
     for (;;) {
         size_t got;
         if (n >= cap) {   /* also the first time round: head is not buf */
@@ -199,9 +229,9 @@ static bp_status read_file(const char *path, size_t limit, unsigned char **out, 
             buf = nb;
             cap = ncap;
         }
-        got = fread(buf + n, 1, cap - n < limit + 1 - n ? cap - n : limit + 1 - n, f);
+        got = fread(buf + n, 1, cap - n < *limit + 1 - n ? cap - n : *limit + 1 - n, f);
         n += got;
-        if (got == 0 || n > limit)
+        if (got == 0 || n > *limit)
             break;
     }
     if (ferror(f)) {
@@ -223,6 +253,7 @@ static bp_status match_graph(const bp_graph *g, const char *path, const unsigned
                              size_t size, uint32_t count, bp_error *err)
 {
     size_t n_params = count_params(g), pos = HEADER_LEN, idx = 0;
+    uint32_t version = get_u32(buf + 8);
 
     if (count != n_params)
         return bpi_set_error(err, BP_EDIM, "%s: holds %u params at offset 12, the graph has %zu",
@@ -232,7 +263,8 @@ static bp_status match_graph(const bp_graph *g, const char *path, const unsigned
         const char *name = bp_node_name(p);
         size_t len, avail, rec = pos;
         const unsigned char *nul;
-        uint64_t rows, cols;
+        bp_shape have, want;
+        char have_str[BPI_SHAPE_STR], want_str[BPI_SHAPE_STR];
         if (p->kind != BPI_PARAM)
             continue;
         len = get_u32(buf + pos);
@@ -247,13 +279,16 @@ static bp_status match_graph(const bp_graph *g, const char *path, const unsigned
                                  "the graph's is '%s'", path, idx, rec,
                                  (int)(avail > 64 ? 64 : avail), (const char *)buf + pos + 4, name);
         pos += 4 + len;
-        rows = get_u64(buf + pos);
-        cols = get_u64(buf + pos + 8);
-        if (rows != p->value.rows || cols != p->value.cols)
-            return bpi_set_error(err, BP_EDIM, "%s: param '%s' at offset %zu is %llux%llu, the "
-                                 "graph's is %zux%zu", path, name, rec, (unsigned long long)rows,
-                                 (unsigned long long)cols, p->value.rows, p->value.cols);
-        pos += 16 + 8 * rows * cols;
+        /* A version-1 file holds matrices: a param matches by its matrix
+         * view, as the library that wrote it saw it. */
+        want = version == 1 ? (bp_shape){2, {p->value.rows, p->value.cols}} : p->shape;
+        have = record_shape(buf + pos, size - pos, version);
+        if (!bpi_shapes_equal(&have, &want))
+            return bpi_set_error(err, BP_EDIM, "%s: param '%s' at offset %zu is %s in the file, "
+                                 "%s in the graph", path, name, rec,
+                                 bpi_shape_str(&have, have_str, sizeof have_str),
+                                 bpi_shape_str(&p->shape, want_str, sizeof want_str));
+        pos += shape_len(version, have.rank) + 8 * p->value.rows * p->value.cols;
         idx++;
     }
     return BP_OK;
@@ -262,14 +297,13 @@ static bp_status match_graph(const bp_graph *g, const char *path, const unsigned
 static bp_status load_params(bp_graph *g, const char *path, bp_error *err)
 {
     unsigned char *buf;
-    size_t size = 0, expected, pos, end;
-    uint32_t count;
+    size_t size = 0, expected = 0, pos, end;   /* expected: set by read_file */
+    uint32_t count, version;
     bp_status st;
 
     if (!g || !path || !path[0])
         return bpi_set_error(err, BP_EINVAL, "params_load: NULL graph or empty path");
-    expected = params_file_size(g);
-    st = read_file(path, expected, &buf, &size, err);
+    st = read_file(g, path, &expected, &buf, &size, err);
     if (st != BP_OK)
         return st;
     /* Longer than g's params file: not read further, as it cannot be one.
@@ -290,31 +324,41 @@ static bp_status load_params(bp_graph *g, const char *path, bp_error *err)
         FAIL(BP_EPARSE, "%s: truncated at offset %zu: a params file has at least %d bytes",
              path, size, HEADER_LEN + SUM_LEN);
     /* magic and version: checked by read_file */
+    version = get_u32(buf + 8);
     count = get_u32(buf + 12);
     end = size - SUM_LEN;
     pos = HEADER_LEN;
     for (uint32_t r = 0; r < count; r++) {
-        uint64_t len, rows, cols;
+        uint64_t len, rank = 2, n = 1;
         size_t rec = pos;
         if (end - pos < 4)
             FAIL(BP_EPARSE, "%s: truncated at offset %zu: record %u's name length", path, pos, r);
         len = get_u32(buf + pos);
         pos += 4;
-        if (end - pos < len + 16)
+        if (version > 1) {
+            if (end - pos < len + 4)
+                FAIL(BP_EPARSE, "%s: truncated at offset %zu: record %u (at offset %zu) needs its "
+                     "name and rank", path, pos, r, rec);
+            rank = get_u32(buf + pos + len);
+            if (rank < 1 || rank > BP_MAX_RANK)
+                FAIL(BP_EPARSE, "%s: record %u (at offset %zu) has rank %llu: params have rank "
+                     "1 to %d", path, r, rec, (unsigned long long)rank, BP_MAX_RANK);
+        }
+        if (end - pos < len + shape_len(version, (size_t)rank))
             FAIL(BP_EPARSE, "%s: truncated at offset %zu: record %u (at offset %zu) needs its name and shape",
                  path, pos, r, rec);
-        pos += len;
-        rows = get_u64(buf + pos);
-        cols = get_u64(buf + pos + 8);
-        pos += 16;
-        if (rows == 0 || cols == 0)
-            FAIL(BP_EPARSE, "%s: record %u (at offset %zu) is %llux%llu: a param has at least "
-                 "one row and one column", path, r, rec, (unsigned long long)rows,
-                 (unsigned long long)cols);
-        if (rows > (end - pos) / 8 || cols > (end - pos) / 8 / rows)
-            FAIL(BP_EPARSE, "%s: truncated at offset %zu: record %u is %llux%llu, %zu bytes remain",
-                 path, pos, r, (unsigned long long)rows, (unsigned long long)cols, end - pos);
-        pos += 8 * rows * cols;
+        pos += len + shape_len(version, (size_t)rank);
+        for (uint64_t d = 0; d < rank; d++) {
+            uint64_t dim = get_u64(buf + pos - 8 * (rank - d));
+            if (dim == 0)
+                FAIL(BP_EPARSE, "%s: record %u (at offset %zu) has a 0 dimension: a param has "
+                     "at least one element", path, r, rec);
+            if (dim > (end - pos) / 8 / n)
+                FAIL(BP_EPARSE, "%s: truncated at offset %zu: record %u's shape needs more than "
+                     "the %zu bytes that remain", path, pos, r, end - pos);
+            n *= dim;
+        }
+        pos += 8 * n;
     }
     if (pos != end)
         FAIL(BP_EPARSE, "%s: %zu unexpected bytes at offset %zu before the checksum", path, end - pos, pos);
@@ -334,7 +378,7 @@ static bp_status load_params(bp_graph *g, const char *path, bp_error *err)
         bp_node *p = g->nodes[i];
         if (p->kind != BPI_PARAM)
             continue;
-        pos += 4 + get_u32(buf + pos) + 16;
+        pos += 4 + get_u32(buf + pos) + shape_len(version, p->shape.rank);
         for (size_t k = 0; k < p->value.rows * p->value.cols; k++, pos += 8)
             p->value.data[k] = get_f64(buf + pos);
     }
