@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Losses, each m×n inputs → 1×1: mse, nll, softmax_ce. */
+/* Losses → 1×1: mse (any rank), nll, softmax_ce (matrices). */
 #include "kernels.h"
 
 #include <math.h>
@@ -34,7 +34,22 @@ static bp_status loss_shape(bp_op_args *a)
     return BP_OK;
 }
 
-/* L = (1/N) Σ (p − y)², N = m·n */
+/* mse takes tensors of any rank, of one shape. */
+static bp_status mse_shape(bp_op_args *a)
+{
+    char ps[BPI_SHAPE_STR], ys[BPI_SHAPE_STR];
+    bp_shape pt, yt;
+    const bp_shape *p = bpi_in_shape(a, 0, &pt), *y = bpi_in_shape(a, 1, &yt);
+
+    if (!bpi_shapes_equal(p, y))
+        return bp_op_fail(a, BP_EDIM, "prediction and target differ in shape (%s, %s)",
+                          bpi_shape_str(p, ps, sizeof ps), bpi_shape_str(y, ys, sizeof ys));
+    a->out->rows = 1;
+    a->out->cols = 1;
+    return BP_OK;
+}
+
+/* L = (1/N) Σ (p − y)², N the element count */
 static bp_status mse_forward(bp_op_args *a)
 {
     const bp_matrix *p = a->in[0], *y = a->in[1];
@@ -67,9 +82,9 @@ static bp_status mse_backward(bp_op_args *a)
 }
 
 const bp_op bpi_op_mse = {
-    .name = "mse", .doc = "mean of (pred − target)² over all entries → 1×1", .n_in = 2,
-    .shape = loss_shape, .forward = mse_forward, .backward = mse_backward,
-    .flags = BP_OP_BWD_NO_OUT,
+    .name = "mse", .doc = "mean of (pred − target)² over all entries, any rank → 1×1", .n_in = 2,
+    .shape = mse_shape, .forward = mse_forward, .backward = mse_backward,
+    .flags = BP_OP_TENSORS | BP_OP_BWD_NO_OUT,
 };
 
 /* L = −(1/m) Σ y ⊙ log p */
