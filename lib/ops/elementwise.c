@@ -77,11 +77,26 @@ struct binary_ctx {
     int fx, fy;
 };
 
-/* Runs BODY for one run of bpi_broadcast_rows, with ix, iy, iz advanced
- * per element as BROADCAST_LOOP names them. */
+/* Runs the body for one run of bpi_broadcast_rows, with ix, iy, iz
+ * advanced per element as BROADCAST_LOOP names them. */
 #define BROADCAST_ROW(...)                                                     \
     for (size_t k_ = 0; k_ < n; k_++, ix += sx, iy += sy, iz++) {              \
         __VA_ARGS__;                                                           \
+    }
+
+/* One element of a binary op's forward, z = FWD, and of its backward,
+ * dx += DX and dy += DY (assigned instead when fx, fy), at ix, iy, iz. */
+#define FORWARD_STEP(FWD)                                                      \
+    {                                                                          \
+        const double x = xd[ix], y = yd[iy];                                   \
+        zd[iz] = (FWD);                                                        \
+    }
+#define BACKWARD_STEP(DX, DY)                                                  \
+    {                                                                          \
+        const double x = xd[ix], y = yd[iy], z = zd[iz], g = gd[iz];           \
+        (void)x; (void)y; (void)z;                                             \
+        if (dx) { if (fx) dx[ix] = (DX); else dx[ix] += (DX); }                \
+        if (dy) { if (fy) dy[iy] = (DY); else dy[iy] += (DY); }                \
     }
 
 /* The forward and backward of a binary op, NAME_forward and NAME_backward:
@@ -96,10 +111,7 @@ struct binary_ctx {
         const bp_op_args *a = ((const struct binary_ctx *)ctx)->a;             \
         const double *xd = a->in[0]->data, *yd = a->in[1]->data;               \
         double *zd = a->out->data;                                             \
-        BROADCAST_ROW({                                                        \
-            const double x = xd[ix], y = yd[iy];                               \
-            zd[iz] = (FWD);                                                    \
-        })                                                                     \
+        BROADCAST_ROW(FORWARD_STEP(FWD))                                       \
     }                                                                          \
     static bp_status NAME##_forward(bp_op_args *a)                             \
     {                                                                          \
@@ -111,10 +123,7 @@ struct binary_ctx {
                                NAME##_forward_row, &c);                        \
             return BP_OK;                                                      \
         }                                                                      \
-        BROADCAST_LOOP(a, {                                                    \
-            const double x = xd[ix], y = yd[iy];                               \
-            zd[iz] = (FWD);                                                    \
-        });                                                                    \
+        BROADCAST_LOOP(a, FORWARD_STEP(FWD));                                  \
         return BP_OK;                                                          \
     }                                                                          \
     static void NAME##_backward_row(void *ctx, size_t ix, size_t iy, size_t iz,\
@@ -127,12 +136,7 @@ struct binary_ctx {
         double *dx = a->din[0] ? a->din[0]->data : NULL;                       \
         double *dy = a->din[1] ? a->din[1]->data : NULL;                       \
         const int fx = c->fx, fy = c->fy;                                      \
-        BROADCAST_ROW({                                                        \
-            const double x = xd[ix], y = yd[iy], z = zd[iz], g = gd[iz];       \
-            (void)x; (void)y; (void)z;                                         \
-            if (dx) { if (fx) dx[ix] = (DX); else dx[ix] += (DX); }            \
-            if (dy) { if (fy) dy[iy] = (DY); else dy[iy] += (DY); }            \
-        })                                                                     \
+        BROADCAST_ROW(BACKWARD_STEP(DX, DY))                                   \
     }                                                                          \
     static bp_status NAME##_backward(bp_op_args *a)                            \
     {                                                                          \
@@ -147,12 +151,7 @@ struct binary_ctx {
                                NAME##_backward_row, &c);                       \
             return BP_OK;                                                      \
         }                                                                      \
-        BROADCAST_LOOP(a, {                                                    \
-            const double x = xd[ix], y = yd[iy], z = zd[iz], g = gd[iz];       \
-            (void)x; (void)y; (void)z;                                         \
-            if (dx) { if (fx) dx[ix] = (DX); else dx[ix] += (DX); }            \
-            if (dy) { if (fy) dy[iy] = (DY); else dy[iy] += (DY); }            \
-        });                                                                    \
+        BROADCAST_LOOP(a, BACKWARD_STEP(DX, DY));                              \
         return BP_OK;                                                          \
     }
 
