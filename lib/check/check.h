@@ -28,10 +28,14 @@ void bpi_gc_random_weights(bp_rng *r, double *w, size_t n);
 bp_status bpi_gc_sample_matrix(bp_rng *r, const bp_domain *d, const bp_check_options *o,
                                bp_matrix *m);
 
+/* Fills m with integer ids drawn uniformly from [0, n), repeats likely
+ * (BP_DOMAIN_INDEX); BP_EDIM when n is 0. */
+bp_status bpi_gc_sample_ids(bp_rng *r, size_t n, bp_matrix *m);
+
 /* One case of an op: input shapes, attribute set, how it is checked. */
 typedef struct gc_case {
-    size_t rows[BP_MAX_INPUTS], cols[BP_MAX_INPUTS];
-    size_t out_rows, out_cols;
+    bp_shape in[BP_MAX_INPUTS];   /* input shapes */
+    bp_shape out;                 /* the output's, from the op's shape rule */
     size_t attr_set;
     int shared;   /* inputs 0 and 1 are one node */
     int large;    /* probes rather than the full Jacobian */
