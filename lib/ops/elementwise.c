@@ -11,13 +11,11 @@
 static bp_status broadcast_shape(bp_op_args *a)
 {
     char xs[BPI_SHAPE_STR], ys[BPI_SHAPE_STR];
-    bp_shape xt, yt, out;
-    const bp_shape *x = bpi_in_shape(a, 0, &xt), *y = bpi_in_shape(a, 1, &yt);
+    const bp_shape *x = a->in_shape[0], *y = a->in_shape[1];
 
-    if (!bpi_broadcast_shape(x, y, &out))
+    if (!bpi_broadcast_shape(x, y, a->out_shape))
         return bp_op_fail(a, BP_EDIM, "shapes %s and %s do not broadcast",
                           bpi_shape_str(x, xs, sizeof xs), bpi_shape_str(y, ys, sizeof ys));
-    bpi_set_out_shape(a, &out);
     return BP_OK;
 }
 

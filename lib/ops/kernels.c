@@ -6,26 +6,9 @@
 
 #include <math.h>
 
-const bp_shape *bpi_in_shape(const bp_op_args *a, size_t i, bp_shape *tmp)
-{
-    if (a->in_shape[i])
-        return a->in_shape[i];
-    *tmp = (bp_shape){2, {a->in[i]->rows, a->in[i]->cols}};
-    return tmp;
-}
-
-void bpi_set_out_shape(bp_op_args *a, const bp_shape *s)
-{
-    if (a->out_shape)
-        *a->out_shape = *s;
-    else
-        bpi_shape_matrix(s, &a->out->rows, &a->out->cols);
-}
-
 bp_status bpi_same_shape(bp_op_args *a)
 {
-    bp_shape tmp;
-    bpi_set_out_shape(a, bpi_in_shape(a, 0, &tmp));
+    *a->out_shape = *a->in_shape[0];
     return BP_OK;
 }
 

@@ -12,15 +12,6 @@
 #include "ops.def"
 #undef BP_OP
 
-/* For the shape rules of BP_OP_TENSORS ops: input i's shape, or, when the
- * caller gave matrices only (in_shape NULL, as the gradient checker's
- * search for shapes does), its rows×cols in *tmp. */
-const bp_shape *bpi_in_shape(const bp_op_args *a, size_t i, bp_shape *tmp);
-
-/* Sets the output's shape to s: *out_shape, or its matrix view's rows and
- * cols when the caller gave no out_shape. */
-void bpi_set_out_shape(bp_op_args *a, const bp_shape *s);
-
 /* The shape rule of ops whose output has their first input's shape, of
  * any rank. */
 bp_status bpi_same_shape(bp_op_args *a);

@@ -38,8 +38,7 @@ static bp_status loss_shape(bp_op_args *a)
 static bp_status mse_shape(bp_op_args *a)
 {
     char ps[BPI_SHAPE_STR], ys[BPI_SHAPE_STR];
-    bp_shape pt, yt;
-    const bp_shape *p = bpi_in_shape(a, 0, &pt), *y = bpi_in_shape(a, 1, &yt);
+    const bp_shape *p = a->in_shape[0], *y = a->in_shape[1];
 
     if (!bpi_shapes_equal(p, y))
         return bp_op_fail(a, BP_EDIM, "prediction and target differ in shape (%s, %s)",
