@@ -107,12 +107,10 @@ static int softmax_part(void)
 }
 
 /* n values in [0, 1) from a fixed-seed generator. */
-static void uniform(double *v, int n, unsigned long long *state)
+static void uniform(double *v, int n, bp_rng *rng)
 {
-    for (int k = 0; k < n; k++) {
-        *state = *state * 6364136223846793005ULL + 1442695040888963407ULL;
-        v[k] = (double)(*state >> 11) / 9007199254740992.0;
-    }
+    for (int k = 0; k < n; k++)
+        v[k] = bp_rng_uniform(rng);
 }
 
 static int network_part(const char *csv)
@@ -126,7 +124,7 @@ static int network_part(const char *csv)
     bp_error err;
     bp_graph *g;
     bp_node *x, *y, *W1, *W2, *hidden, *pred, *loss;
-    unsigned long long state = 42;
+    bp_rng state;
 
     printf("\n3. The 2-layer network on the first %d weather rows (%s)\n", ROWS, csv);
     if (bp_csv_read(csv, features, 3, &xs, &filled, &err) != BP_OK ||
@@ -138,6 +136,7 @@ static int network_part(const char *csv)
     printf("  read %zu rows; %zu missing cells forward-filled\n", xs->rows, filled);
 
     /* Weights in [0, 1), like the lesson's np.random.rand; no bias. */
+    bp_rng_seed(&state, 42);
     uniform(w1, 9, &state);
     uniform(w2, 3, &state);
     g = bp_graph_new();

@@ -81,7 +81,7 @@ static void check_no_allocs(net *n, size_t full, size_t last)
     ck_assert_uint_eq(allocs_over(n, full, 2), 0);
 }
 
-static void fill_params(net *n, uint64_t *state)
+static void fill_params(net *n, bp_rng *state)
 {
     for (size_t i = 0; i < n->n_param; i++) {
         bp_matrix *v = bp_node_value(n->param[i]);
@@ -104,7 +104,7 @@ static void free_net(net *n)
 START_TEST(lesson_network)
 {
     enum { FULL = 10, LAST = 4 };
-    uint64_t state = 7;
+    bp_rng state = tu_rng(7);
     net n = {.k = 3, .o = 1, .n_param = 2};
 
     n.g = bp_graph_new();
@@ -132,7 +132,7 @@ START_TEST(inplace_dense_relu_needs_no_scratch)
 {
     enum { M = 300, K = 4, H = 16 };
     size_t bytes[2];
-    uint64_t state = 5;
+    bp_rng state = tu_rng(5);
     double xs[M * K];
 
     tu_fill(xs, M * K, &state, -1.0, 1.0);
@@ -168,7 +168,7 @@ START_TEST(bound_inputs_are_not_copied)
 {
     enum { M = 50, K = 4, H = 8 };
     size_t bytes[2];
-    uint64_t state = 9;
+    bp_rng state = tu_rng(9);
     double xs[M * K], ys[M];
 
     tu_fill(xs, M * K, &state, -1.0, 1.0);
@@ -212,7 +212,7 @@ START_TEST(mnist_like_network)
 {
     enum { K = 20, H = 16, O = 5 };
     const size_t FULL = _i == 4 ? 300 : 32, LAST = 7;
-    uint64_t state = 11;
+    bp_rng state = tu_rng(11);
     net n = {.k = K, .o = O, .n_param = 4};
     bp_optim_config cfg = bp_optim_defaults(_i == 3 ? BP_OPTIM_ADAM : BP_OPTIM_SGD);
     bp_node *hid;
@@ -248,7 +248,7 @@ END_TEST
 START_TEST(staged_softmax)
 {
     enum { FULL = 12, LAST = 5, K = 6, O = 4 };
-    uint64_t state = 13;
+    bp_rng state = tu_rng(13);
     net n = {.k = K, .o = O, .n_param = 2};
 
     n.g = bp_graph_new();
@@ -274,7 +274,7 @@ END_TEST
 START_TEST(growing_allocates_once)
 {
     enum { SMALL = 4, BIG = 9 };
-    uint64_t state = 17;
+    bp_rng state = tu_rng(17);
     net n = {.k = 3, .o = 1, .n_param = 1};
 
     n.g = bp_graph_new();

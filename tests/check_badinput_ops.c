@@ -14,6 +14,10 @@ typedef bp_node *(*attr_fn)(bp_graph *, bp_node *, double);
 typedef bp_node *(*ternary_fn)(bp_graph *, bp_node *, bp_node *, bp_node *);
 typedef bp_node *(*axis_fn)(bp_graph *, bp_node *, int);
 typedef bp_node *(*axis_keep_fn)(bp_graph *, bp_node *, int, int);
+typedef bp_node *(*reshape_fn)(bp_graph *, bp_node *, long, long, long, long);
+typedef bp_node *(*axes_fn)(bp_graph *, bp_node *, size_t, size_t, size_t, size_t);
+typedef bp_node *(*slice_fn)(bp_graph *, bp_node *, size_t, size_t, size_t);
+typedef bp_node *(*list_fn)(bp_graph *, size_t, bp_node *const *, size_t);
 
 enum { SQUARE = 1, LINALG = 2, SHAPED = 4 };
 
@@ -27,23 +31,30 @@ struct wrapper {
     ternary_fn f3;
     axis_fn fx;
     axis_keep_fn fxk;
+    reshape_fn fr;
+    axes_fn fp;
+    slice_fn fs;
+    list_fn fl;   /* bp_concat: n nodes */
 };
 
 /* The wrapper's type says how to call it: f as the pointer type `type`, or
  * NULL when f has another type; a type not listed does not compile. */
 #define AS(type, f) _Generic(&(f), type: &(f), default: NULL)
 #define ARITY(f) _Generic(&(f), unary_fn: 1, attr_fn: 1, axis_fn: 1, axis_keep_fn: 1, \
-                         binary_fn: 2, ternary_fn: 3)
+                         binary_fn: 2, ternary_fn: 3, reshape_fn: 1, axes_fn: 1, \
+                         slice_fn: 1, list_fn: 2)
 
 /* One entry per line of ops.def, so an op added there is tried here, and
  * an op whose wrapper ops.h does not declare fails to compile. */
 #define BP_OP(n) {"bp_" #n, #n, ARITY(bp_##n), AS(unary_fn, bp_##n), AS(binary_fn, bp_##n), \
                   AS(attr_fn, bp_##n), AS(ternary_fn, bp_##n), AS(axis_fn, bp_##n), \
-                  AS(axis_keep_fn, bp_##n)},
+                  AS(axis_keep_fn, bp_##n), AS(reshape_fn, bp_##n), AS(axes_fn, bp_##n), \
+                  AS(slice_fn, bp_##n), AS(list_fn, bp_##n)},
 static const struct wrapper wrappers[] = {
 #include "../lib/ops/ops.def"
     /* the staged softmax starts with rowmax: its errors name that op */
-    {"bp_softmax_staged", "rowmax", 1, bp_softmax_staged, NULL, NULL, NULL, NULL, NULL},
+    {"bp_softmax_staged", "rowmax", 1, bp_softmax_staged, NULL, NULL, NULL, NULL, NULL, NULL,
+     NULL, NULL, NULL},
 };
 #undef BP_OP
 
@@ -71,12 +82,20 @@ static bp_node *call(const struct wrapper *w, bp_graph *g, bp_node *const *in)
 {
     switch (w->arity) {
     case 1:
+        if (w->f1)
+            return w->f1(g, in[0]);
         if (w->fx)
             return w->fx(g, in[0], -1);
         if (w->fxk)
             return w->fxk(g, in[0], 0, 1);
-        return w->f1 ? w->f1(g, in[0]) : w->fa(g, in[0], 2.385);
-    case 2: return w->f2(g, in[0], in[1]);
+        if (w->fr)
+            return w->fr(g, in[0], 1, -1, 0, 0);
+        if (w->fp)
+            return w->fp(g, in[0], 1, 0, 2, 3);
+        if (w->fs)
+            return w->fs(g, in[0], 1, 1, 2);
+        return w->fa(g, in[0], 2.385);
+    case 2: return w->f2 ? w->f2(g, in[0], in[1]) : w->fl(g, 2, in, 1);
     default: return w->f3(g, in[0], in[1], in[2]);
     }
 }
@@ -280,6 +299,87 @@ static void check_registry(const char *name)
     bp_registry_free(NULL);
 }
 
+/* The shape ops' own bad input: attributes out of range, lists of nodes
+ * (bp_concat's and bp_stack's), and bp_transpose_axes's axes. */
+static void check_shape_ops(const char *name)
+{
+    bp_graph *g = new_graph();
+    bp_node *a = filled_param(g, 3, 4, NULL), *b = filled_param(g, 3, 2, NULL);
+    bp_node *pair[2] = {a, b}, *holes[3] = {a, NULL, b}, *r4;
+    bp_graph *other = new_graph();
+    bp_node *foreign[2] = {a, filled_param(other, 3, 2, NULL)};
+    const int stack = strcmp(name, "bp_stack") == 0;
+    bp_node *(*list)(bp_graph *, size_t, bp_node *const *, size_t) = stack ? bp_stack : bp_concat;
+    const char *op = stack ? "stack" : "concat";
+
+    ck_assert_ptr_null(list(NULL, 2, pair, 0));
+    ck_assert_ptr_null(list(g, 0, pair, 0));
+    expect_graph_only(g, BP_EINVAL, op);
+    ck_assert_ptr_null(list(g, 2, NULL, 0));
+    expect_graph_only(g, BP_EINVAL, "no inputs");
+    ck_assert_ptr_null(list(g, 3, holes, 0));
+    expect_graph_only(g, BP_EINVAL, "input 2 is NULL");
+    ck_assert_ptr_null(list(g, 2, foreign, 0));
+    expect_graph_only(g, BP_EINVAL, "input 2 belongs to another graph");
+    ck_assert_ptr_null(list(g, 2, pair, 0));   /* 3x4 and 3x2 */
+    expect_graph_only(g, BP_EDIM, stack ? "stack: shapes 3x4 and 3x2 differ" : "concat: shapes 3x4 and 3x2 differ outside axis 0");
+    ck_assert_ptr_null(list(g, 1, pair, 3));
+    expect_graph_only(g, BP_EDIM, stack ? "stack: cannot add axis 3 to 3x4" : "axis 3 is not one of 3x4's");
+    r4 = bp_param_nd(g, &(bp_shape){4, {2, 1, 2, 3}}, "r4");
+    ck_assert_ptr_null(bp_stack(g, 1, &r4, 0));
+    expect_graph_only(g, BP_EDIM, "stack: cannot add axis 0 to 2x1x2x3");
+    ck_assert_int_eq(bp_graph_size(other), 1);
+    bp_graph_free(other);
+
+    /* bp_transpose_axes, and the attributes of the one-input shape ops */
+    ck_assert_ptr_null(bp_transpose_axes(NULL, a, 0, 1));
+    ck_assert_ptr_null(bp_transpose_axes(g, NULL, 0, 1));
+    expect_graph_only(g, BP_EINVAL, "permute: input 1 is NULL");
+    ck_assert_ptr_null(bp_transpose_axes(g, a, 0, 2));
+    expect_graph_only(g, BP_EDIM, "permute: cannot swap axes 0 and 2 of 3x4");
+    ck_assert_ptr_null(bp_transpose_axes(g, a, 7, 0));
+    expect_graph_only(g, BP_EDIM, "permute: cannot swap axes 7 and 0 of 3x4");
+    ck_assert_ptr_null(bp_permute(g, a, 1, 1, 2, 3));
+    expect_graph_only(g, BP_EDIM, "permute: 1, 1, 2, 3 is not a permutation of the axes of 3x4");
+    ck_assert_ptr_null(bp_permute(g, a, 1, 0, 3, 2));
+    expect_graph_only(g, BP_EDIM, "(axes from 2 on stay in place)");
+    ck_assert_ptr_null(bp_reshape(g, a, 5, -1, 0, 0));
+    expect_graph_only(g, BP_EDIM, "reshape: 3x4 (12 elements) cannot be 5x-1");
+    ck_assert_ptr_null(bp_reshape(g, a, 2, 2, 2, 0));
+    expect_graph_only(g, BP_EDIM, "reshape: 3x4 (12 elements) cannot be 2x2x2");
+    ck_assert_ptr_null(bp_reshape(g, a, -1, -1, 0, 0));
+    expect_graph_only(g, BP_EDIM, "reshape: 3x4 cannot take dims -1, -1, 0, 0");
+    ck_assert_ptr_null(bp_reshape(g, a, 0, 12, 0, 0));
+    expect_graph_only(g, BP_EDIM, "cannot take dims 0, 12");
+    ck_assert_ptr_null(bp_reshape(g, a, 12, 0, 1, 0));
+    expect_graph_only(g, BP_EDIM, "cannot take dims 12, 0, 1, 0");
+    ck_assert_ptr_null(bp_reshape(g, a, -3, -4, 0, 0));
+    expect_graph_only(g, BP_EDIM, "reshape");
+    ck_assert_ptr_null(bp_slice(g, a, 1, 3, 4));
+    expect_graph_only(g, BP_EDIM, "slice: 3..7 is outside axis 1 of 3x4");
+    ck_assert_ptr_null(bp_slice(g, a, 0, 1, 0));
+    expect_graph_only(g, BP_EDIM, "slice: 1..1 is outside axis 0 of 3x4");
+    ck_assert_ptr_null(bp_slice(g, a, 2, 0, 1));
+    expect_graph_only(g, BP_EDIM, "slice: axis 2 is not one of 3x4's");
+    ck_assert_ptr_null(bp_slice(g, a, 0, SIZE_MAX, 2));
+    expect_graph_only(g, BP_EDIM, "slice");
+    {
+        /* attributes that are no integers, through bp_apply */
+        const double half[4] = {0.5, 0.0, 1.0, 0.0};
+        ck_assert_ptr_null(bp_apply(g, tu_builtin("slice"), 1, &a, half));
+        expect_graph_only(g, BP_EDIM, "slice: axis 0.5");
+        ck_assert_ptr_null(bp_apply(g, tu_builtin("reshape"), 1, &a, (double[4]){12.5, 0, 0, 0}));
+        expect_graph_only(g, BP_EDIM, "reshape: 3x4 cannot take dims 12.5");
+        ck_assert_ptr_null(bp_apply(g, tu_builtin("permute"), 1, &a, (double[4]){0.5, 1, 2, 3}));
+        expect_graph_only(g, BP_EDIM, "permute: 0.5, 1, 2, 3");
+        ck_assert_ptr_null(bp_apply(g, tu_builtin("concat"), 2, pair, (double[1]){NAN}));
+        expect_graph_only(g, BP_EDIM, "concat: axis nan");
+    }
+    /* nothing was added by the failures: a, b and r4 */
+    ck_assert_uint_eq(bp_graph_size(g), 3);
+    bp_graph_free(g);
+}
+
 /* ---- the table: this area's public functions, and the check that tries each ---- */
 
 static const struct covered covered[] = {
@@ -298,6 +398,8 @@ static const struct covered covered[] = {
 #include "../lib/ops/ops.def"
 #undef BP_OP
     {"bp_softmax_staged", check_wrapper},
+    {"bp_stack", check_shape_ops},
+    {"bp_transpose_axes", check_shape_ops},
 };
 
 const struct covered_area badinput_ops = {"ops", covered, sizeof covered / sizeof covered[0]};

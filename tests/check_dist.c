@@ -25,7 +25,7 @@ typedef struct net {
 static void net_build(net *n, size_t hidden, const char *w1_name, uint64_t seed)
 {
     double w[IN * 16 + 16 + 16 + 1];
-    uint64_t state = seed;
+    bp_rng state = tu_rng(seed);
 
     ck_assert_uint_le(hidden, 16);
     n->g = bp_graph_new();
@@ -49,7 +49,7 @@ static void net_build(net *n, size_t hidden, const char *w1_name, uint64_t seed)
 /* rows x IN features in [-1.7, 2.3) and a smooth target with noise */
 static void make_data(size_t rows, bp_matrix **x, bp_matrix **y)
 {
-    uint64_t state = 2024;
+    bp_rng state = tu_rng(2024);
 
     *x = bp_matrix_alloc(rows, IN);
     *y = bp_matrix_alloc(rows, 1);

@@ -129,7 +129,7 @@ START_TEST(rebind_and_smaller_batch)
     bp_node *p = bp_matmul(g, x, w);
     bp_node *loss = bp_sum(g, p);
     double *buf;
-    uint64_t rng = 7;
+    bp_rng rng = tu_rng(7);
 
     tu_set(w, 2, 1, wv);
     for (int run = 0; run < 3; run++) {
@@ -169,7 +169,7 @@ START_TEST(bind_reads_the_callers_buffer)
     bp_node *w = bp_param(g, 2, 1, "w");
     bp_node *p = bp_matmul(g, x, w);
     bp_matrix whole = tu_view(4, 2, table), rows_2_to_4 = tu_view(3, 2, table + 2 * 2);
-    uint64_t rng = 3;
+    bp_rng rng = tu_rng(3);
 
     tu_set(w, 2, 1, wv);
     tu_fill(table, 12, &rng, -1.0, 1.0);
@@ -209,7 +209,7 @@ START_TEST(bound_input_is_never_written)
     enum { M = 6, K = 3, H = 4 };
     long page = sysconf(_SC_PAGESIZE);
     double *ro, loss[2], grad[2][K * H];
-    uint64_t rng = 11;
+    bp_rng rng = tu_rng(11);
 
     ck_assert_int_ge(page, (long)((M * K + M) * sizeof(double)));
     ro = mmap(NULL, (size_t)page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -226,7 +226,7 @@ START_TEST(bound_input_is_never_written)
         bp_node *out = bp_mse(h, bp_matmul(h, bp_relu(h, hid), v), y);
         bp_matrix xm = tu_view(M, K, ro), ym = tu_view(M, 1, ro + M * K);
         bp_check_report report;
-        uint64_t prng = 5;
+        bp_rng prng = tu_rng(5);
 
         ck_assert_int_eq(bp_graph_status(h), BP_OK);
         bp_graph_set_inplace(h, 1);
@@ -694,7 +694,7 @@ END_TEST
 static void run_mlp(int inplace, double *loss, double *grads, int *shared, int *shared_grad)
 {
     double xv[6 * 3], yv[6], w1[3 * 4], b1[4], w2[4], b2[1] = {0.3};
-    uint64_t rng = 99;
+    bp_rng rng = tu_rng(99);
     bp_graph *h = bp_graph_new();
     bp_node *x = bp_input(h, 6, 3, "x"), *y = bp_input(h, 6, 1, "y");
     bp_node *W1 = bp_param(h, 3, 4, "W1"), *B1 = bp_param(h, 1, 4, "b1");
@@ -779,7 +779,7 @@ static void run_dense_relu(int fwd_inplace, int bwd_inplace, double *grads)
 {
     enum { M = 300, K = 3, H = 5 };
     double xv[M * K], wv[K * H], bv[H], seed[M * H], seed_copy[M * H];
-    uint64_t rng = 17;
+    bp_rng rng = tu_rng(17);
     bp_graph *h = bp_graph_new();
     bp_node *x = bp_input(h, M, K, "x"), *W = bp_param(h, K, H, "W"), *b = bp_param(h, 1, H, "b");
     bp_node *y = bp_dense_relu(h, x, W, b);

@@ -55,7 +55,7 @@ START_TEST(two_layer_gradients_match_hand_derivation)
     double W1[9], W2[3], b1[3], b2[1], h[ROWS * 3], a[ROWS * 3], p[ROWS], dp[ROWS];
     double dh[ROWS * 3], dW1[9] = {0}, dW2[3] = {0}, db1[3] = {0}, db2[1] = {0}, loss = 0;
     int negatives = 0;
-    uint64_t rng = 2024;
+    bp_rng rng = tu_rng(2024);
     bp_graph *g = bp_graph_new();
     bp_node *x = bp_input(g, ROWS, 3, "x"), *y = bp_input(g, ROWS, 1, "y");
     bp_node *w1 = bp_param(g, 3, 3, "w1"), *w2 = bp_param(g, 3, 1, "w2");

@@ -28,14 +28,11 @@ static const size_t sizes[] = {1, 2, 5, 32};
 
 /* ---- helpers: data ---- */
 
-static uint64_t rng = 88172645463325252ull;
+static bp_rng rng;   /* seeded in main */
 
 static double urand(void)   /* uniform in [-1, 1) */
 {
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return (double)(rng >> 11) / 4503599627370496.0 - 1.0;
+    return tu_uniform(&rng, -1.0, 1.0);
 }
 
 static void fill_random(double *a, size_t count)
@@ -1088,5 +1085,6 @@ static Suite *linalg_suite(void)
 
 int main(void)
 {
+    rng = tu_rng(88172645463325252ull);
     return tu_run(linalg_suite());
 }

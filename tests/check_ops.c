@@ -79,7 +79,7 @@ START_TEST(matmul_vector_sides)
 
     for (int s = 0; s < 27; s++) {
         const size_t m = side[s / 9], k = side[s / 3 % 3], n = side[s % 3];
-        uint64_t st = 7 + (uint64_t)s;
+        bp_rng st = tu_rng(7 + (uint64_t)s);
         double A[25], B[25], G[25], nan_seed[25], C[25] = {0}, dA[25] = {0}, dB[25] = {0};
         bp_graph *h = bp_graph_new();
         bp_node *pa, *pb, *c;
@@ -169,7 +169,7 @@ END_TEST
  * other. */
 static void check_dense_relu(size_t m, size_t k, size_t n, int inplace)
 {
-    uint64_t st = m * 1000 + k * 10 + n;
+    bp_rng st = tu_rng(m * 1000 + k * 10 + n);
     double *X = malloc(m * k * sizeof *X), *G = malloc(m * n * sizeof *G);
     double *W = malloc(2 * k * n * sizeof *W), b[2][8], *Y = malloc(2 * m * n * sizeof *Y);
     double *dx = calloc(m * k, sizeof *dx), *dW = calloc(2 * k * n, sizeof *dW);
@@ -272,7 +272,7 @@ START_TEST(broadcast_patterns)
 {
     static const binary_fn fns[4] = {bp_add, bp_sub, bp_mul, bp_div};
     const size_t np = sizeof patterns / sizeof patterns[0];
-    uint64_t rng = 42;
+    bp_rng rng = tu_rng(42);
 
     for (int op = 0; op < 4; op++)
         for (size_t p = 0; p < np; p++) {

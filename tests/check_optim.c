@@ -142,7 +142,7 @@ static void converge(bp_optim_kind kind, double lr, double momentum, int steps)
 {
     enum { M = 40 };
     double X[M * 3], Y[M], wt[3] = {1.35, -0.72, 2.05}, bt = 0.41, zero[3] = {0};
-    uint64_t rng = 77;
+    bp_rng rng = tu_rng(77);
     bp_graph *g = bp_graph_new();
     bp_node *x = bp_input(g, M, 3, "x"), *y = bp_input(g, M, 1, "y");
     bp_node *w = bp_param(g, 3, 1, "w"), *b = bp_param(g, 1, 1, "b");

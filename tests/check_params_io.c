@@ -46,7 +46,7 @@ typedef struct net {
 static net make_net(const char *w1name, size_t hidden, uint64_t seed)
 {
     net n;
-    uint64_t s = seed;
+    bp_rng s = tu_rng(seed);
     n.g = bp_graph_new();
     bp_node *x = bp_input(n.g, 5, 3, "x");
     n.p[0] = bp_param(n.g, 3, hidden, w1name);

@@ -57,7 +57,7 @@ static void copy_out(bp_node *p, double *dst)
 static void *train(void *arg)
 {
     struct run *r = arg;
-    uint64_t state = r->seed;
+    bp_rng state = tu_rng(r->seed);
     double x[ROWS * IN], y[ROWS];
     bp_graph *g = bp_graph_new();
     bp_node *xi, *yi, *w1, *b1, *w2, *b2, *h, *pred, *loss;

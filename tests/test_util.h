@@ -27,17 +27,25 @@ static inline void tu_set(bp_node *n, size_t rows, size_t cols, const double *da
     ck_assert_int_eq(bp_node_set_value(n, &m), BP_OK);
 }
 
-/* A reproducible value in [lo, hi), independent of the library. */
-static inline double tu_uniform(uint64_t *state, double lo, double hi)
+/* A bp_rng seeded with seed: test data comes from the library's one
+ * generator, which is tested on its own in check_train. */
+static inline bp_rng tu_rng(uint64_t seed)
 {
-    *state = *state * 6364136223846793005ULL + 1442695040888963407ULL;
-    return lo + (hi - lo) * (double)(*state >> 11) / 9007199254740992.0;
+    bp_rng rng;
+    bp_rng_seed(&rng, seed);
+    return rng;
 }
 
-static inline void tu_fill(double *x, size_t n, uint64_t *state, double lo, double hi)
+/* A reproducible value in [lo, hi). */
+static inline double tu_uniform(bp_rng *rng, double lo, double hi)
+{
+    return lo + (hi - lo) * bp_rng_uniform(rng);
+}
+
+static inline void tu_fill(double *x, size_t n, bp_rng *rng, double lo, double hi)
 {
     for (size_t i = 0; i < n; i++)
-        x[i] = tu_uniform(state, lo, hi);
+        x[i] = tu_uniform(rng, lo, hi);
 }
 
 /* The built-in op called name; fails the test when there is none. */

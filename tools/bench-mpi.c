@@ -45,24 +45,18 @@ static void die(const char *what, const char *message)
     MPI_Abort(MPI_COMM_WORLD, 1);
 }
 
-static double uniform(unsigned long long *state, double lo, double hi)
-{
-    *state = *state * 6364136223846793005ULL + 1442695040888963407ULL;
-    return lo + (hi - lo) * (double)(*state >> 11) / 9007199254740992.0;
-}
 
 /* tools/bench's mnist data: pixels in [0, 1), random one-hot labels */
 static void make_data(double *x, double *y)
 {
-    unsigned long long state = 2024;
+    bp_rng rng;
 
+    bp_rng_seed(&rng, 2024);
     for (size_t i = 0; i < (size_t)ROWS * IN; i++)
-        x[i] = uniform(&state, 0.0, 1.0);
+        x[i] = bp_rng_uniform(&rng);
     memset(y, 0, (size_t)ROWS * OUT * sizeof *y);
-    for (size_t i = 0; i < ROWS; i++) {
-        state = state * 6364136223846793005ULL + 1442695040888963407ULL;
-        y[i * OUT + (state >> 33) % OUT] = 1.0;
-    }
+    for (size_t i = 0; i < ROWS; i++)
+        y[i * OUT + bp_rng_below(&rng, OUT)] = 1.0;
 }
 
 /* The graph over rows [first, first + rows) of the data, bound in place. */

@@ -104,12 +104,10 @@ static void *xmalloc(size_t bytes)
 }
 
 /* n values in [lo, hi) from a fixed-seed generator. */
-static void uniform(double *v, size_t n, unsigned long long *state, double lo, double hi)
+static void uniform(double *v, size_t n, bp_rng *rng, double lo, double hi)
 {
-    for (size_t k = 0; k < n; k++) {
-        *state = *state * 6364136223846793005ULL + 1442695040888963407ULL;
-        v[k] = lo + (hi - lo) * (double)(*state >> 11) / 9007199254740992.0;
-    }
+    for (size_t k = 0; k < n; k++)
+        v[k] = lo + (hi - lo) * bp_rng_uniform(rng);
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -241,8 +239,9 @@ static size_t n_init(const workload *w) { return n_w1(w) + w->h + n_w2(w) + w->o
 static double *make_init(const workload *w, unsigned long long seed)
 {
     double *p = xmalloc(n_init(w) * sizeof *p);
-    unsigned long long state = seed;
+    bp_rng state;
     double s1 = 1.0 / sqrt((double)w->k), s2 = 1.0 / sqrt((double)w->h);
+    bp_rng_seed(&state, seed);
     uniform(p, n_w1(w), &state, -s1, s1);
     memset(p + n_w1(w), 0, w->h * sizeof *p);
     uniform(p + n_w1(w) + w->h, n_w2(w), &state, -s2, s2);
@@ -553,7 +552,9 @@ static int load_weather(const char *path, bp_matrix **xs, bp_matrix **ys)
 /* 13509 rows of plausible temperatures (°F) and rain (inches). */
 static void synthetic_weather(double *x, double *y, size_t m)
 {
-    unsigned long long state = 7;
+    bp_rng state;
+
+    bp_rng_seed(&state, 7);
     for (size_t i = 0; i < m; i++) {
         double r[3];
         uniform(r, 3, &state, 0.0, 1.0);
@@ -582,8 +583,9 @@ typedef struct bench_data {
  * and mnist-like data when mnist is. */
 static void load_data(bench_data *d, const options *opt, int weather, int mnist)
 {
-    unsigned long long state = 2024;
+    bp_rng state;
 
+    bp_rng_seed(&state, 2024);
     memset(d, 0, sizeof *d);
     d->wrows = 13509;
     if (weather) {
@@ -601,10 +603,8 @@ static void load_data(bench_data *d, const options *opt, int weather, int mnist)
         d->my = xmalloc(512 * 10 * sizeof *d->my);
         memset(d->my, 0, 512 * 10 * sizeof *d->my);
         uniform(d->mx, 512 * 784, &state, 0.0, 1.0);
-        for (size_t i = 0; i < 512; i++) {
-            state = state * 6364136223846793005ULL + 1442695040888963407ULL;
-            d->my[i * 10 + (state >> 33) % 10] = 1.0;
-        }
+        for (size_t i = 0; i < 512; i++)
+            d->my[i * 10 + bp_rng_below(&state, 10)] = 1.0;
     }
 }
 
@@ -860,7 +860,7 @@ static double bench_softmax(const options *opt, double *allocs)
 {
     const size_t n = 512 * 1000;
     double *z = xmalloc(n * sizeof *z), *seed = xmalloc(n * sizeof *seed), diff = 0.0;
-    unsigned long long state = 11;
+    bp_rng state;
     softmax_ctx staged, fused;
     timed a = {.label = "staged (6 graph ops)", .step = softmax_step, .ctx = &staged};
     timed b = {.label = "fused bp_softmax", .step = softmax_step, .ctx = &fused};
@@ -868,6 +868,7 @@ static double bench_softmax(const options *opt, double *allocs)
     size_t before;
 
     printf("\n== softmax 512x1000, forward + backward (seeded): staged vs fused ==\n");
+    bp_rng_seed(&state, 11);
     uniform(z, n, &state, -4.0, 4.0);
     uniform(seed, n, &state, -1.0, 1.0);
     softmax_build(&staged, 1, z, seed);

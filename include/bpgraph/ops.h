@@ -72,6 +72,45 @@ bp_node *bp_detach(bp_graph *g, bp_node *a);   /* value of a, no gradient */
  * naming the id when one is not an integer in [0, V), nothing written. */
 bp_node *bp_gather(bp_graph *g, bp_node *table, bp_node *ids);
 
+/* Shape ops, on values of any rank 1..BP_MAX_RANK.  Each moves values
+ * without arithmetic; a bad axis, range or shape is BP_EDIM with a message
+ * naming the op and the shapes, e.g. "slice: 3..7 is outside axis 1 of
+ * 2x5".  Each returns a new node owned by g, or NULL with the error in g.
+ *
+ * reshape: the same values, row-major, in the shape d0 x d1 x d2 x d3,
+ * which ends at the first 0 (bp_reshape(g, x, 6, -1, 0, 0) is rank 2).
+ * One dim may be −1, inferred from the element count, as numpy's; a −1
+ * first dim follows an input's batch (x of N x 7 x 3 reshaped to
+ * (−1, 21) is N x 21 for every N).  No copy: the output's value is the
+ * input's buffer (a view). */
+bp_node *bp_reshape(bp_graph *g, bp_node *a, long d0, long d1, long d2, long d3);
+
+/* permute: the axes reordered, output axis i being input axis p_i, for i
+ * below a's rank; the p_i from the rank on must be i (bp_permute(g, x, 2,
+ * 0, 1, 3) moves a rank-3 x's last axis first: 2x3x4 → 4x2x3). */
+bp_node *bp_permute(bp_graph *g, bp_node *a, size_t p0, size_t p1, size_t p2, size_t p3);
+
+/* Axes i and j of a swapped (a permute): 2x3x4 with i = 0, j = 2 → 4x3x2. */
+bp_node *bp_transpose_axes(bp_graph *g, bp_node *a, size_t i, size_t j);
+
+/* slice: entries start .. start + length − 1 of a along axis (length ≥ 1),
+ * all of the other axes: 2x5x3 with axis 1, start 1, length 3 → 2x3x3.
+ * Its gradient goes back into the slice's place (zero elsewhere). */
+bp_node *bp_slice(bp_graph *g, bp_node *a, size_t axis, size_t start, size_t length);
+
+/* concat: nodes[0..n) joined along axis, in order; they have one rank and
+ * equal dims but on axis (2x3x4 and 2x5x4 along axis 1 → 2x8x4).  Built as a
+ * balanced tree of two-input concat ops; n = 1 returns nodes[0] itself.
+ * BP_EINVAL for n = 0, a NULL nodes or a NULL or foreign node. */
+bp_node *bp_concat(bp_graph *g, size_t n, bp_node *const *nodes, size_t axis);
+
+/* stack: nodes[0..n), all of one shape, joined along a new unit axis
+ * inserted at axis (0 .. rank): seven 32x16 steps stacked at axis 1 →
+ * 32x7x16.  Each is reshaped (no copy) to have the unit axis, then
+ * concatenated.  BP_EDIM when the inputs differ or already have rank
+ * BP_MAX_RANK; BP_EINVAL as bp_concat. */
+bp_node *bp_stack(bp_graph *g, size_t n, bp_node *const *nodes, size_t axis);
+
 /* The lesson's staged softmax, built from graph nodes:
  *   shifted = a − detach(rowmax(a)); e = exp(shifted);
  *   s = rowsum(e); r = pow(s, −1); out = e ⊙ r.
