@@ -329,7 +329,7 @@ START_TEST(broadcast_error)
     bp_node *a = bp_input(g, 2, 3, "a");
     bp_node *b = bp_input(g, 3, 1, "b");
     ck_assert_ptr_null(bp_add(g, a, b));
-    assert_error(BP_EDIM, "add: shapes do not broadcast (2x3, 3x1)");
+    assert_error(BP_EDIM, "add: shapes 2x3 and 3x1 do not broadcast");
 }
 END_TEST
 

@@ -1,24 +1,30 @@
 /* SPDX-License-Identifier: MIT */
-/* Elementwise ops: binary with 2-D broadcasting (add, sub, mul, div) and
- * unary (neg, scale, exp, log, pow, sqrt, relu, sigmoid, tanh). */
+/* Elementwise ops on tensors of any rank: binary with numpy's broadcasting
+ * (add, sub, mul, div) and unary (neg, scale, exp, log, pow, sqrt, relu,
+ * sigmoid, tanh). */
 #include "kernels.h"
 
 #include <math.h>
 #include <string.h>
 
-/* Two shapes broadcast when each dimension is equal or 1 in one operand;
- * the output takes the larger. */
+/* numpy's broadcasting, up to rank BP_MAX_RANK (kernels.c). */
 static bp_status broadcast_shape(bp_op_args *a)
 {
-    const bp_matrix *x = a->in[0], *y = a->in[1];
+    char xs[BPI_SHAPE_STR], ys[BPI_SHAPE_STR];
+    const bp_shape *x = a->in_shape[0], *y = a->in_shape[1];
 
-    if ((x->rows != y->rows && x->rows != 1 && y->rows != 1) ||
-        (x->cols != y->cols && x->cols != 1 && y->cols != 1))
-        return bp_op_fail(a, BP_EDIM, "shapes do not broadcast (%zux%zu, %zux%zu)",
-                          x->rows, x->cols, y->rows, y->cols);
-    a->out->rows = x->rows == 1 ? y->rows : x->rows;
-    a->out->cols = x->cols == 1 ? y->cols : x->cols;
+    if (!bpi_broadcast_shape(x, y, a->out_shape))
+        return bp_op_fail(a, BP_EDIM, "shapes %s and %s do not broadcast",
+                          bpi_shape_str(x, xs, sizeof xs), bpi_shape_str(y, ys, sizeof ys));
     return BP_OK;
+}
+
+/* Operands of rank 1 or 2 broadcast as their matrix views do (a rank-1
+ * operand is a 1×n row), so they take the 2-D loop below; higher ranks
+ * take bpi_broadcast_rows. */
+static int matrix_operands(const bp_op_args *a)
+{
+    return a->in_shape[0]->rank <= 2 && a->in_shape[1]->rank <= 2;
 }
 
 /*
@@ -47,34 +53,88 @@ static bp_status broadcast_shape(bp_op_args *a)
     } while (0)
 
 /* Whether backward may assign din[i]: it is fresh and, not being
- * broadcast, each of its elements is visited exactly once.  A fresh
- * broadcast operand is zeroed here and then summed into as usual. */
+ * broadcast (as many elements as the output), each of its elements is
+ * visited exactly once.  A fresh broadcast operand is zeroed here and then
+ * summed into as usual. */
 static int fresh_full(bp_op_args *a, unsigned i)
 {
     bp_matrix *d = a->din[i];
 
     if (!d || !((a->din_fresh >> i) & 1u))
         return 0;
-    if (d->rows == a->out->rows && d->cols == a->out->cols)
+    if (d->rows * d->cols == a->out->rows * a->out->cols)
         return 1;
     memset(d->data, 0, d->rows * d->cols * sizeof(double));
     return 0;
 }
 
+/* What a row of bpi_broadcast_rows needs besides offsets: the node's
+ * args, and in backward whether each gradient is assigned (fresh_full). */
+struct binary_ctx {
+    const bp_op_args *a;
+    int fx, fy;
+};
+
+/* Runs the body for one run of bpi_broadcast_rows, with ix, iy, iz
+ * advanced per element as BROADCAST_LOOP names them. */
+#define BROADCAST_ROW(...)                                                     \
+    for (size_t k_ = 0; k_ < n; k_++, ix += sx, iy += sy, iz++) {              \
+        __VA_ARGS__;                                                           \
+    }
+
+/* One element of a binary op's forward, z = FWD, and of its backward,
+ * dx += DX and dy += DY (assigned instead when fx, fy), at ix, iy, iz. */
+#define FORWARD_STEP(FWD)                                                      \
+    {                                                                          \
+        const double x = xd[ix], y = yd[iy];                                   \
+        zd[iz] = (FWD);                                                        \
+    }
+#define BACKWARD_STEP(DX, DY)                                                  \
+    {                                                                          \
+        const double x = xd[ix], y = yd[iy], z = zd[iz], g = gd[iz];           \
+        (void)x; (void)y; (void)z;                                             \
+        if (dx) { if (fx) dx[ix] = (DX); else dx[ix] += (DX); }                \
+        if (dy) { if (fy) dy[iy] = (DY); else dy[iy] += (DY); }                \
+    }
+
 /* The forward and backward of a binary op, NAME_forward and NAME_backward:
  * z = FWD; dx += DX; dy += DY, written in x, y, z and g (the gradient of z),
- * DX and DY already including g.  The op itself is declared below, field by
- * field. */
+ * DX and DY already including g.  The 2-D loop serves operands of rank ≤ 2,
+ * the row functions NAME_forward_row and NAME_backward_row higher ranks.
+ * The op itself is declared below, field by field. */
 #define BINARY_KERNELS(NAME, FWD, DX, DY)                                      \
+    static void NAME##_forward_row(void *ctx, size_t ix, size_t iy, size_t iz, \
+                                   size_t sx, size_t sy, size_t n)             \
+    {                                                                          \
+        const bp_op_args *a = ((const struct binary_ctx *)ctx)->a;             \
+        const double *xd = a->in[0]->data, *yd = a->in[1]->data;               \
+        double *zd = a->out->data;                                             \
+        BROADCAST_ROW(FORWARD_STEP(FWD))                                       \
+    }                                                                          \
     static bp_status NAME##_forward(bp_op_args *a)                             \
     {                                                                          \
         const double *xd = a->in[0]->data, *yd = a->in[1]->data;               \
         double *zd = a->out->data;                                             \
-        BROADCAST_LOOP(a, {                                                    \
-            const double x = xd[ix], y = yd[iy];                               \
-            zd[iz] = (FWD);                                                    \
-        });                                                                    \
+        struct binary_ctx c = {a, 0, 0};                                       \
+        if (!matrix_operands(a)) {                                             \
+            bpi_broadcast_rows(a->in_shape[0], a->in_shape[1], a->out_shape,   \
+                               NAME##_forward_row, &c);                        \
+            return BP_OK;                                                      \
+        }                                                                      \
+        BROADCAST_LOOP(a, FORWARD_STEP(FWD));                                  \
         return BP_OK;                                                          \
+    }                                                                          \
+    static void NAME##_backward_row(void *ctx, size_t ix, size_t iy, size_t iz,\
+                                    size_t sx, size_t sy, size_t n)            \
+    {                                                                          \
+        const struct binary_ctx *c = ctx;                                      \
+        const bp_op_args *a = c->a;                                            \
+        const double *xd = a->in[0]->data, *yd = a->in[1]->data;               \
+        const double *zd = a->out->data, *gd = a->dout->data;                  \
+        double *dx = a->din[0] ? a->din[0]->data : NULL;                       \
+        double *dy = a->din[1] ? a->din[1]->data : NULL;                       \
+        const int fx = c->fx, fy = c->fy;                                      \
+        BROADCAST_ROW(BACKWARD_STEP(DX, DY))                                   \
     }                                                                          \
     static bp_status NAME##_backward(bp_op_args *a)                            \
     {                                                                          \
@@ -83,12 +143,13 @@ static int fresh_full(bp_op_args *a, unsigned i)
         double *dx = a->din[0] ? a->din[0]->data : NULL;                       \
         double *dy = a->din[1] ? a->din[1]->data : NULL;                       \
         const int fx = fresh_full(a, 0), fy = fresh_full(a, 1);                \
-        BROADCAST_LOOP(a, {                                                    \
-            const double x = xd[ix], y = yd[iy], z = zd[iz], g = gd[iz];       \
-            (void)x; (void)y; (void)z;                                         \
-            if (dx) { if (fx) dx[ix] = (DX); else dx[ix] += (DX); }            \
-            if (dy) { if (fy) dy[iy] = (DY); else dy[iy] += (DY); }            \
-        });                                                                    \
+        if (!matrix_operands(a)) {                                             \
+            struct binary_ctx c = {a, fx, fy};                                 \
+            bpi_broadcast_rows(a->in_shape[0], a->in_shape[1], a->out_shape,   \
+                               NAME##_backward_row, &c);                       \
+            return BP_OK;                                                      \
+        }                                                                      \
+        BROADCAST_LOOP(a, BACKWARD_STEP(DX, DY));                              \
         return BP_OK;                                                          \
     }
 
@@ -97,34 +158,34 @@ static int fresh_full(bp_op_args *a, unsigned i)
 
 BINARY_KERNELS(add, x + y, g, g)
 const bp_op bpi_op_add = {
-    .name = "add", .doc = "a + b, broadcasting", .n_in = 2,
+    .name = "add", .doc = "a + b, any rank, broadcasting", .n_in = 2,
     .shape = broadcast_shape, .forward = add_forward, .backward = add_backward,
-    .flags = BP_OP_ASSIGN_FRESH | BP_OP_BWD_NO_OUT, .linear = 3u,
+    .flags = BP_OP_TENSORS | BP_OP_ASSIGN_FRESH | BP_OP_BWD_NO_OUT, .linear = 3u,
     .domain = {REAL, REAL},
 };
 
 BINARY_KERNELS(sub, x - y, g, -g)
 const bp_op bpi_op_sub = {
-    .name = "sub", .doc = "a − b, broadcasting", .n_in = 2,
+    .name = "sub", .doc = "a − b, any rank, broadcasting", .n_in = 2,
     .shape = broadcast_shape, .forward = sub_forward, .backward = sub_backward,
-    .flags = BP_OP_ASSIGN_FRESH | BP_OP_BWD_NO_OUT, .linear = 3u,
+    .flags = BP_OP_TENSORS | BP_OP_ASSIGN_FRESH | BP_OP_BWD_NO_OUT, .linear = 3u,
     .domain = {REAL, REAL},
 };
 
 /* linear in each operand alone (bit i: affine in input i, the other fixed) */
 BINARY_KERNELS(mul, x * y, g * y, g * x)
 const bp_op bpi_op_mul = {
-    .name = "mul", .doc = "a ⊙ b, broadcasting", .n_in = 2,
+    .name = "mul", .doc = "a ⊙ b, any rank, broadcasting", .n_in = 2,
     .shape = broadcast_shape, .forward = mul_forward, .backward = mul_backward,
-    .flags = BP_OP_ASSIGN_FRESH | BP_OP_BWD_NO_OUT, .linear = 3u,
+    .flags = BP_OP_TENSORS | BP_OP_ASSIGN_FRESH | BP_OP_BWD_NO_OUT, .linear = 3u,
     .domain = {REAL, REAL},
 };
 
 BINARY_KERNELS(div, x / y, g / y, -g * z / y)
 const bp_op bpi_op_div = {
-    .name = "div", .doc = "a ⊘ b, broadcasting", .n_in = 2,
+    .name = "div", .doc = "a ⊘ b, any rank, broadcasting", .n_in = 2,
     .shape = broadcast_shape, .forward = div_forward, .backward = div_backward,
-    .flags = BP_OP_ASSIGN_FRESH, .linear = 1u,
+    .flags = BP_OP_TENSORS | BP_OP_ASSIGN_FRESH, .linear = 1u,
     .domain = {REAL, {.kind = BP_DOMAIN_NONZERO}},
 };
 
@@ -196,79 +257,79 @@ bp_node *bp_div(bp_graph *g, bp_node *a, bp_node *b)
 
 UNARY_KERNELS(neg, -x, -g)
 const bp_op bpi_op_neg = {
-    .name = "neg", .doc = "−a", .n_in = 1,
+    .name = "neg", .doc = "−a, any rank", .n_in = 1,
     .shape = bpi_same_shape, .forward = neg_forward, .backward = neg_backward,
-    .flags = BP_OP_ASSIGN_FRESH | BP_OP_INPLACE | BP_OP_BWD_NO_OUT, .linear = 1u,
+    .flags = BP_OP_TENSORS | BP_OP_ASSIGN_FRESH | BP_OP_INPLACE | BP_OP_BWD_NO_OUT, .linear = 1u,
     .domain = {REAL},
 };
 
 UNARY_ATTR_KERNELS(scale, c * x, c * g)
 const bp_op bpi_op_scale = {
-    .name = "scale", .doc = "c·a for a constant c", .n_in = 1, .n_attr = 1,
+    .name = "scale", .doc = "c·a for a constant c, any rank", .n_in = 1, .n_attr = 1,
     .shape = bpi_same_shape, .forward = scale_forward, .backward = scale_backward,
-    .flags = BP_OP_ASSIGN_FRESH | BP_OP_INPLACE | BP_OP_BWD_NO_OUT, .linear = 1u,
+    .flags = BP_OP_TENSORS | BP_OP_ASSIGN_FRESH | BP_OP_INPLACE | BP_OP_BWD_NO_OUT, .linear = 1u,
     .domain = {REAL},
     .check_attr = (const double[]){2.385, -0.5}, .n_check_attr = 2,
 };
 
 UNARY_KERNELS(exp, exp(x), g * y)
 const bp_op bpi_op_exp = {
-    .name = "exp", .doc = "e^a", .n_in = 1,
+    .name = "exp", .doc = "e^a, any rank", .n_in = 1,
     .shape = bpi_same_shape, .forward = exp_forward, .backward = exp_backward,
-    .flags = BP_OP_ASSIGN_FRESH | BP_OP_INPLACE,
+    .flags = BP_OP_TENSORS | BP_OP_ASSIGN_FRESH | BP_OP_INPLACE,
     /* e^a overflows past 709, so the checker samples |a| up to 100 only */
     .domain = {{.kind = BP_DOMAIN_REAL, .max_abs = 100.0}},
 };
 
 UNARY_KERNELS(log, log(x), g / x)
 const bp_op bpi_op_log = {
-    .name = "log", .doc = "natural log, a > 0", .n_in = 1,
+    .name = "log", .doc = "natural log, a > 0, any rank", .n_in = 1,
     .shape = bpi_same_shape, .forward = log_forward, .backward = log_backward,
-    .flags = BP_OP_ASSIGN_FRESH | BP_OP_BWD_NO_OUT,
+    .flags = BP_OP_TENSORS | BP_OP_ASSIGN_FRESH | BP_OP_BWD_NO_OUT,
     .domain = {{.kind = BP_DOMAIN_POSITIVE}},
 };
 
 /* d/dx x^0 = 0 everywhere, also at x = 0 where c·x^(c−1) would be 0·∞. */
 UNARY_ATTR_KERNELS(pow, pow(x, c), c == 0.0 ? 0.0 : g * c * pow(x, c - 1.0))
 const bp_op bpi_op_pow = {
-    .name = "pow", .doc = "a^p for a constant p, a > 0 (any a for integer p)",
+    .name = "pow", .doc = "a^p for a constant p, a > 0 (any a for integer p), any rank",
     .n_in = 1, .n_attr = 1,
     .shape = bpi_same_shape, .forward = pow_forward, .backward = pow_backward,
-    .flags = BP_OP_ASSIGN_FRESH | BP_OP_BWD_NO_OUT,
+    .flags = BP_OP_TENSORS | BP_OP_ASSIGN_FRESH | BP_OP_BWD_NO_OUT,
     .domain = {{.kind = BP_DOMAIN_POSITIVE}},
     .check_attr = (const double[]){-1.0, 2.0, 0.5, 3.7}, .n_check_attr = 4,
 };
 
 UNARY_KERNELS(sqrt, sqrt(x), g * 0.5 / y)
 const bp_op bpi_op_sqrt = {
-    .name = "sqrt", .doc = "√a, a > 0", .n_in = 1,
+    .name = "sqrt", .doc = "√a, a > 0, any rank", .n_in = 1,
     .shape = bpi_same_shape, .forward = sqrt_forward, .backward = sqrt_backward,
-    .flags = BP_OP_ASSIGN_FRESH | BP_OP_INPLACE,
+    .flags = BP_OP_TENSORS | BP_OP_ASSIGN_FRESH | BP_OP_INPLACE,
     .domain = {{.kind = BP_DOMAIN_POSITIVE}},
 };
 
 UNARY_KERNELS(relu, x > 0.0 ? x : 0.0, y > 0.0 ? g : 0.0)
 const bp_op bpi_op_relu = {
-    .name = "relu", .doc = "max(a, 0); gradient 0 at a = 0", .n_in = 1,
+    .name = "relu", .doc = "max(a, 0), any rank; gradient 0 at a = 0", .n_in = 1,
     .shape = bpi_same_shape, .forward = relu_forward, .backward = relu_backward,
-    .flags = BP_OP_ASSIGN_FRESH | BP_OP_INPLACE,
+    .flags = BP_OP_TENSORS | BP_OP_ASSIGN_FRESH | BP_OP_INPLACE,
     .domain = {KINK_AT_ZERO},
 };
 
 UNARY_KERNELS(sigmoid, x >= 0.0 ? 1.0 / (1.0 + exp(-x)) : exp(x) / (1.0 + exp(x)),
               g * y * (1.0 - y))
 const bp_op bpi_op_sigmoid = {
-    .name = "sigmoid", .doc = "1 / (1 + e^−a)", .n_in = 1,
+    .name = "sigmoid", .doc = "1 / (1 + e^−a), any rank", .n_in = 1,
     .shape = bpi_same_shape, .forward = sigmoid_forward, .backward = sigmoid_backward,
-    .flags = BP_OP_ASSIGN_FRESH | BP_OP_INPLACE,
+    .flags = BP_OP_TENSORS | BP_OP_ASSIGN_FRESH | BP_OP_INPLACE,
     .domain = {REAL},
 };
 
 UNARY_KERNELS(tanh, tanh(x), g * (1.0 - y * y))
 const bp_op bpi_op_tanh = {
-    .name = "tanh", .doc = "tanh a", .n_in = 1,
+    .name = "tanh", .doc = "tanh a, any rank", .n_in = 1,
     .shape = bpi_same_shape, .forward = tanh_forward, .backward = tanh_backward,
-    .flags = BP_OP_ASSIGN_FRESH | BP_OP_INPLACE,
+    .flags = BP_OP_TENSORS | BP_OP_ASSIGN_FRESH | BP_OP_INPLACE,
     .domain = {REAL},
 };
 

@@ -6,12 +6,60 @@
 
 #include <math.h>
 
-/* The shape rule of ops whose output has their first input's shape. */
 bp_status bpi_same_shape(bp_op_args *a)
 {
-    a->out->rows = a->in[0]->rows;
-    a->out->cols = a->in[0]->cols;
+    *a->out_shape = *a->in_shape[0];
     return BP_OK;
+}
+
+/* Dimension k of s right-aligned to rank BP_MAX_RANK: 1 where s has none. */
+static size_t aligned_dim(const bp_shape *s, size_t k)
+{
+    const size_t missing = BP_MAX_RANK - s->rank;
+    return k < missing ? 1 : s->dim[k - missing];
+}
+
+int bpi_broadcast_shape(const bp_shape *x, const bp_shape *y, bp_shape *out)
+{
+    const size_t rank = x->rank > y->rank ? x->rank : y->rank;
+    bp_shape s = {rank, {0}};
+
+    for (size_t k = BP_MAX_RANK - rank; k < BP_MAX_RANK; k++) {
+        const size_t dx = aligned_dim(x, k), dy = aligned_dim(y, k);
+        if (dx != dy && dx != 1 && dy != 1)
+            return 0;
+        s.dim[k - (BP_MAX_RANK - rank)] = dx == 1 ? dy : dx;
+    }
+    *out = s;
+    return 1;
+}
+
+/* s's row-major strides right-aligned to out's rank BP_MAX_RANK, 0 along
+ * each dimension s broadcasts (has 1 where out has more). */
+static void broadcast_strides(const bp_shape *s, size_t stride[BP_MAX_RANK])
+{
+    size_t step = 1;
+    for (size_t k = BP_MAX_RANK; k-- > 0;) {
+        const size_t d = aligned_dim(s, k);
+        stride[k] = d == 1 ? 0 : step;
+        step *= d;
+    }
+}
+
+void bpi_broadcast_rows(const bp_shape *x, const bp_shape *y, const bp_shape *out,
+                        bpi_broadcast_row_fn row, void *ctx)
+{
+    size_t sx[BP_MAX_RANK], sy[BP_MAX_RANK], d[BP_MAX_RANK], iz = 0;
+
+    broadcast_strides(x, sx);
+    broadcast_strides(y, sy);
+    for (size_t k = 0; k < BP_MAX_RANK; k++)
+        d[k] = aligned_dim(out, k);
+    for (size_t i = 0; i < d[0]; i++)
+        for (size_t j = 0; j < d[1]; j++)
+            for (size_t l = 0; l < d[2]; l++, iz += d[3])
+                row(ctx, i * sx[0] + j * sx[1] + l * sx[2], i * sy[0] + j * sy[1] + l * sy[2],
+                    iz, sx[3], sy[3], d[3]);
 }
 
 void bpi_transpose_into(const double *src, size_t rows, size_t cols, double *dst)

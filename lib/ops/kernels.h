@@ -12,8 +12,29 @@
 #include "ops.def"
 #undef BP_OP
 
-/* The shape rule of ops whose output has their first input's shape. */
+/* The shape rule of ops whose output has their first input's shape, of
+ * any rank. */
 bp_status bpi_same_shape(bp_op_args *a);
+
+/* numpy's broadcasting: x and y right-aligned, a missing leading dimension
+ * read as 1, each pair equal or one of them 1; out takes the larger rank
+ * and each pair's larger dimension.  Returns 1, or 0 (out untouched) when
+ * the shapes do not broadcast. */
+int bpi_broadcast_shape(const bp_shape *x, const bp_shape *y, bp_shape *out);
+
+/* One run of n consecutive output elements from iz on, with x's and y's
+ * elements from ix and iy on, stepping by sx and sy (0 along a broadcast
+ * last dimension). */
+typedef void (*bpi_broadcast_row_fn)(void *ctx, size_t ix, size_t iy, size_t iz,
+                                     size_t sx, size_t sy, size_t n);
+
+/* Walks out (the broadcast of x and y, as bpi_broadcast_shape gives it)
+ * row by row along its last dimension, calling row with each operand's
+ * offsets: an operand's stride is 0 along a dimension it broadcasts, so
+ * its elements repeat, and a gradient "+=" through the same offsets sums
+ * over the repeats. */
+void bpi_broadcast_rows(const bp_shape *x, const bp_shape *y, const bp_shape *out,
+                        bpi_broadcast_row_fn row, void *ctx);
 
 /* dst (cols×rows) = srcᵀ, src rows×cols, both dense row-major: also the
  * conversion between row-major and column-major storage. */

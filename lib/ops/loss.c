@@ -1,14 +1,14 @@
 /* SPDX-License-Identifier: MIT */
-/* Losses, each → 1×1: mse of m×n inputs; nll and softmax_ce of (..., K)
- * tensors, means over the leading positions. */
+/* Losses, each → 1×1: mse of two tensors of one shape, any rank; nll and
+ * softmax_ce of (..., K) tensors, means over the leading positions. */
 #include "kernels.h"
 
 #include <math.h>
 
-/* nll and softmax_ce take (..., K) tensors of one shape: the classes on
- * the last axis, the mean over the m leading positions, the rows of their
- * matrix views. */
-static bp_status class_loss_shape(bp_op_args *a)
+/* Every loss takes two tensors of one shape: mse of any rank; nll and
+ * softmax_ce (..., K) tensors, the classes on the last axis, the mean over
+ * the m leading positions, the rows of their matrix views. */
+static bp_status loss_shape(bp_op_args *a)
 {
     char p[BPI_SHAPE_STR], y[BPI_SHAPE_STR];
     bp_shape tmp[2];
@@ -39,19 +39,7 @@ static double nll_grad_p(double p)
     return p < NLL_GRAD_P_MIN ? NLL_GRAD_P_MIN : p;
 }
 
-static bp_status loss_shape(bp_op_args *a)
-{
-    const bp_matrix *p = a->in[0], *y = a->in[1];
-
-    if (p->rows != y->rows || p->cols != y->cols)
-        return bp_op_fail(a, BP_EDIM, "prediction and target differ in shape (%zux%zu, %zux%zu)",
-                          p->rows, p->cols, y->rows, y->cols);
-    a->out->rows = 1;
-    a->out->cols = 1;
-    return BP_OK;
-}
-
-/* L = (1/N) Σ (p − y)², N = m·n */
+/* L = (1/N) Σ (p − y)², N the element count */
 static bp_status mse_forward(bp_op_args *a)
 {
     const bp_matrix *p = a->in[0], *y = a->in[1];
@@ -84,9 +72,9 @@ static bp_status mse_backward(bp_op_args *a)
 }
 
 const bp_op bpi_op_mse = {
-    .name = "mse", .doc = "mean of (pred − target)² over all entries → 1×1", .n_in = 2,
+    .name = "mse", .doc = "mean of (pred − target)² over all entries, any rank → 1×1", .n_in = 2,
     .shape = loss_shape, .forward = mse_forward, .backward = mse_backward,
-    .flags = BP_OP_BWD_NO_OUT,
+    .flags = BP_OP_TENSORS | BP_OP_BWD_NO_OUT,
 };
 
 /* L = −(1/m) Σ y ⊙ log p */
@@ -121,7 +109,7 @@ const bp_op bpi_op_nll = {
     .name = "nll",
     .doc = "−(1/m) Σ target ⊙ log(prob) → 1×1; prob ≤ 0 read as the least positive double, "
            "and as at least 1e-300 in the gradient",
-    .n_in = 2, .shape = class_loss_shape, .forward = nll_forward, .backward = nll_backward,
+    .n_in = 2, .shape = loss_shape, .forward = nll_forward, .backward = nll_backward,
     .flags = BP_OP_TENSORS | BP_OP_BWD_NO_OUT,
     .domain = {{.kind = BP_DOMAIN_INTERVAL, .lo = 0.0, .hi = 1.0}, {.kind = BP_DOMAIN_REAL}},
     .linear = 2u,
@@ -131,7 +119,7 @@ const bp_op bpi_op_nll = {
  * for backward. */
 static bp_status softmax_ce_shape(bp_op_args *a)
 {
-    bp_status st = class_loss_shape(a);
+    bp_status st = loss_shape(a);
     a->n_work = a->in[0]->rows * a->in[0]->cols + 2 * a->in[0]->rows;
     return st;
 }

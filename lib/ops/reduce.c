@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Reductions: rowsum, colsum, sum, mean, rowmax, and along any axis:
+/* Reductions: rowsum, colsum, rowmax (matrices); sum, mean (any rank,
+ * over the matrix view, which holds every element); and along any axis:
  * sum_axis, mean_axis, max_axis. */
 #include "kernels.h"
 
@@ -291,16 +292,16 @@ const bp_op bpi_op_colsum = {
 };
 
 const bp_op bpi_op_sum = {
-    .name = "sum", .doc = "m×n → 1×1, the sum of all entries", .n_in = 1,
+    .name = "sum", .doc = "any rank → 1×1, the sum of all entries", .n_in = 1,
     .shape = scalar_shape, .forward = sum_forward, .backward = sum_backward,
-    .flags = BP_OP_BWD_NO_OUT,
+    .flags = BP_OP_TENSORS | BP_OP_BWD_NO_OUT,
     .linear = 1u,
 };
 
 const bp_op bpi_op_mean = {
-    .name = "mean", .doc = "m×n → 1×1, the mean of all entries", .n_in = 1,
+    .name = "mean", .doc = "any rank → 1×1, the mean of all entries", .n_in = 1,
     .shape = scalar_shape, .forward = mean_forward, .backward = mean_backward,
-    .flags = BP_OP_BWD_NO_OUT,
+    .flags = BP_OP_TENSORS | BP_OP_BWD_NO_OUT,
     .linear = 1u,
 };
 

@@ -198,9 +198,9 @@ static bp_status detach_forward(bp_op_args *a)
 }
 
 const bp_op bpi_op_detach = {
-    .name = "detach", .doc = "the value of a; no gradient flows through", .n_in = 1,
+    .name = "detach", .doc = "the value of a, any rank; no gradient flows through", .n_in = 1,
     .shape = bpi_same_shape, .forward = detach_forward,
-    .flags = BP_OP_STOP_GRAD | BP_OP_BWD_NO_OUT,
+    .flags = BP_OP_TENSORS | BP_OP_STOP_GRAD | BP_OP_BWD_NO_OUT,
 };
 
 bp_node *bp_detach(bp_graph *g, bp_node *a)
