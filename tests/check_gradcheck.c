@@ -11,6 +11,79 @@
 #include <string.h>
 
 /* ---- user ops for the tests ---- */
+/* ---- tensor test ops: a ⊙ b with numpy broadcasting, written here
+ * independently of the library's kernels; and its wrong twin, which does
+ * not sum a broadcast operand's gradient (it keeps the last term) ---- */
+
+static int tensor_mul_wrong;   /* the wrong twin's switch, read in backward */
+
+/* Right-aligned, each pair equal or 1: the broadcast shape. */
+static bp_status tmul_shape(bp_op_args *a)
+{
+    const bp_shape *x = a->in_shape[0], *y = a->in_shape[1];
+    size_t r = x->rank > y->rank ? x->rank : y->rank;
+    a->out_shape->rank = r;
+    for (size_t d = 0; d < r; d++) {
+        size_t dx = d < x->rank ? x->dim[x->rank - 1 - d] : 1;
+        size_t dy = d < y->rank ? y->dim[y->rank - 1 - d] : 1;
+        if (dx != dy && dx != 1 && dy != 1)
+            return bp_op_fail(a, BP_EDIM, "shapes do not broadcast");
+        a->out_shape->dim[r - 1 - d] = dx > dy ? dx : dy;
+    }
+    return BP_OK;
+}
+
+/* The offset in s of output element k (out of shape o), broadcasting. */
+static size_t tmul_offset(const bp_shape *o, const bp_shape *s, size_t k)
+{
+    size_t off = 0, stride = 1;
+    for (size_t d = 0; d < o->rank; d++) {
+        size_t od = o->dim[o->rank - 1 - d], i = k % od;
+        k /= od;
+        if (d < s->rank) {
+            size_t sd = s->dim[s->rank - 1 - d];
+            off += (sd == 1 ? 0 : i) * stride;
+            stride *= sd;
+        }
+    }
+    return off;
+}
+
+static bp_status tmul_forward(bp_op_args *a)
+{
+    for (size_t k = 0; k < a->out->rows * a->out->cols; k++)
+        a->out->data[k] = a->in[0]->data[tmul_offset(a->out_shape, a->in_shape[0], k)] *
+                          a->in[1]->data[tmul_offset(a->out_shape, a->in_shape[1], k)];
+    return BP_OK;
+}
+
+/* dx[off(k)] += g[k]·y[off(k)], summed over the outputs a broadcast x
+ * reaches; the wrong twin assigns instead, keeping only the last. */
+static bp_status tmul_backward(bp_op_args *a)
+{
+    for (size_t i = 0; i < 2; i++) {
+        const bp_matrix *other = a->in[1 - i];
+        if (!a->din[i])
+            continue;
+        for (size_t k = 0; k < a->out->rows * a->out->cols; k++) {
+            double v = a->dout->data[k] * other->data[tmul_offset(a->out_shape, a->in_shape[1 - i], k)];
+            double *d = &a->din[i]->data[tmul_offset(a->out_shape, a->in_shape[i], k)];
+            if (tensor_mul_wrong && a->in_shape[i]->rank < a->out_shape->rank)
+                *d = v;
+            else
+                *d += v;
+        }
+    }
+    return BP_OK;
+}
+
+static const bp_op tmul_op = {
+    .name = "tmul", .doc = "a ⊙ b, any rank, broadcasting", .n_in = 2,
+    .shape = tmul_shape, .forward = tmul_forward, .backward = tmul_backward,
+    .flags = BP_OP_TENSORS,
+    .domain = {{.kind = BP_DOMAIN_REAL}, {.kind = BP_DOMAIN_REAL}},
+};
+
 
 static bp_status same_shape(bp_op_args *a)
 {
@@ -982,6 +1055,46 @@ START_TEST(test_graph_check_leaves_graph_as_found)
 }
 END_TEST
 
+/* A tensor op's cases reach every rank 1 to 4 and broadcast both ways;
+ * the correct op passes, and its twin that keeps only the last term of a
+ * broadcast operand's gradient fails. */
+START_TEST(test_tensor_op_cases_cover_ranks_and_broadcasts)
+{
+    bp_check_report rep;
+    bp_check_options o = bp_check_options_default();
+    int rank_seen[BP_MAX_RANK + 1] = {0}, bcast_lower_rank = 0;
+
+    o.max_cases = 40;
+    tensor_mul_wrong = 0;
+    ck_assert_int_eq(bp_gradcheck_op(&tmul_op, &o, &rep), BP_OK);
+    ck_assert_msg(rep.result == BP_CHECK_PASS, "%s %s", rep.message, rep.diagnosis);
+    ck_assert_uint_ge(rep.n_cases, 20);
+    for (size_t i = 0; i < rep.n_cases; i++) {
+        const char *label = rep.cases[i].label, *arrow = strstr(label, " -> ");
+        size_t x = 0;
+        ck_assert_ptr_nonnull(arrow);
+        for (const char *q = arrow + 4; *q && *q != ' '; q++)
+            x += *q == 'x';
+        ck_assert_uint_le(x + 1, BP_MAX_RANK);
+        rank_seen[x + 1] = 1;
+        /* an input of lower rank than the output: "3, 2x3x3 -> 2x3x3" */
+        if (strncmp(label, "3, ", 3) == 0 || strstr(label, ", 3 -> ") != NULL)
+            bcast_lower_rank = 1;
+    }
+    for (size_t r = 1; r <= BP_MAX_RANK; r++)
+        ck_assert_msg(rank_seen[r], "no case with an output of rank %zu", r);
+    ck_assert_msg(bcast_lower_rank, "no case broadcasting a rank-1 input");
+    bp_check_report_clear(&rep);
+
+    tensor_mul_wrong = 1;
+    ck_assert_int_eq(bp_gradcheck_op(&tmul_op, &o, &rep), BP_OK);
+    ck_assert_int_eq(rep.result, BP_CHECK_MISMATCH);
+    ck_assert_uint_gt(rep.n_failed, 0);
+    bp_check_report_clear(&rep);
+    tensor_mul_wrong = 0;
+}
+END_TEST
+
 static Suite *gradcheck_suite(void)
 {
     Suite *s = suite_create("gradcheck");
@@ -1010,6 +1123,7 @@ static Suite *gradcheck_suite(void)
     tcase_add_test(tc, test_options_validated);
     tcase_add_test(tc, test_overwrite_diagnosed_when_one_node_feeds_both);
     tcase_add_test(tc, test_graph_check_leaves_graph_as_found);
+    tcase_add_test(tc, test_tensor_op_cases_cover_ranks_and_broadcasts);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -30,8 +30,8 @@ bp_status bpi_gc_sample_matrix(bp_rng *r, const bp_domain *d, const bp_check_opt
 
 /* One case of an op: input shapes, attribute set, how it is checked. */
 typedef struct gc_case {
-    size_t rows[BP_MAX_INPUTS], cols[BP_MAX_INPUTS];
-    size_t out_rows, out_cols;
+    bp_shape in[BP_MAX_INPUTS];   /* input shapes */
+    bp_shape out;                 /* the output's, from the op's shape rule */
     size_t attr_set;
     int shared;   /* inputs 0 and 1 are one node */
     int large;    /* probes rather than the full Jacobian */

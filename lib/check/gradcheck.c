@@ -246,7 +246,7 @@ static bp_status run_case(gc_check *c, const bp_op *op, const gc_case *k, const 
             in[1] = in[0];
             continue;
         }
-        in[i] = bp_param(g, k->rows[i], k->cols[i], NULL);
+        in[i] = bp_param_nd(g, &k->in[i], NULL);
         t.params[p++] = in[i];
         /* Through scale(1) the op writes gradients of op nodes, which it
          * may assign rather than add (BP_OP_ASSIGN_FRESH); params it must

@@ -190,44 +190,73 @@ static int needs_square(const bp_domain *d)
     return d->kind == BP_DOMAIN_SPD || d->kind == BP_DOMAIN_INVERTIBLE;
 }
 
-/* Whether op's shape rule accepts these input shapes. */
+/* Whether op's shape rule accepts these input shapes; sets k->out. */
 static int shape_accepts(const bp_op *op, const double *attr, gc_case *k)
 {
     bp_matrix in[BP_MAX_INPUTS], out;
+    bp_shape out_shape;
     char msg[256];
     bp_op_args a;
 
     memset(&a, 0, sizeof a);
     memset(in, 0, sizeof in);
     memset(&out, 0, sizeof out);
+    memset(&out_shape, 0, sizeof out_shape);
     a.n_in = op->n_in;
     for (size_t i = 0; i < op->n_in; i++) {
-        if (needs_square(&op->domain[i]) && k->rows[i] != k->cols[i])
+        bpi_shape_matrix(&k->in[i], &in[i].rows, &in[i].cols);
+        if (needs_square(&op->domain[i]) && (k->in[i].rank != 2 || in[i].rows != in[i].cols))
             return 0;
-        in[i].rows = k->rows[i];
-        in[i].cols = k->cols[i];
+        /* a matrix op is given rank 1 or 2 only, as the graph does */
+        if (k->in[i].rank > 2 && !(op->flags & BP_OP_TENSORS))
+            return 0;
         a.in[i] = &in[i];
+        a.in_shape[i] = &k->in[i];
     }
     a.out = &out;
+    a.out_shape = &out_shape;
     a.attr = attr;
     a.msg = msg;
     a.msg_size = sizeof msg;
-    if (op->shape(&a) != BP_OK || out.rows == 0 || out.cols == 0)
+    if (op->shape(&a) != BP_OK)
         return 0;
-    k->out_rows = out.rows;
-    k->out_cols = out.cols;
+    if (out_shape.rank == 0)
+        out_shape = (bp_shape){2, {out.rows, out.cols}};
+    if (out_shape.rank > BP_MAX_RANK)
+        return 0;
+    for (size_t d = 0; d < out_shape.rank; d++)
+        if (out_shape.dim[d] == 0)
+            return 0;
+    k->out = out_shape;
     return 1;
 }
 
+/* Dimension d of s counted from the right (0: the last), 1 beyond its
+ * rank, as numpy aligns shapes for broadcasting. */
+static size_t dim_from_right(const bp_shape *s, size_t d)
+{
+    return d < s->rank ? s->dim[s->rank - 1 - d] : 1;
+}
+
+/* The number of right-aligned dimensions the signatures look at: 2 for a
+ * matrix op (rows, cols, as always), every rank for a tensor op. */
+static size_t sig_dims(const bp_op *op)
+{
+    return (op->flags & BP_OP_TENSORS) ? BP_MAX_RANK : 2;
+}
+
 /* How each dimension of each input relates to the output's: 0 output is
- * 1, 1 equal and > 1, 2 broadcast (input 1, output > 1), 3 other. */
+ * 1, 1 equal and > 1, 2 broadcast (input 1, output > 1), 3 other; for a
+ * tensor op also each input's rank. */
 static uint64_t broadcast_signature(const bp_op *op, const gc_case *k)
 {
+    const size_t nd = sig_dims(op);
     uint64_t sig = 0;
     for (size_t i = 0; i < op->n_in; i++) {
-        size_t dims[2][2] = {{k->rows[i], k->out_rows}, {k->cols[i], k->out_cols}};
-        for (int d = 0; d < 2; d++) {
-            size_t in = dims[d][0], out = dims[d][1];
+        if (op->flags & BP_OP_TENSORS)
+            sig = sig * 5 + k->in[i].rank;
+        for (size_t d = nd; d-- > 0;) {
+            size_t in = dim_from_right(&k->in[i], d), out = dim_from_right(&k->out, d);
             unsigned code = out == 1 ? 0u : in == out ? 1u : in == 1 ? 2u : 3u;
             sig = sig * 4 + code;
         }
@@ -235,14 +264,14 @@ static uint64_t broadcast_signature(const bp_op *op, const gc_case *k)
     return sig;
 }
 
-/* The broadcast signature plus each matrix's orientation (wide, tall,
+/* The broadcast signature plus each matrix view's orientation (wide, tall,
  * square, 1x1). */
 static uint64_t full_signature(const bp_op *op, const gc_case *k)
 {
     uint64_t sig = broadcast_signature(op, k);
     for (size_t i = 0; i <= op->n_in; i++) {
-        size_t r = i < op->n_in ? k->rows[i] : k->out_rows;
-        size_t c = i < op->n_in ? k->cols[i] : k->out_cols;
+        size_t r, c;
+        bpi_shape_matrix(i < op->n_in ? &k->in[i] : &k->out, &r, &c);
         sig = sig * 4 + (r == 1 && c == 1 ? 0u : r < c ? 1u : r > c ? 2u : 3u);
     }
     return sig;
@@ -251,16 +280,67 @@ static uint64_t full_signature(const bp_op *op, const gc_case *k)
 static const size_t small_dims[] = {1, 2, 3};
 #define N_SMALL_DIMS (sizeof small_dims / sizeof small_dims[0])
 
-/* Every shape combination from small_dims, numbered 0 .. 9^n_in − 1. */
+/* The shapes a tensor op's inputs are tried with: every rank, 1s (to be
+ * broadcast) in each position, and equal trailing dims that products and
+ * broadcasts can match.  A matrix op gets the 3 x 3 rows×cols grid. */
+static const bp_shape tensor_shapes[] = {
+    {1, {1}}, {1, {2}}, {1, {3}},
+    {2, {1, 1}}, {2, {1, 2}}, {2, {1, 3}}, {2, {2, 1}}, {2, {2, 2}}, {2, {2, 3}},
+    {2, {3, 1}}, {2, {3, 2}}, {2, {3, 3}},
+    {3, {2, 3, 3}}, {3, {1, 3, 3}}, {3, {2, 1, 3}}, {3, {2, 3, 1}}, {3, {2, 2, 3}},
+    {3, {3, 2, 2}},
+    {4, {2, 2, 3, 3}}, {4, {1, 2, 3, 3}}, {4, {2, 1, 3, 3}}, {4, {2, 2, 1, 3}},
+};
+#define N_TENSOR_SHAPES (sizeof tensor_shapes / sizeof tensor_shapes[0])
+
+/* The number of candidate shapes of one input. */
+static size_t n_candidates(const bp_op *op)
+{
+    return (op->flags & BP_OP_TENSORS) ? N_TENSOR_SHAPES : N_SMALL_DIMS * N_SMALL_DIMS;
+}
+
+/* Every combination of candidate shapes, numbered 0 .. n_candidates^n_in − 1. */
 static void decode_combo(const bp_op *op, size_t idx, gc_case *k)
 {
     memset(k, 0, sizeof *k);
     for (size_t i = 0; i < op->n_in; i++) {
-        k->rows[i] = small_dims[idx % N_SMALL_DIMS];
+        if (op->flags & BP_OP_TENSORS) {
+            k->in[i] = tensor_shapes[idx % N_TENSOR_SHAPES];
+            idx /= N_TENSOR_SHAPES;
+            continue;
+        }
+        k->in[i].rank = 2;
+        k->in[i].dim[0] = small_dims[idx % N_SMALL_DIMS];
         idx /= N_SMALL_DIMS;
-        k->cols[i] = small_dims[idx % N_SMALL_DIMS];
+        k->in[i].dim[1] = small_dims[idx % N_SMALL_DIMS];
         idx /= N_SMALL_DIMS;
     }
+}
+
+/* The order combinations are tried in: as numbered for a matrix op; for
+ * a tensor op strided by a prime (coprime to 22^n), so the first cases
+ * (max_cases is small) vary every input, not only the first. */
+static size_t combo_at(const bp_op *op, size_t idx, size_t combos)
+{
+    if (!(op->flags & BP_OP_TENSORS))
+        return idx;
+    return (size_t)(((unsigned long long)idx * 7919u) % combos);
+}
+
+static int same_inputs(const bp_op *op, const gc_case *a, const gc_case *b)
+{
+    for (size_t i = 0; i < op->n_in; i++)
+        if (!bpi_shapes_equal(&a->in[i], &b->in[i]))
+            return 0;
+    return 1;
+}
+
+static size_t elements(const bp_shape *s)
+{
+    size_t n = 1;
+    for (size_t d = 0; d < s->rank; d++)
+        n *= s->dim[d];
+    return n;
 }
 
 static int seen(const uint64_t *sigs, size_t n, uint64_t sig)
@@ -313,7 +393,7 @@ size_t bpi_gc_enumerate_cases(const bp_op *op, const bp_check_options *o, size_t
     bp_domain dummy;
 
     for (size_t i = 0; i < op->n_in; i++)
-        combos *= N_SMALL_DIMS * N_SMALL_DIMS;
+        combos *= n_candidates(op);
     /* pass 0: each broadcast pattern once; 1: each orientation; 2: fill */
     for (int pass = 0; pass < 3 && chosen < limit; pass++) {
         if (pass < 2)
@@ -325,12 +405,11 @@ size_t bpi_gc_enumerate_cases(const bp_op *op, const bp_check_options *o, size_t
         for (size_t idx = 0; idx < combos && chosen < limit; idx++) {
             gc_case k;
             int dup = 0;
-            decode_combo(op, idx, &k);
+            decode_combo(op, combo_at(op, idx, combos), &k);
             if (!shape_accepts(op, attr, &k))
                 continue;
             for (size_t j = start; j < start + chosen && !dup; j++)
-                dup = memcmp(k.rows, cases[j].rows, sizeof k.rows) == 0 &&
-                      memcmp(k.cols, cases[j].cols, sizeof k.cols) == 0;
+                dup = same_inputs(op, &k, &cases[j]);
             if (dup)
                 continue;
             if (pass < 2) {
@@ -353,17 +432,16 @@ size_t bpi_gc_enumerate_cases(const bp_op *op, const bp_check_options *o, size_t
         for (size_t j = start; j < start + chosen; j++) {
             size_t size = 0;
             for (size_t i = 0; i < op->n_in; i++)
-                size += cases[j].rows[i] * cases[j].cols[i];
+                size += elements(&cases[j].in[i]);
             if (size > best_size) {
                 best_size = size;
                 best = j;
             }
         }
         gc_case k = cases[best];
-        for (size_t i = 0; i < op->n_in; i++) {
-            k.rows[i] = k.rows[i] == 1 ? 1 : k.rows[i] == 2 ? 5 : 7;
-            k.cols[i] = k.cols[i] == 1 ? 1 : k.cols[i] == 2 ? 5 : 7;
-        }
+        for (size_t i = 0; i < op->n_in; i++)
+            for (size_t d = 0; d < k.in[i].rank; d++)
+                k.in[i].dim[d] = k.in[i].dim[d] == 1 ? 1 : k.in[i].dim[d] == 2 ? 5 : 7;
         if (shape_accepts(op, attr, &k)) {
             k.large = 1;
             cases[start + chosen++] = k;
@@ -377,8 +455,8 @@ size_t bpi_gc_enumerate_cases(const bp_op *op, const bp_check_options *o, size_t
         for (size_t idx = 0; idx < combos && added < 2; idx++) {
             gc_case k;
             uint64_t sig;
-            decode_combo(op, idx, &k);
-            if (k.rows[0] != k.rows[1] || k.cols[0] != k.cols[1] || !shape_accepts(op, attr, &k))
+            decode_combo(op, combo_at(op, idx, combos), &k);
+            if (!bpi_shapes_equal(&k.in[0], &k.in[1]) || !shape_accepts(op, attr, &k))
                 continue;
             sig = full_signature(op, &k);
             if (seen(sigs, n_sigs, sig))
@@ -394,15 +472,27 @@ size_t bpi_gc_enumerate_cases(const bp_op *op, const bp_check_options *o, size_t
     return chosen;
 }
 
+/* "2x3x4" (or "2x3"), appended at buf + *used. */
+static void append_shape(const bp_shape *s, char *buf, size_t size, size_t *used)
+{
+    char dims[BPI_SHAPE_STR];
+    if (*used < size)
+        *used += (size_t)snprintf(buf + *used, size - *used, "%s",
+                                  bpi_shape_str(s, dims, sizeof dims));
+}
+
 void bpi_gc_case_label(const bp_op *op, const gc_case *k, const double *attr, char *buf,
                        size_t size)
 {
     size_t used = 0;
-    for (size_t i = 0; i < op->n_in && used < size; i++)
-        used += (size_t)snprintf(buf + used, size - used, "%s%zux%zu", i ? ", " : "",
-                                 k->rows[i], k->cols[i]);
+    for (size_t i = 0; i < op->n_in && used < size; i++) {
+        if (i)
+            used += (size_t)snprintf(buf + used, size - used, ", ");
+        append_shape(&k->in[i], buf, size, &used);
+    }
     if (used < size)
-        used += (size_t)snprintf(buf + used, size - used, " -> %zux%zu", k->out_rows, k->out_cols);
+        used += (size_t)snprintf(buf + used, size - used, " -> ");
+    append_shape(&k->out, buf, size, &used);
     for (size_t a = 0; a < op->n_attr && used < size; a++)
         used += (size_t)snprintf(buf + used, size - used, "%s%.6g%s", a ? ", " : " attr (",
                                  attr[a], a + 1 == op->n_attr ? ")" : "");
