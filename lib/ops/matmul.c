@@ -6,22 +6,6 @@
 
 #include <string.h>
 
-/* Input i's shape in shape().  A caller that gives shape() only the matrix
- * views (no in_shape: the gradient checker's search for cases does so
- * today) gets each view as a rank-2 shape. */
-static bp_shape input_shape(const bp_op_args *a, size_t i)
-{
-    return a->in_shape[i] ? *a->in_shape[i] : (bp_shape){2, {a->in[i]->rows, a->in[i]->cols}};
-}
-
-/* Sets the output's shape, and its matrix view for such a caller. */
-static void set_output(bp_op_args *a, const bp_shape *s)
-{
-    if (a->out_shape)
-        *a->out_shape = *s;
-    bpi_shape_matrix(s, &a->out->rows, &a->out->cols);
-}
-
 /* An operand as a stack of matrices: rank 1 reads as its matrix view, a
  * 1×n row, as before tensors. */
 static bp_shape as_stack(const bp_shape *s)
@@ -64,8 +48,7 @@ static size_t batch_count(const bp_shape *s)
  */
 static bp_status matmul_shape(bp_op_args *a)
 {
-    const bp_shape in0 = input_shape(a, 0), in1 = input_shape(a, 1);
-    const bp_shape sa = as_stack(&in0), sb = as_stack(&in1);
+    const bp_shape sa = as_stack(a->in_shape[0]), sb = as_stack(a->in_shape[1]);
     const size_t nb = (sa.rank > sb.rank ? sa.rank : sb.rank) - 2;
     const size_t m = sa.dim[sa.rank - 2], k = sa.dim[sa.rank - 1], n = sb.dim[sb.rank - 1];
     bp_shape out = {nb + 2, {0}};
@@ -91,7 +74,7 @@ static bp_status matmul_shape(bp_op_args *a)
                           bpi_shape_str(&sa, s1, sizeof s1), bpi_shape_str(&sb, s2, sizeof s2));
     out.dim[nb] = m;
     out.dim[nb + 1] = n;
-    set_output(a, &out);
+    *a->out_shape = out;
     return BP_OK;
 }
 
@@ -206,12 +189,12 @@ bp_node *bp_matmul(bp_graph *g, bp_node *a, bp_node *b)
  * 2 read as one matrix, their view) becomes a stack of n×m. */
 static bp_status transpose_shape(bp_op_args *a)
 {
-    const bp_shape s = input_shape(a, 0);
-    bp_shape out = s.rank > 2 ? s : (bp_shape){2, {a->in[0]->rows, a->in[0]->cols}};
+    const bp_shape *s = a->in_shape[0];
+    bp_shape out = s->rank > 2 ? *s : (bp_shape){2, {a->in[0]->rows, a->in[0]->cols}};
 
     out.dim[out.rank - 2] = a->in[0]->cols;
-    out.dim[out.rank - 1] = s.rank > 2 ? s.dim[s.rank - 2] : a->in[0]->rows;
-    set_output(a, &out);
+    out.dim[out.rank - 1] = s->rank > 2 ? s->dim[s->rank - 2] : a->in[0]->rows;
+    *a->out_shape = out;
     return BP_OK;
 }
 
@@ -269,19 +252,19 @@ bp_node *bp_transpose(bp_graph *g, bp_node *a)
 static bp_status dense_shape(bp_op_args *a)
 {
     const bp_matrix *x = a->in[0], *W = a->in[1], *b = a->in[2];
-    const bp_shape xs = input_shape(a, 0), ws = input_shape(a, 1), bs = input_shape(a, 2);
-    bp_shape out = xs.rank > 2 ? xs : (bp_shape){2, {x->rows, x->cols}};
+    const bp_shape *xs = a->in_shape[0], *ws = a->in_shape[1], *bs = a->in_shape[2];
+    bp_shape out = xs->rank > 2 ? *xs : (bp_shape){2, {x->rows, x->cols}};
     char s1[BPI_SHAPE_STR], s2[BPI_SHAPE_STR], s3[BPI_SHAPE_STR];
 
-    if (ws.rank > 2 || bs.rank > 2 || x->cols != W->rows || b->rows != 1 || b->cols != W->cols)
+    if (ws->rank > 2 || bs->rank > 2 || x->cols != W->rows || b->rows != 1 || b->cols != W->cols)
         return bp_op_fail(a, BP_EDIM, "expects x (…×k), W (k×n), b (n or 1×n); given %s, %s, %s",
-                          bpi_shape_str(&xs, s1, sizeof s1), bpi_shape_str(&ws, s2, sizeof s2),
-                          bpi_shape_str(&bs, s3, sizeof s3));
+                          bpi_shape_str(xs, s1, sizeof s1), bpi_shape_str(ws, s2, sizeof s2),
+                          bpi_shape_str(bs, s3, sizeof s3));
     if (!bpi_fits_int(x->rows) || !bpi_fits_int(x->cols) || !bpi_fits_int(W->cols))
         return bp_op_fail(a, BP_EDIM, "dimensions too large for BLAS (%s · %s)",
-                          bpi_shape_str(&xs, s1, sizeof s1), bpi_shape_str(&ws, s2, sizeof s2));
+                          bpi_shape_str(xs, s1, sizeof s1), bpi_shape_str(ws, s2, sizeof s2));
     out.dim[out.rank - 1] = W->cols;
-    set_output(a, &out);
+    *a->out_shape = out;
     return BP_OK;
 }
 
