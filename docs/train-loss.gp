@@ -1,13 +1,13 @@
 # SPDX-License-Identifier: MIT
 # docs/train-loss.png from the per-epoch log of
-#   tools/train --data ../shared/data/clean_weather.csv --epochs 30 --log log.csv
+#   tools/train --data ../shared/data/clean_weather.csv --target tmax_tomorrow --ordered --epochs 30 --log log.csv
 # run as: gnuplot -e 'log="log.csv"' docs/train-loss.gp  (writes loss.png)
 if (!exists("log")) log = "log.csv"
 if (!exists("out")) out = "loss.png"
 set terminal pngcairo size 640,360 font ",10" noenhanced
 set output out
 set datafile separator ","
-set title "tools/train on clean_weather.csv (defaults, --epochs 30 --log)"
+set title "tools/train on clean_weather.csv (--target tmax_tomorrow --ordered --epochs 30)"
 set xlabel "epoch"
 set ylabel "train loss (MSE, standardised)"
 set y2label "validation RMSE (°F)"

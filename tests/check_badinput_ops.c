@@ -44,11 +44,17 @@ static const struct wrapper wrappers[] = {
 /* What w must reject, from its op's declaration.  SQUARE: rejects 2x3;
  * SHAPED: binary/ternary that rejects mismatched shapes; LINALG: a NaN
  * input must not pass silently.  An op whose first input is sampled as a
- * square matrix (SPD or invertible) is a linear-algebra op on LAPACK. */
+ * square matrix (SPD or invertible) is a linear-algebra op on LAPACK; one
+ * with an input of ids (BP_DOMAIN_INDEX) takes ids of any shape, so it
+ * has no mismatched shapes to reject. */
 static unsigned flags_of(const struct wrapper *w)
 {
     const bp_op *op = tu_builtin(w->op);
     unsigned flags = w->arity >= 2 ? SHAPED : 0;
+
+    for (size_t i = 0; i < op->n_in; i++)
+        if (op->domain[i].kind == BP_DOMAIN_INDEX)
+            flags &= ~(unsigned)SHAPED;
 
     if (op->domain[0].kind == BP_DOMAIN_SPD || op->domain[0].kind == BP_DOMAIN_INVERTIBLE)
         flags |= SQUARE | LINALG;

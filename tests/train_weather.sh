@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # tools/train on the lesson's weather table (BP_WEATHER_CSV, set by make
 # check; the test is skipped, exit 77, when it is absent, as it is from a
 # release tarball): the README's run, --log, --dot, --save/--load and the

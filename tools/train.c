@@ -17,8 +17,7 @@
  * usage error.
  */
 #define _GNU_SOURCE 1   /* getopt_long */
-#include "config.h"
-
+#include "cli.h"
 #include "train.h"
 
 #include <errno.h>
@@ -30,7 +29,6 @@
 #include <string.h>
 #include <time.h>
 
-const char *prog = "train";
 
 static void usage(FILE *f)
 {
@@ -89,43 +87,17 @@ static void usage(FILE *f)
         "Least squares is LAPACKE_dgelsd with rcond %g (a rank below the column count\n"
         "is reported); ratios whose denominator is ~0 print n/a.  Exit status: 0; 1 for a\n"
         "data or file error; 2 for a usage error.\n",
-        prog, LS_RCOND);
+        cli_name(), LS_RCOND);
 }
 
-static int parse_size(const char *s, size_t *out, size_t min)
+/* A whole number >= min into *out; 0 when s is not one. */
+static int parse_count(const char *s, size_t *out, size_t min)
 {
-    char *end;
-    unsigned long long v;
-    if (!s || !*s || *s == '-')
-        return -1;
-    errno = 0;
-    v = strtoull(s, &end, 10);
-    if (errno || *end || v < min || v > (unsigned long long)SIZE_MAX)
-        return -1;
+    uint64_t v;
+    if (!cli_parse_uint(s, SIZE_MAX, &v) || v < min)
+        return 0;
     *out = (size_t)v;
-    return 0;
-}
-
-static int parse_double(const char *s, double *out)
-{
-    char *end;
-    if (!s || !*s)
-        return -1;
-    errno = 0;
-    *out = strtod(s, &end);
-    return errno || *end || !isfinite(*out) ? -1 : 0;
-}
-
-/* A usage error, GNU style; returns the exit status 2. */
-int usage_error(const char *fmt, ...)
-{
-    va_list ap;
-    fprintf(stderr, "%s: ", prog);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "\nTry '%s --help' for more information.\n", prog);
-    return 2;
+    return 1;
 }
 
 enum {
@@ -177,11 +149,11 @@ static int add_inputs(options *o, const char *arg, int whole)
     for (;;) {
         size_t len = whole ? strlen(p) : strcspn(p, ",");
         if (len == 0)
-            return whole ? usage_error("--input needs a column name")
-                         : usage_error("--inputs '%s' has an empty column name (use --input NAME "
+            return whole ? cli_usage_error("--input needs a column name")
+                         : cli_usage_error("--inputs '%s' has an empty column name (use --input NAME "
                                        "for a name that holds a comma)", arg);
         if (o->n_inputs == MAX_INPUTS)
-            return usage_error("more than %d input columns", MAX_INPUTS);
+            return cli_usage_error("more than %d input columns", MAX_INPUTS);
         o->input[o->n_inputs].name = p;
         o->input[o->n_inputs++].len = len;
         if (p[len] != ',')
@@ -217,7 +189,7 @@ static int parse_args(int argc, char **argv, options *o)
             usage(stdout);
             return -1;
         case OPT_VERSION:
-            printf("bpgraph-train (bpgraph) %s\n", PACKAGE_VERSION);
+            cli_version();
             return -1;
         case OPT_DATA: o->data = v; break;
         case OPT_INPUTS:
@@ -228,47 +200,47 @@ static int parse_args(int argc, char **argv, options *o)
         case OPT_TARGET: o->target = v; break;
         case OPT_LABEL: o->label = v; break;
         case OPT_HIDDEN:
-            if (parse_size(v, &o->hidden, 1))
-                return usage_error("--hidden needs a whole number >= 1, not '%s'", v);
+            if (!parse_count(v, &o->hidden, 1))
+                return cli_usage_error("--hidden needs a whole number >= 1, not '%s'", v);
             break;
         case OPT_EPOCHS:
-            if (parse_size(v, &o->epochs, 0))
-                return usage_error("--epochs needs a whole number >= 0, not '%s'", v);
+            if (!parse_count(v, &o->epochs, 0))
+                return cli_usage_error("--epochs needs a whole number >= 0, not '%s'", v);
             break;
         case OPT_PATIENCE:
-            if (parse_size(v, &o->patience, 0))
-                return usage_error("--patience needs a whole number >= 0, not '%s'", v);
+            if (!parse_count(v, &o->patience, 0))
+                return cli_usage_error("--patience needs a whole number >= 0, not '%s'", v);
             break;
         case OPT_BATCH:
-            if (parse_size(v, &o->batch, 1))
-                return usage_error("--batch needs a whole number >= 1, not '%s'", v);
+            if (!parse_count(v, &o->batch, 1))
+                return cli_usage_error("--batch needs a whole number >= 1, not '%s'", v);
             break;
         case OPT_SEED:
-            if (parse_size(v, &sz, 0))
-                return usage_error("--seed needs a whole number >= 0, not '%s'", v);
+            if (!parse_count(v, &sz, 0))
+                return cli_usage_error("--seed needs a whole number >= 0, not '%s'", v);
             o->seed = sz;
             break;
         case OPT_CLASSES:
-            if (parse_size(v, &o->classes, 2) || o->classes > 100)
-                return usage_error("--classes needs a whole number from 2 to 100, not '%s'", v);
+            if (!parse_count(v, &o->classes, 2) || o->classes > 100)
+                return cli_usage_error("--classes needs a whole number from 2 to 100, not '%s'", v);
             break;
         case OPT_LR:
-            if (parse_double(v, &o->lr) || !(o->lr > 0))
-                return usage_error("--lr needs a number > 0, not '%s'", v);
+            if (!cli_parse_nonneg(v, &o->lr) || !(o->lr > 0))
+                return cli_usage_error("--lr needs a number > 0, not '%s'", v);
             o->lr_given = 1;
             break;
         case OPT_MOMENTUM:
-            if (parse_double(v, &o->momentum) || o->momentum < 0 || o->momentum >= 1)
-                return usage_error("--momentum needs a number in [0, 1), not '%s'", v);
+            if (!cli_parse_nonneg(v, &o->momentum) || o->momentum >= 1)
+                return cli_usage_error("--momentum needs a number in [0, 1), not '%s'", v);
             break;
         case OPT_BAND:
-            if (parse_double(v, &o->band) || o->band < 0)
-                return usage_error("--band needs a number >= 0, not '%s'", v);
+            if (!cli_parse_nonneg(v, &o->band))
+                return cli_usage_error("--band needs a number >= 0, not '%s'", v);
             break;
         case OPT_VALID:
         case OPT_TEST:
-            if (parse_double(v, &f) || f < 0 || f >= 1)
-                return usage_error("--valid and --test need a fraction in [0, 1), not '%s'", v);
+            if (!cli_parse_nonneg(v, &f) || f >= 1)
+                return cli_usage_error("--valid and --test need a fraction in [0, 1), not '%s'", v);
             *(c == OPT_VALID ? &o->valid : &o->test) = f;
             break;
         case OPT_OPTIMIZER:
@@ -277,7 +249,7 @@ static int parse_args(int argc, char **argv, options *o)
             else if (!strcmp(v, "sgd"))
                 o->optimizer = BP_OPTIM_SGD;
             else
-                return usage_error("--optimizer is adam or sgd, not '%s'", v);
+                return cli_usage_error("--optimizer is adam or sgd, not '%s'", v);
             break;
         case OPT_ORDERED: o->ordered = 1; break;
         case OPT_JSON: o->json = 1; break;
@@ -289,28 +261,28 @@ static int parse_args(int argc, char **argv, options *o)
         case OPT_DOT_BACKWARD: o->dot_backward = 1; break;
         case OPT_LOG: o->log = v; break;
         case ':':
-            return usage_error("option '%s' requires an argument", argv[optind - 1]);
+            return cli_usage_error("option '%s' requires an argument", argv[optind - 1]);
         default:
-            return usage_error("unrecognized option '%s'", argv[optind - 1]);
+            return cli_usage_error("unrecognized option '%s'", argv[optind - 1]);
         }
     }
     if (optind < argc)
-        return usage_error("unexpected argument '%s' (%s takes options only)", argv[optind], prog);
+        return cli_usage_error("unexpected argument '%s' (%s takes options only)", argv[optind], cli_name());
     if (!o->data)
-        return usage_error("no table: give --data FILE");
+        return cli_usage_error("no table: give --data FILE");
     if (o->target && o->label)
-        return usage_error("--target and --label exclude each other: one column is predicted");
+        return cli_usage_error("--target and --label exclude each other: one column is predicted");
     if (o->classes && !o->target)
-        return usage_error("--classes needs --target <col>_tomorrow (to classify by a column, "
+        return cli_usage_error("--classes needs --target <col>_tomorrow (to classify by a column, "
                            "use --label COL)");
     if (o->predict && !o->load)
-        return usage_error("--predict needs --load FILE: the params to predict with");
+        return cli_usage_error("--predict needs --load FILE: the params to predict with");
     if (o->predict && o->json)
-        return usage_error("--predict writes CSV on stdout: not with --json");
+        return cli_usage_error("--predict writes CSV on stdout: not with --json");
     if (o->valid + o->test >= 1)
-        return usage_error("--valid plus --test must be below 1");
+        return cli_usage_error("--valid plus --test must be below 1");
     if (o->dot_backward && !o->dot)
-        return usage_error("--dot-backward needs --dot FILE");
+        return cli_usage_error("--dot-backward needs --dot FILE");
     if (!o->lr_given)
         o->lr = o->optimizer == BP_OPTIM_ADAM ? 3e-3 : 1e-2;
     return 0;
@@ -325,19 +297,19 @@ static double now(void)
 
 int out_of_memory(void)
 {
-    fprintf(stderr, "%s: out of memory\n", prog);
+    fprintf(stderr, "%s: out of memory\n", cli_name());
     return 1;
 }
 
 int lib_error(const bp_error *err)
 {
-    fprintf(stderr, "%s: %s\n", prog, err->message);
+    fprintf(stderr, "%s: %s\n", cli_name(), err->message);
     return 1;
 }
 
 static int graph_error(const model *m)
 {
-    fprintf(stderr, "%s: %s\n", prog, bp_graph_message(m->g));
+    fprintf(stderr, "%s: %s\n", cli_name(), bp_graph_message(m->g));
     return 1;
 }
 
@@ -510,7 +482,7 @@ static int validate(run *r, model *m, double *metric, double *score)
     } else {
         bp_error err;
         if (bp_scaler_invert(r->yscale, pred, &err) != BP_OK) {
-            fprintf(stderr, "%s: %s\n", prog, err.message);
+            fprintf(stderr, "%s: %s\n", cli_name(), err.message);
             bp_matrix_free(pred);
             return 1;
         }
@@ -595,7 +567,7 @@ static int train(run *r, double t0)
     if (o->log) {
         logf = fopen(o->log, "w");
         if (!logf) {
-            fprintf(stderr, "%s: %s: cannot open for writing: %s\n", prog, o->log, strerror(errno));
+            fprintf(stderr, "%s: %s: cannot open for writing: %s\n", cli_name(), o->log, strerror(errno));
             return 1;
         }
         fprintf(logf, "epoch,train_loss,%s,seconds\n", r->classify ? "valid_accuracy" : "valid_rmse");
@@ -615,7 +587,7 @@ static int train(run *r, double t0)
     rc = fit(r, &r->net, info, logf);
     r->train_seconds = now() - t0;
     if (logf && fclose(logf) != 0 && rc == 0) {
-        fprintf(stderr, "%s: %s: write failed\n", prog, o->log);
+        fprintf(stderr, "%s: %s: write failed\n", cli_name(), o->log);
         return 1;
     }
     if (rc == 0 && r->classify && o->epochs > 0) {
@@ -669,10 +641,7 @@ int main(int argc, char **argv)
     double t0 = now();
     int rc;
 
-    if (argc > 0 && argv[0]) {
-        const char *slash = strrchr(argv[0], '/');
-        prog = slash ? slash + 1 : argv[0];
-    }
+    cli_init(argv);
     if ((rc = parse_args(argc, argv, &o)) != 0)
         return rc < 0 ? 0 : rc;
     r.o = &o;

@@ -96,10 +96,8 @@ typedef struct run {
 } run;
 
 /* train.c */
-int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int out_of_memory(void);
 int lib_error(const bp_error *err);
-extern const char *prog;
 
 /* train_data.c: the load stage and its parts */
 int load(run *r);

@@ -3,6 +3,7 @@
  * labels as classes), the split, and the inputs standardised on its
  * training part. */
 #define _GNU_SOURCE 1   /* strndup */
+#include "cli.h"
 #include "train.h"
 
 #include <errno.h>
@@ -33,14 +34,14 @@ static int choose_task(run *r)
 
     if (!o->target && !o->label) {
         fprintf(stderr, "%s: %s: name the column to predict: --target COL (a number: regression) "
-                "or --label COL (a class: classification); its columns are:\n  ", prog, o->data);
+                "or --label COL (a class: classification); its columns are:\n  ", cli_name(), o->data);
         list_columns(r, stderr);
-        fprintf(stderr, "Try '%s --help' for more information.\n", prog);
+        fprintf(stderr, "Try '%s --help' for more information.\n", cli_name());
         return 2;
     }
     r->column = o->label ? o->label : o->target;
     if (header_index(r, r->column) == r->n_header) {
-        fprintf(stderr, "%s: %s: no column named '%s'; its columns are:\n  ", prog, o->data, r->column);
+        fprintf(stderr, "%s: %s: no column named '%s'; its columns are:\n  ", cli_name(), o->data, r->column);
         list_columns(r, stderr);
         return 1;
     }
@@ -59,7 +60,7 @@ static int choose_task(run *r)
         }
     }
     if (r->task == TASK_CHANGE && !r->base_name)
-        return usage_error("--classes classifies the change of a target <col>_tomorrow from a "
+        return cli_usage_error("--classes classifies the change of a target <col>_tomorrow from a "
                            "column <col>, and '%s' is no such target of %s; to classify by a "
                            "label column, use --label COL", o->target, o->data);
     return 0;
@@ -102,7 +103,7 @@ static int choose_inputs(run *r)
             return lib_error(&err);
         if (r->n_in == MAX_INPUTS) {
             fprintf(stderr, "%s: %s: more than %d numeric columns; choose the inputs with --inputs\n",
-                    prog, o->data, MAX_INPUTS);
+                    cli_name(), o->data, MAX_INPUTS);
             return 1;
         }
         r->in_names[r->n_in] = strdup(name);
@@ -112,7 +113,7 @@ static int choose_inputs(run *r)
     if (noted)
         fputc('\n', stderr);
     if (r->n_in == 0) {
-        fprintf(stderr, "%s: %s: no numeric column besides '%s' to use as an input\n", prog, o->data,
+        fprintf(stderr, "%s: %s: no numeric column besides '%s' to use as an input\n", cli_name(), o->data,
                 r->column);
         return 1;
     }
@@ -157,13 +158,13 @@ static int encode_labels(run *r)
     if (bp_csv_read_text(o->data, o->label, &r->labels, &n, &err) != BP_OK)
         return lib_error(&err);
     if (n != r->n) {
-        fprintf(stderr, "%s: %s: %zu labels for %zu rows\n", prog, o->data, n, r->n);
+        fprintf(stderr, "%s: %s: %zu labels for %zu rows\n", cli_name(), o->data, n, r->n);
         return 1;
     }
     labels_numeric = 1;
     for (size_t i = 0; i < n; i++) {
         if (!r->labels[i][strspn(r->labels[i], " ")]) {
-            fprintf(stderr, "%s: %s: data row %zu: empty label in column '%s'\n", prog, o->data,
+            fprintf(stderr, "%s: %s: data row %zu: empty label in column '%s'\n", cli_name(), o->data,
                     i + 1, o->label);
             return 1;
         }
@@ -188,13 +189,13 @@ static int encode_labels(run *r)
     }
     free(order);
     if (r->k < 2) {
-        fprintf(stderr, "%s: %s: column '%s' has one value only ('%s'): nothing to classify\n", prog,
+        fprintf(stderr, "%s: %s: column '%s' has one value only ('%s'): nothing to classify\n", cli_name(),
                 o->data, o->label, r->class_names[0]);
         return 1;
     }
     if (r->k > 100) {
         fprintf(stderr, "%s: %s: column '%s' has %zu distinct values, more than 100 classes; "
-                "for a number to predict, use --target\n", prog, o->data, o->label, r->k);
+                "for a number to predict, use --target\n", cli_name(), o->data, o->label, r->k);
         return 1;
     }
     return 0;
@@ -266,11 +267,11 @@ static int split(run *r)
     else
         st = bp_split_rows(r->n, o->valid, o->test, !o->ordered, o->seed, &r->split, &err);
     if (st != BP_OK) {
-        fprintf(stderr, "%s: %s: %s\n", prog, o->data, err.message);
+        fprintf(stderr, "%s: %s: %s\n", cli_name(), o->data, err.message);
         return 1;
     }
     if (r->split.n_test == 0 || (o->epochs > 0 && r->split.n_valid == 0)) {
-        fprintf(stderr, "%s: %s: %zu rows leave no %s rows\n", prog, o->data, r->n,
+        fprintf(stderr, "%s: %s: %zu rows leave no %s rows\n", cli_name(), o->data, r->n,
                 r->split.n_test == 0 ? "test" : "validation");
         return 1;
     }
@@ -308,7 +309,7 @@ static int drop_constant_inputs(run *r, bp_matrix *table, size_t stride)
         kept++;
     }
     if (kept == 0) {
-        fprintf(stderr, "%s: %s: every input column is constant on the training split\n", prog,
+        fprintf(stderr, "%s: %s: every input column is constant on the training split\n", cli_name(),
                 r->o->data);
         return 1;
     }
@@ -362,7 +363,7 @@ static int read_rows(run *r)
         memcpy(r->xs->data + i * r->n_in, table->data + i * stride, r->n_in * sizeof(double));
     if (bp_scaler_fit(r->xs, r->train_rows, r->split.n_train, &r->xscale, &err) != BP_OK ||
         bp_scaler_apply(r->xscale, r->xs, &err) != BP_OK) {
-        fprintf(stderr, "%s: %s: %s\n", prog, o->data, err.message);
+        fprintf(stderr, "%s: %s: %s\n", cli_name(), o->data, err.message);
         goto done;
     }
     rc = 0;

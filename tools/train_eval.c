@@ -3,6 +3,7 @@
  * on the test split (least squares with LAPACKE_dgelsd, the majority class,
  * the logistic regression, "tomorrow = today"), the summary, the --json
  * object and --predict's CSV. */
+#include "cli.h"
 #include "train.h"
 
 #include <lapacke.h>
@@ -26,7 +27,7 @@ int model_predict(model *m, const bp_matrix *xs, bp_matrix **out)
     bp_node *node = m->prob ? m->prob : m->out;
     /* bound, not copied: xs may be the whole split */
     if (bp_node_bind_value(m->x, xs) != BP_OK || bp_forward(m->g, node) != BP_OK) {
-        fprintf(stderr, "%s: %s\n", prog, bp_graph_message(m->g));
+        fprintf(stderr, "%s: %s\n", cli_name(), bp_graph_message(m->g));
         return 1;
     }
     *out = bp_matrix_copy(bp_node_value(node));
@@ -507,7 +508,7 @@ int write_predictions(run *r)
     }
     rc = fflush(stdout) == 0 && !ferror(stdout) ? 0 : 1;
     if (rc)
-        fprintf(stderr, "%s: writing the predictions failed\n", prog);
+        fprintf(stderr, "%s: writing the predictions failed\n", cli_name());
 done:
     bp_matrix_free(xs);
     bp_matrix_free(pred);

@@ -88,7 +88,10 @@ typedef enum bp_domain_kind {
     BP_DOMAIN_NONZERO,    /* x != 0 */
     BP_DOMAIN_INTERVAL,   /* lo < x < hi */
     BP_DOMAIN_SPD,        /* a symmetric positive definite square matrix */
-    BP_DOMAIN_INVERTIBLE  /* a well-conditioned square matrix */
+    BP_DOMAIN_INVERTIBLE, /* a well-conditioned square matrix */
+    BP_DOMAIN_INDEX       /* integer ids 0 ≤ id < n, n the size of axis 0
+                             of input index_of (e.g. rows of a table):
+                             never perturbed, no gradient checked */
 } bp_domain_kind;
 
 /* Kinds of non-differentiable points, so the checker samples away from them. */
@@ -111,6 +114,7 @@ typedef struct bp_domain {
     double max_abs;       /* largest |x| worth sampling (an INTERVAL's
                              distance from its finite bound); 0: the
                              default, BP_DOMAIN_MAX_ABS_DEFAULT */
+    size_t index_of;      /* BP_DOMAIN_INDEX: the input the ids index */
 } bp_domain;
 
 /* bp_op.flags */

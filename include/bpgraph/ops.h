@@ -47,6 +47,12 @@ bp_node *bp_nll(bp_graph *g, bp_node *prob, bp_node *target);
 bp_node *bp_softmax_ce(bp_graph *g, bp_node *logits, bp_node *target);
     /* nll(softmax(logits), target), fused: gradient (p − target)/m */
 bp_node *bp_detach(bp_graph *g, bp_node *a);   /* value of a, no gradient */
+/* Rows of table (V×d…) picked by ids of any shape (doubles holding
+ * integers): ids' shape followed by d…, e.g. an embedding lookup
+ * (V×D)[B×T] → B×T×D.  Backward scatter-adds into the table's gradient (a
+ * repeated id adds once per use); ids get none.  bp_forward: BP_EINVAL
+ * naming the id when one is not an integer in [0, V), nothing written. */
+bp_node *bp_gather(bp_graph *g, bp_node *table, bp_node *ids);
 
 /* The lesson's staged softmax, built from graph nodes:
  *   shifted = a − detach(rowmax(a)); e = exp(shifted);

@@ -28,6 +28,10 @@ void bpi_gc_random_weights(bp_rng *r, double *w, size_t n);
 bp_status bpi_gc_sample_matrix(bp_rng *r, const bp_domain *d, const bp_check_options *o,
                                bp_matrix *m);
 
+/* Fills m with integer ids drawn uniformly from [0, n), repeats likely
+ * (BP_DOMAIN_INDEX); BP_EDIM when n is 0. */
+bp_status bpi_gc_sample_ids(bp_rng *r, size_t n, bp_matrix *m);
+
 /* One case of an op: input shapes, attribute set, how it is checked. */
 typedef struct gc_case {
     bp_shape in[BP_MAX_INPUTS];   /* input shapes */

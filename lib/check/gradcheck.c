@@ -221,11 +221,20 @@ static void fresh_label(const bp_op *op, unsigned fresh, char *buf, size_t size)
         snprintf(buf + used, size - used, "]");
 }
 
+/* The inputs of op that hold integer ids (BP_DOMAIN_INDEX). */
+static size_t n_id_inputs(const bp_op *op)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < op->n_in; i++)
+        n += op->domain[i].kind == BP_DOMAIN_INDEX;
+    return n;
+}
+
 static bp_status run_case(gc_check *c, const bp_op *op, const gc_case *k, const double *attr)
 {
     const bp_check_options *o = c->o;
     bp_rng r = bpi_gc_rng_for(o->seed, op->name, c->case_index);
-    const size_t n_params = k->shared ? op->n_in - 1 : op->n_in;
+    const size_t n_params = (k->shared ? op->n_in - 1 : op->n_in) - n_id_inputs(op);
     const char *names_shared[BP_MAX_INPUTS] = {"in0=in1", "in2", "in3", ""};
     bp_graph *g = bp_graph_new();
     bp_node *in[BP_MAX_INPUTS];
@@ -244,6 +253,11 @@ static bp_status run_case(gc_check *c, const bp_op *op, const gc_case *k, const 
     for (size_t i = 0, p = 0; i < op->n_in; i++) {
         if (k->shared && i == 1) {
             in[1] = in[0];
+            continue;
+        }
+        if (op->domain[i].kind == BP_DOMAIN_INDEX) {
+            /* ids: data of the case, not a variable of the check */
+            in[i] = bp_input_nd(g, &k->in[i], NULL);
             continue;
         }
         in[i] = bp_param_nd(g, &k->in[i], NULL);
@@ -268,6 +282,23 @@ static bp_status run_case(gc_check *c, const bp_op *op, const gc_case *k, const 
             continue;
         if (k->shared && i == 0)
             bpi_gc_shared_domain(op, &d);
+        if (d.kind == BP_DOMAIN_INDEX) {
+            size_t rows, cols;
+            double *ids;
+            bpi_shape_matrix(&k->in[i], &rows, &cols);
+            if ((st = bpi_node_prepare_value(in[i], rows, cols, &ids)) != BP_OK)
+                goto done;
+            bp_matrix m = {rows, cols, ids};
+            st = bpi_gc_sample_ids(&r, d.index_of < op->n_in ? k->in[d.index_of].dim[0] : 0, &m);
+            if (st != BP_OK) {
+                bpi_gc_raise_result(c, BP_CHECK_ERROR);
+                bpi_gc_case_message(c, "input %zu: ids index input %zu, which has no rows", i,
+                                    d.index_of);
+                st = BP_OK;
+                goto done;
+            }
+            continue;
+        }
         t.symmetric[p] = d.kind == BP_DOMAIN_SPD;
         st = bpi_gc_sample_matrix(&r, &d, o, bp_node_value(t.params[p]));
         if (st == BP_ENOMEM)

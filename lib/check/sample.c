@@ -119,6 +119,15 @@ static int row_has_tie(const double *row, size_t n, double margin)
 
 /* Fills m from domain d; BP_EDIM for a non-square SPD/INVERTIBLE input,
  * BP_ENUMERIC when no sample away from the kinks was found. */
+bp_status bpi_gc_sample_ids(bp_rng *r, size_t n, bp_matrix *m)
+{
+    if (n == 0)
+        return BP_EDIM;
+    for (size_t k = 0; k < m->rows * m->cols; k++)
+        m->data[k] = (double)bp_rng_below(r, n);
+    return BP_OK;
+}
+
 bp_status bpi_gc_sample_matrix(bp_rng *r, const bp_domain *d, const bp_check_options *o,
                                bp_matrix *m)
 {
@@ -357,6 +366,8 @@ int bpi_gc_shared_domain(const bp_op *op, bp_domain *d)
 {
     const bp_domain *a = &op->domain[0], *b = &op->domain[1];
 
+    if (a->kind == BP_DOMAIN_INDEX || b->kind == BP_DOMAIN_INDEX)
+        return 0;   /* ids and values are not one node */
     if (a->kind == b->kind) {
         *d = *a;
         if (a->kind == BP_DOMAIN_INTERVAL) {

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Makes the tables tests/train.sh runs tools/train on, and the figures it
 compares against, computed here with numpy alone (never with bpgraph).
 
