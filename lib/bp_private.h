@@ -127,6 +127,17 @@ void bpi_gemm(int trans_a, int trans_b, int m, int n, int k, double alpha, const
 /* The checked conversion of a matrix dimension to a BLAS/LAPACK int. */
 int bpi_fits_int(size_t n);
 
+/* The graph core's own (core/graph.c, shared with core/run.c). */
+const char *bpi_kind_name(enum bpi_node_kind kind);    /* "input", "param", ... */
+void bpi_op_label(const bp_node *n, char *buf, size_t size);   /* "matmul 'h1'" */
+/* Fills args for node n; value, dout and din as the pass needs them. */
+void bpi_make_args(bp_node *n, bp_op_args *a, char *msg, size_t msg_size);
+/* Records "label: stage msg" (or the status's text) in n's graph. */
+bp_status bpi_op_error(bp_node *n, bp_status st, const char *stage, const char *msg);
+/* Runs n's shape rule; on failure the old shape stays and the error is
+ * recorded. */
+bp_status bpi_run_shape(bp_node *n, const char *stage);
+
 /* Shapes (core/shape.c). */
 /* The matrix view of s: rows = dim[0]·...·dim[rank−2], cols = dim[rank−1]. */
 void bpi_shape_matrix(const bp_shape *s, size_t *rows, size_t *cols);

@@ -12,6 +12,8 @@ typedef bp_node *(*unary_fn)(bp_graph *, bp_node *);
 typedef bp_node *(*binary_fn)(bp_graph *, bp_node *, bp_node *);
 typedef bp_node *(*attr_fn)(bp_graph *, bp_node *, double);
 typedef bp_node *(*ternary_fn)(bp_graph *, bp_node *, bp_node *, bp_node *);
+typedef bp_node *(*axis_fn)(bp_graph *, bp_node *, int);
+typedef bp_node *(*axis_keep_fn)(bp_graph *, bp_node *, int, int);
 
 enum { SQUARE = 1, LINALG = 2, SHAPED = 4 };
 
@@ -23,21 +25,25 @@ struct wrapper {
     binary_fn f2;
     attr_fn fa;
     ternary_fn f3;
+    axis_fn fx;
+    axis_keep_fn fxk;
 };
 
 /* The wrapper's type says how to call it: f as the pointer type `type`, or
  * NULL when f has another type; a type not listed does not compile. */
 #define AS(type, f) _Generic(&(f), type: &(f), default: NULL)
-#define ARITY(f) _Generic(&(f), unary_fn: 1, attr_fn: 1, binary_fn: 2, ternary_fn: 3)
+#define ARITY(f) _Generic(&(f), unary_fn: 1, attr_fn: 1, axis_fn: 1, axis_keep_fn: 1, \
+                         binary_fn: 2, ternary_fn: 3)
 
 /* One entry per line of ops.def, so an op added there is tried here, and
  * an op whose wrapper ops.h does not declare fails to compile. */
 #define BP_OP(n) {"bp_" #n, #n, ARITY(bp_##n), AS(unary_fn, bp_##n), AS(binary_fn, bp_##n), \
-                  AS(attr_fn, bp_##n), AS(ternary_fn, bp_##n)},
+                  AS(attr_fn, bp_##n), AS(ternary_fn, bp_##n), AS(axis_fn, bp_##n), \
+                  AS(axis_keep_fn, bp_##n)},
 static const struct wrapper wrappers[] = {
 #include "../lib/ops/ops.def"
     /* the staged softmax starts with rowmax: its errors name that op */
-    {"bp_softmax_staged", "rowmax", 1, bp_softmax_staged, NULL, NULL, NULL},
+    {"bp_softmax_staged", "rowmax", 1, bp_softmax_staged, NULL, NULL, NULL, NULL, NULL},
 };
 #undef BP_OP
 
@@ -64,7 +70,12 @@ static unsigned flags_of(const struct wrapper *w)
 static bp_node *call(const struct wrapper *w, bp_graph *g, bp_node *const *in)
 {
     switch (w->arity) {
-    case 1: return w->f1 ? w->f1(g, in[0]) : w->fa(g, in[0], 2.385);
+    case 1:
+        if (w->fx)
+            return w->fx(g, in[0], -1);
+        if (w->fxk)
+            return w->fxk(g, in[0], 0, 1);
+        return w->f1 ? w->f1(g, in[0]) : w->fa(g, in[0], 2.385);
     case 2: return w->f2(g, in[0], in[1]);
     default: return w->f3(g, in[0], in[1], in[2]);
     }

@@ -35,6 +35,22 @@ bp_node *bp_rowmax(bp_graph *g, bp_node *a);   /* m×n → m×1; NaN for a row
                                                   holding a NaN; the gradient
                                                   goes to the first arg-max */
 bp_node *bp_softmax(bp_graph *g, bp_node *a);  /* fused, row-wise */
+
+/* Along one axis of a tensor of rank 1 to 4: axis counts from 0, or from
+ * the end when negative (−1 is the last).  The reductions keep the axis as
+ * a 1 when keepdims is 1 and drop it when 0 (a rank-1 input then gives
+ * shape (1)).  rowsum is sum_axis(a, −1, 1) of a matrix, colsum
+ * sum_axis(a, 0, 1), rowmax max_axis(a, −1, 1), softmax softmax_axis(a, −1).
+ * A new node owned by g, or NULL with BP_EDIM in g ("sum_axis: axis 3 is
+ * outside 2x3x4") for an axis outside the shape, BP_EINVAL for keepdims
+ * other than 0 or 1. */
+bp_node *bp_sum_axis(bp_graph *g, bp_node *a, int axis, int keepdims);
+bp_node *bp_mean_axis(bp_graph *g, bp_node *a, int axis, int keepdims);
+bp_node *bp_max_axis(bp_graph *g, bp_node *a, int axis, int keepdims);
+    /* NaN for a line holding a NaN; the gradient goes to the first arg-max */
+bp_node *bp_softmax_axis(bp_graph *g, bp_node *a, int axis);  /* fused */
+bp_node *bp_log_softmax(bp_graph *g, bp_node *a, int axis);
+    /* (a − max) − log Σ e^(a − max): finite for any finite logits */
 bp_node *bp_dense(bp_graph *g, bp_node *x, bp_node *w, bp_node *b); /* x·W + b */
 /* relu(x·W + b) as one op: the same result as bp_relu(g, bp_dense(...))
  * (gradient 0 where x·W + b = 0, as bp_relu's), in one node, and faster on
@@ -43,9 +59,11 @@ bp_node *bp_dense_relu(bp_graph *g, bp_node *x, bp_node *w, bp_node *b);
 bp_node *bp_mse(bp_graph *g, bp_node *pred, bp_node *target);
     /* mean over all entries of (pred − target)² → 1×1 */
 bp_node *bp_nll(bp_graph *g, bp_node *prob, bp_node *target);
-    /* −(1/m) Σ target ⊙ log(prob) over an m-row batch → 1×1 */
+    /* −(1/m) Σ target ⊙ log(prob) → 1×1, prob and target of one shape
+     * (..., K): m is the number of leading positions (rows of a matrix) */
 bp_node *bp_softmax_ce(bp_graph *g, bp_node *logits, bp_node *target);
-    /* nll(softmax(logits), target), fused: gradient (p − target)/m */
+    /* nll(softmax(logits, last axis), target), fused, over (..., K) as
+     * nll: gradient (p − target)/m */
 bp_node *bp_detach(bp_graph *g, bp_node *a);   /* value of a, no gradient */
 /* Rows of table (V×d…) picked by ids of any shape (doubles holding
  * integers): ids' shape followed by d…, e.g. an embedding lookup

@@ -1,8 +1,25 @@
 /* SPDX-License-Identifier: MIT */
-/* Losses, each m×n inputs → 1×1: mse, nll, softmax_ce. */
+/* Losses, each → 1×1: mse of m×n inputs; nll and softmax_ce of (..., K)
+ * tensors, means over the leading positions. */
 #include "kernels.h"
 
 #include <math.h>
+
+/* nll and softmax_ce take (..., K) tensors of one shape: the classes on
+ * the last axis, the mean over the m leading positions, the rows of their
+ * matrix views. */
+static bp_status class_loss_shape(bp_op_args *a)
+{
+    char p[BPI_SHAPE_STR], y[BPI_SHAPE_STR];
+    bp_shape tmp[2];
+    const bp_shape *ps = bpi_in_shape(a, 0, &tmp[0]), *ys = bpi_in_shape(a, 1, &tmp[1]);
+
+    if (!bpi_shapes_equal(ps, ys))
+        return bp_op_fail(a, BP_EDIM, "prediction and target differ in shape (%s, %s)",
+                          bpi_shape_str(ps, p, sizeof p), bpi_shape_str(ys, y, sizeof y));
+    bpi_set_out_shape(a, &(bp_shape){2, {1, 1}});
+    return BP_OK;
+}
 
 /* NLL floors only what must be: a probability ≤ 0 (one that underflowed)
  * has no log, so the loss reads it as the smallest positive double (744.4
@@ -104,8 +121,8 @@ const bp_op bpi_op_nll = {
     .name = "nll",
     .doc = "−(1/m) Σ target ⊙ log(prob) → 1×1; prob ≤ 0 read as the least positive double, "
            "and as at least 1e-300 in the gradient",
-    .n_in = 2, .shape = loss_shape, .forward = nll_forward, .backward = nll_backward,
-    .flags = BP_OP_BWD_NO_OUT,
+    .n_in = 2, .shape = class_loss_shape, .forward = nll_forward, .backward = nll_backward,
+    .flags = BP_OP_TENSORS | BP_OP_BWD_NO_OUT,
     .domain = {{.kind = BP_DOMAIN_INTERVAL, .lo = 0.0, .hi = 1.0}, {.kind = BP_DOMAIN_REAL}},
     .linear = 2u,
 };
@@ -114,7 +131,7 @@ const bp_op bpi_op_nll = {
  * for backward. */
 static bp_status softmax_ce_shape(bp_op_args *a)
 {
-    bp_status st = loss_shape(a);
+    bp_status st = class_loss_shape(a);
     a->n_work = a->in[0]->rows * a->in[0]->cols + 2 * a->in[0]->rows;
     return st;
 }
@@ -134,7 +151,7 @@ static bp_status softmax_ce_forward(bp_op_args *a)
     const bp_matrix *z = a->in[0], *y = a->in[1];
     double *max = a->work + z->rows * z->cols, *logsum = max + z->rows, s = 0.0;
 
-    bpi_softmax_rows(z, a->work, max, logsum);
+    bpi_softmax_along(z->data, (bpi_axis){z->rows, z->cols, 1}, a->work, max, logsum);
     for (size_t i = 0; i < z->rows; i++)
         for (size_t j = 0; j < z->cols; j++)
             s += y->data[i * z->cols + j] * log_softmax_at(z, max, logsum, i, j);
@@ -170,7 +187,7 @@ const bp_op bpi_op_softmax_ce = {
     .doc = "nll(softmax(logits), target) → 1×1, fused: gradient (p − target)/m",
     .n_in = 2, .shape = softmax_ce_shape, .forward = softmax_ce_forward,
     .backward = softmax_ce_backward, .linear = 2u,
-    .flags = BP_OP_BWD_NO_OUT,
+    .flags = BP_OP_TENSORS | BP_OP_BWD_NO_OUT,
 };
 
 bp_node *bp_mse(bp_graph *g, bp_node *pred, bp_node *target)
