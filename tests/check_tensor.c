@@ -290,8 +290,8 @@ START_TEST(matrix_ops_refuse_tensors)
     assert_message(g, BP_EDIM, "twice_matrix: input 1 is 4x7x3 (rank 3), and this op takes "
                                "matrices only (an op that handles tensors declares BP_OP_TENSORS)");
     bp_graph_clear_error(g);
-    ck_assert_ptr_null(bp_matmul(g, x, w));
-    assert_message(g, BP_EDIM, "matmul: input 1 is 4x7x3 (rank 3)");
+    ck_assert_ptr_null(bp_solve(g, x, w));
+    assert_message(g, BP_EDIM, "solve: input 1 is 4x7x3 (rank 3)");
     bp_graph_clear_error(g);
     /* Rank 1 reaches a matrix op as its 1 x n view; the output is a
      * matrix. */

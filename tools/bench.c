@@ -899,6 +899,105 @@ static double bench_softmax(const options *opt, double *allocs)
     return a.median / b.median;
 }
 
+/* ---- batched matmul, 32 of 64×64 · 64×64, against a dgemm loop ---- */
+
+#define BMM_BATCH 32
+#define BMM_N 64
+#define BMM_SIZE ((size_t)BMM_BATCH * BMM_N * BMM_N)
+
+typedef struct bmm_graph {
+    bp_graph *g;
+    bp_node *a, *b, *c;
+    bp_matrix seed;
+} bmm_graph;
+
+static int bmm_graph_step(void *ctx)
+{
+    bmm_graph *c = ctx;
+    bp_zero_grad(c->g);
+    return bp_forward(c->g, c->c) != BP_OK || bp_backward(c->g, c->c, &c->seed) != BP_OK;
+}
+
+/* The same work by hand: C_i = A_i·B_i, then dA_i += G_i·B_iᵀ and
+ * dB_i += A_iᵀ·G_i into zeroed gradients, one cblas_dgemm each. */
+typedef struct bmm_hand {
+    const double *a, *b, *g;
+    double *c, *da, *db;
+} bmm_hand;
+
+static int bmm_hand_step(void *ctx)
+{
+    bmm_hand *h = ctx;
+    const int n = BMM_N;
+    const size_t mat = (size_t)BMM_N * BMM_N;
+
+    memset(h->da, 0, BMM_SIZE * sizeof *h->da);
+    memset(h->db, 0, BMM_SIZE * sizeof *h->db);
+    for (size_t i = 0; i < BMM_BATCH; i++)
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0, h->a + i * mat, n,
+                    h->b + i * mat, n, 0.0, h->c + i * mat, n);
+    for (size_t i = 0; i < BMM_BATCH; i++) {
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, n, 1.0, h->g + i * mat, n,
+                    h->b + i * mat, n, 1.0, h->da + i * mat, n);
+        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, n, n, 1.0, h->a + i * mat, n,
+                    h->g + i * mat, n, 1.0, h->db + i * mat, n);
+    }
+    return 0;
+}
+
+static double max_diff(const double *x, const double *y, size_t n)
+{
+    double d = 0.0;
+    for (size_t k = 0; k < n; k++)
+        d = fmax(d, fabs(x[k] - y[k]));
+    return d;
+}
+
+static double bench_bmm(const options *opt)
+{
+    const bp_shape shape = {3, {BMM_BATCH, BMM_N, BMM_N}};
+    double *in = xmalloc(3 * BMM_SIZE * sizeof *in), *out = xmalloc(3 * BMM_SIZE * sizeof *out);
+    bp_rng state;
+    bmm_graph gr;
+    bmm_hand hand = {in, in + BMM_SIZE, in + 2 * BMM_SIZE, out, out + BMM_SIZE, out + 2 * BMM_SIZE};
+    bp_matrix am = {BMM_BATCH * BMM_N, BMM_N, in}, bm = {BMM_BATCH * BMM_N, BMM_N, in + BMM_SIZE};
+    timed a = {.label = "bp_matmul on 32x64x64 params", .step = bmm_graph_step, .ctx = &gr};
+    timed b = {.label = "hand-written cblas_dgemm loop", .step = bmm_hand_step, .ctx = &hand};
+    plan p = {.blocks = opt->quick ? 6 : 20, .per_block = opt->quick ? 3 : 5, .reps = 1};
+    double diff, ratio;
+
+    printf("\n== batched matmul 32 x (64x64 . 64x64), forward + backward (seeded) ==\n");
+    bp_rng_seed(&state, 13);
+    uniform(in, 3 * BMM_SIZE, &state, -1.0, 1.0);
+    gr.g = bp_graph_new();
+    gr.a = bp_param_nd(gr.g, &shape, "a");
+    gr.b = bp_param_nd(gr.g, &shape, "b");
+    gr.c = bp_matmul(gr.g, gr.a, gr.b);
+    gr.seed = (bp_matrix){BMM_BATCH * BMM_N, BMM_N, in + 2 * BMM_SIZE};
+    if (bp_graph_status(gr.g) != BP_OK || bp_node_set_value(gr.a, &am) != BP_OK ||
+        bp_node_set_value(gr.b, &bm) != BP_OK || bmm_graph_step(&gr))
+        die_graph(gr.g, "batched matmul");
+    bmm_hand_step(&hand);
+    diff = fmax(max_diff(bp_node_value(gr.c)->data, hand.c, BMM_SIZE),
+                fmax(max_diff(bp_node_grad(gr.a)->data, hand.da, BMM_SIZE),
+                     max_diff(bp_node_grad(gr.b)->data, hand.db, BMM_SIZE)));
+    printf("  C, dA, dB bpgraph vs hand-written: max |diff| %.3g\n", diff);
+    time_pair(&a, &b, &p);
+    print_timed(&a);
+    print_timed(&b);
+    ratio = a.median / b.median;
+    printf("  ratio bpgraph / hand-written: %.3f\n", ratio);
+    printf("  target bmm      <= 1.10x hand-written: %s\n", verdict(ratio <= 1.10));
+    json_num("bmm_bpgraph_us", a.median);
+    json_num("bmm_hand_us", b.median);
+    bp_graph_free(gr.g);
+    free(a.samples);
+    free(b.samples);
+    free(in);
+    free(out);
+    return ratio;
+}
+
 /* ---- mnist with 1 vs 2 OpenBLAS threads ---- */
 
 static void one_thread(void *ctx)
@@ -1018,7 +1117,8 @@ static void usage(void)
            "  --gradcheck PATH the checker to time (default tools/gradcheck)\n"
            "  --json FILE      also write the medians and ratios to FILE\n"
            "  --only NAME      run one workload and stop (for a profiler): seed,\n"
-           "                   weather, weather-two-ops, weather-tuned, mnist, softmax\n"
+           "                   weather, weather-two-ops, weather-tuned, mnist, softmax,\n"
+           "                   bmm\n"
            "  -h, --help       this text\n"
            "  --version        the version and licence\n"
            "Options take their value as '--data FILE' or '--data=FILE'.\n"
@@ -1043,7 +1143,7 @@ static int parse_args(int argc, char **argv, options *opt)
         {NULL, 0, NULL, 0},
     };
     static const char *const only_names[] = {"seed", "weather", "weather-two-ops",
-                                             "weather-tuned", "mnist", "softmax"};
+                                             "weather-tuned", "mnist", "softmax", "bmm"};
     const char *env = getenv("BP_WEATHER_CSV");
     int c;
 
@@ -1068,7 +1168,7 @@ static int parse_args(int argc, char **argv, options *opt)
             i++;
         if (i == sizeof only_names / sizeof only_names[0])
             return cli_usage_error("--only takes seed, weather, weather-two-ops, weather-tuned, "
-                                   "mnist or softmax, not '%s'", opt->only);
+                                   "mnist, softmax or bmm, not '%s'", opt->only);
     }
     /* A table that was named must be there; only the default may be
      * absent, and then the data is synthetic (and says so). */
@@ -1091,7 +1191,7 @@ int main(int argc, char **argv)
     result r[N_WORK];
     peak_mem mem[N_WORK];
     bench_data data;
-    double softmax_ratio, softmax_allocs, unfused_ratio = 0.0, tuned_ratio = 0.0;
+    double softmax_ratio, softmax_allocs, unfused_ratio = 0.0, tuned_ratio = 0.0, bmm_ratio;
     struct rusage ru;
     int rc = parse_args(argc, argv, &opt);
 
@@ -1146,6 +1246,8 @@ int main(int argc, char **argv)
                                     0, 1, "weather_tuned_ratio", &opt);
     if (opt.only && strcmp(opt.only, "softmax") == 0)
         bench_softmax(&opt, &softmax_allocs);
+    if (opt.only && strcmp(opt.only, "bmm") == 0)
+        bench_bmm(&opt);
     if (opt.only) {
         json_close();
         for (int i = 0; i < N_WORK; i++)
@@ -1154,6 +1256,7 @@ int main(int argc, char **argv)
         return 0;
     }
     softmax_ratio = bench_softmax(&opt, &softmax_allocs);
+    bmm_ratio = bench_bmm(&opt);
     bench_threads(&w[MNIST], &opt);
     bench_gradcheck(&opt);
 
@@ -1188,6 +1291,8 @@ int main(int argc, char **argv)
     }
     printf("  %-44s %s (%.3fx)\n", "softmax staged <= 2x fused", tally(softmax_ratio <= 2.0),
            softmax_ratio);
+    printf("  %-44s %s (%.3fx)\n", "batched matmul <= 1.10x dgemm loop", tally(bmm_ratio <= 1.10),
+           bmm_ratio);
     {
         int zero = softmax_allocs == 0.0;
         for (int i = 0; i < N_WORK; i++)

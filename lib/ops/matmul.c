@@ -1,33 +1,124 @@
 /* SPDX-License-Identifier: MIT */
-/* Matrix products on CBLAS: matmul, transpose, dense (x·W + b) and
- * dense_relu (relu(x·W + b), fused); and the transpose the linear-algebra
- * ops use to hand row-major data to LAPACK. */
+/* Matrix products on CBLAS: matmul (batched over leading dims, which
+ * broadcast), transpose (of the last two axes), dense (x·W + b) and
+ * dense_relu (relu(x·W + b), fused) over x's leading dims. */
 #include "kernels.h"
 
 #include <string.h>
 
+/* An operand as a stack of matrices: rank 1 reads as its matrix view, a
+ * 1×n row, as before tensors. */
+static bp_shape as_stack(const bp_shape *s)
+{
+    return s->rank >= 2 ? *s : (bp_shape){2, {1, s->dim[0]}};
+}
+
+/* The batch dims of a stack (all but the last two), as a shape. */
+static bp_shape batch_dims(const bp_shape *s)
+{
+    bp_shape b = {s->rank - 2, {0}};
+
+    for (size_t d = 0; d < b.rank; d++)
+        b.dim[d] = s->dim[d];
+    return b;
+}
+
+/* Batch dim d of out (nb of them) as stack s has it: 1 where s has fewer. */
+static size_t batch_dim(const bp_shape *s, size_t nb, size_t d)
+{
+    return d + s->rank - 2 < nb ? 1 : s->dim[d + s->rank - 2 - nb];
+}
+
+/* Number of matrices in stack s. */
+static size_t batch_count(const bp_shape *s)
+{
+    size_t count = 1;
+
+    for (size_t d = 0; d + 2 < s->rank; d++)
+        count *= s->dim[d];
+    return count;
+}
+
+/*
+ * matmul: A (..., m, k) · B (..., k, n) → (..., m, n), the batch dims
+ * broadcast as numpy's do.  When B is one matrix (rank 2, or batch dims
+ * all 1), A's batch dims fold into its rows: one dgemm, the 2-D path.
+ * Otherwise one dgemm per output matrix, reading the matrices of A and B
+ * that broadcasting pairs with it.
+ */
 static bp_status matmul_shape(bp_op_args *a)
 {
-    const bp_matrix *A = a->in[0], *B = a->in[1];
+    const bp_shape sa = as_stack(a->in_shape[0]), sb = as_stack(a->in_shape[1]);
+    const size_t nb = (sa.rank > sb.rank ? sa.rank : sb.rank) - 2;
+    const size_t m = sa.dim[sa.rank - 2], k = sa.dim[sa.rank - 1], n = sb.dim[sb.rank - 1];
+    bp_shape out = {nb + 2, {0}};
+    char s1[BPI_SHAPE_STR], s2[BPI_SHAPE_STR];
 
-    if (A->cols != B->rows)
-        return bp_op_fail(a, BP_EDIM, "inner dimensions differ (%zux%zu · %zux%zu)",
-                          A->rows, A->cols, B->rows, B->cols);
-    if (!bpi_fits_int(A->rows) || !bpi_fits_int(A->cols) || !bpi_fits_int(B->cols))
-        return bp_op_fail(a, BP_EDIM, "dimensions too large for BLAS (%zux%zu · %zux%zu)",
-                          A->rows, A->cols, B->rows, B->cols);
-    a->out->rows = A->rows;
-    a->out->cols = B->cols;
+    if (k != sb.dim[sb.rank - 2])
+        return bp_op_fail(a, BP_EDIM, "inner dimensions differ (%s · %s)",
+                          bpi_shape_str(&sa, s1, sizeof s1), bpi_shape_str(&sb, s2, sizeof s2));
+    for (size_t d = 0; d < nb; d++) {
+        const size_t da = batch_dim(&sa, nb, d), db = batch_dim(&sb, nb, d);
+
+        if (da != db && da != 1 && db != 1) {
+            const bp_shape ba = batch_dims(&sa), bb = batch_dims(&sb);
+
+            return bp_op_fail(a, BP_EDIM, "batch dims %s and %s do not broadcast",
+                              bpi_shape_str(&ba, s1, sizeof s1), bpi_shape_str(&bb, s2, sizeof s2));
+        }
+        out.dim[d] = da == 1 ? db : da;
+    }
+    /* A->rows: the folded path's m */
+    if (!bpi_fits_int(a->in[0]->rows) || !bpi_fits_int(k) || !bpi_fits_int(n))
+        return bp_op_fail(a, BP_EDIM, "dimensions too large for BLAS (%s · %s)",
+                          bpi_shape_str(&sa, s1, sizeof s1), bpi_shape_str(&sb, s2, sizeof s2));
+    out.dim[nb] = m;
+    out.dim[nb + 1] = n;
+    *a->out_shape = out;
     return BP_OK;
+}
+
+/* The matrix of stack s that output matrix i (of out's batch dims) reads:
+ * a broadcast dim repeats index 0.  *first: i is the first output matrix
+ * to read it (its broadcast coordinates are all 0). */
+static size_t matrix_of(const bp_shape *s, const bp_shape *out, size_t i, int *first)
+{
+    const size_t nb = out->rank - 2;
+    size_t index = 0, stride = 1;
+
+    *first = 1;
+    for (size_t d = nb; d-- > 0;) {
+        const size_t c = i % out->dim[d], sd = batch_dim(s, nb, d);
+
+        i /= out->dim[d];
+        if (sd == 1)
+            *first &= c == 0;
+        else
+            index += c * stride;
+        stride *= sd;
+    }
+    return index;
 }
 
 static bp_status matmul_forward(bp_op_args *a)
 {
     const bp_matrix *A = a->in[0], *B = a->in[1];
-    int m = (int)A->rows, k = (int)A->cols, n = (int)B->cols;
+    const bp_shape sa = as_stack(a->in_shape[0]), sb = as_stack(a->in_shape[1]);
+    const size_t m = sa.dim[sa.rank - 2], k = A->cols, n = B->cols;
 
-    /* C = A·B */
-    bpi_gemm(0, 0, m, n, k, 1.0, A->data, k, B->data, n, 0.0, a->out->data, n);
+    if (batch_count(&sb) == 1) { /* C = A·B, A's batch dims folded into rows */
+        bpi_gemm(0, 0, (int)A->rows, (int)n, (int)k, 1.0, A->data, (int)k, B->data, (int)n,
+                 0.0, a->out->data, (int)n);
+        return BP_OK;
+    }
+    for (size_t i = 0; i < a->out->rows / m; i++) { /* C_i = A_ia·B_ib */
+        int first;
+        const size_t ia = matrix_of(&sa, a->out_shape, i, &first);
+        const size_t ib = matrix_of(&sb, a->out_shape, i, &first);
+
+        bpi_gemm(0, 0, (int)m, (int)n, (int)k, 1.0, A->data + ia * m * k, (int)k,
+                 B->data + ib * k * n, (int)n, 0.0, a->out->data + i * m * n, (int)n);
+    }
     return BP_OK;
 }
 
@@ -51,18 +142,41 @@ static void matmul_grads(const bp_op_args *a)
 
 static bp_status matmul_backward(bp_op_args *a)
 {
-    matmul_grads(a);
+    const bp_matrix *A = a->in[0], *B = a->in[1], *G = a->dout;
+    const bp_shape sa = as_stack(a->in_shape[0]), sb = as_stack(a->in_shape[1]);
+    const size_t m = sa.dim[sa.rank - 2], k = A->cols, n = B->cols;
+
+    if (batch_count(&sb) == 1) {
+        matmul_grads(a);
+        return BP_OK;
+    }
+    /* Per output matrix; a matrix broadcast to several sums their
+     * gradients: the first assigns when fresh, the others add. */
+    for (size_t i = 0; i < G->rows / m; i++) {
+        int first_a, first_b;
+        const size_t ia = matrix_of(&sa, a->out_shape, i, &first_a);
+        const size_t ib = matrix_of(&sb, a->out_shape, i, &first_b);
+        const double *Ai = A->data + ia * m * k, *Bi = B->data + ib * k * n;
+        const double *Gi = G->data + i * m * n;
+
+        if (a->din[0]) /* dA_ia += G_i·B_ibᵀ  (m×n · n×k) */
+            bpi_gemm(0, 1, (int)m, (int)k, (int)n, 1.0, Gi, (int)n, Bi, (int)n,
+                     first_a ? beta(a, 0) : 1.0, a->din[0]->data + ia * m * k, (int)k);
+        if (a->din[1]) /* dB_ib += A_iaᵀ·G_i  (k×m · m×n) */
+            bpi_gemm(1, 0, (int)k, (int)n, (int)m, 1.0, Ai, (int)k, Gi, (int)n,
+                     first_b ? beta(a, 1) : 1.0, a->din[1]->data + ib * k * n, (int)n);
+    }
     return BP_OK;
 }
 
 const bp_op bpi_op_matmul = {
     .name = "matmul",
-    .doc = "A·B: (m×k)·(k×n) → m×n, on BLAS (dgemm; dgemv when a side is 1)",
+    .doc = "A·B: (…×m×k)·(…×k×n) → …×m×n, batch dims broadcast; on BLAS (dgemm; dgemv when a side is 1)",
     .n_in = 2,
     .shape = matmul_shape,
     .forward = matmul_forward,
     .backward = matmul_backward,
-    .flags = BP_OP_ASSIGN_FRESH | BP_OP_BWD_NO_OUT,
+    .flags = BP_OP_TENSORS | BP_OP_ASSIGN_FRESH | BP_OP_BWD_NO_OUT,
     .linear = 3u,
 };
 
@@ -71,43 +185,60 @@ bp_node *bp_matmul(bp_graph *g, bp_node *a, bp_node *b)
     return bpi_apply2(g, &bpi_op_matmul, a, b);
 }
 
+/* transpose swaps the last two axes: a stack of m×n matrices (rank 1 and
+ * 2 read as one matrix, their view) becomes a stack of n×m. */
 static bp_status transpose_shape(bp_op_args *a)
 {
-    a->out->rows = a->in[0]->cols;
-    a->out->cols = a->in[0]->rows;
+    const bp_shape *s = a->in_shape[0];
+    bp_shape out = s->rank > 2 ? *s : (bp_shape){2, {a->in[0]->rows, a->in[0]->cols}};
+
+    out.dim[out.rank - 2] = a->in[0]->cols;
+    out.dim[out.rank - 1] = s->rank > 2 ? s->dim[s->rank - 2] : a->in[0]->rows;
+    *a->out_shape = out;
     return BP_OK;
+}
+
+/* The rows of each matrix transpose swaps: the last dim but one. */
+static size_t transpose_rows(const bp_op_args *a)
+{
+    const bp_shape *s = a->in_shape[0];
+
+    return s->rank > 2 ? s->dim[s->rank - 2] : a->in[0]->rows;
 }
 
 static bp_status transpose_forward(bp_op_args *a)
 {
     const bp_matrix *A = a->in[0];
-    double *out = a->out->data;
+    const size_t m = transpose_rows(a), n = A->cols;
 
-    bpi_transpose_into(A->data, A->rows, A->cols, out);
+    for (size_t i = 0; i < A->rows / m; i++)
+        bpi_transpose_into(A->data + i * m * n, m, n, a->out->data + i * m * n);
     return BP_OK;
 }
 
 static bp_status transpose_backward(bp_op_args *a)
 {
-    const bp_matrix *G = a->dout;   /* n×m */
-    bp_matrix *dA = a->din[0];      /* m×n */
+    const size_t m = transpose_rows(a), n = a->in[0]->cols;
+    const double *G = a->dout->data;   /* matrices of n×m */
+    bp_matrix *dA = a->din[0];         /* matrices of m×n */
 
-    /* dA += Gᵀ */
+    /* dA_b += G_bᵀ */
     if (dA)
-        for (size_t i = 0; i < dA->rows; i++)
-            for (size_t j = 0; j < dA->cols; j++)
-                dA->data[i * dA->cols + j] += G->data[j * G->cols + i];
+        for (size_t b = 0; b < dA->rows / m; b++)
+            for (size_t i = 0; i < m; i++)
+                for (size_t j = 0; j < n; j++)
+                    dA->data[(b * m + i) * n + j] += G[(b * n + j) * m + i];
     return BP_OK;
 }
 
 const bp_op bpi_op_transpose = {
     .name = "transpose",
-    .doc = "Aᵀ: m×n → n×m",
+    .doc = "Aᵀ: m×n → n×m; of rank 3 or 4, swaps the last two axes",
     .n_in = 1,
     .shape = transpose_shape,
     .forward = transpose_forward,
     .backward = transpose_backward,
-    .flags = BP_OP_BWD_NO_OUT,
+    .flags = BP_OP_TENSORS | BP_OP_BWD_NO_OUT,
     .linear = 1u,
 };
 
@@ -116,18 +247,24 @@ bp_node *bp_transpose(bp_graph *g, bp_node *a)
     return bpi_apply1(g, &bpi_op_transpose, a, NULL);
 }
 
+/* dense: x (..., k) · W (k×n) + b (n or 1×n) → (..., n), x's leading dims
+ * folded into rows; x of rank 1 or 2 gives a matrix, as before tensors. */
 static bp_status dense_shape(bp_op_args *a)
 {
     const bp_matrix *x = a->in[0], *W = a->in[1], *b = a->in[2];
+    const bp_shape *xs = a->in_shape[0], *ws = a->in_shape[1], *bs = a->in_shape[2];
+    bp_shape out = xs->rank > 2 ? *xs : (bp_shape){2, {x->rows, x->cols}};
+    char s1[BPI_SHAPE_STR], s2[BPI_SHAPE_STR], s3[BPI_SHAPE_STR];
 
-    if (x->cols != W->rows || b->rows != 1 || b->cols != W->cols)
-        return bp_op_fail(a, BP_EDIM, "expects x (m×k), W (k×n), b (1×n); given %zux%zu, %zux%zu, %zux%zu",
-                          x->rows, x->cols, W->rows, W->cols, b->rows, b->cols);
+    if (ws->rank > 2 || bs->rank > 2 || x->cols != W->rows || b->rows != 1 || b->cols != W->cols)
+        return bp_op_fail(a, BP_EDIM, "expects x (…×k), W (k×n), b (n or 1×n); given %s, %s, %s",
+                          bpi_shape_str(xs, s1, sizeof s1), bpi_shape_str(ws, s2, sizeof s2),
+                          bpi_shape_str(bs, s3, sizeof s3));
     if (!bpi_fits_int(x->rows) || !bpi_fits_int(x->cols) || !bpi_fits_int(W->cols))
-        return bp_op_fail(a, BP_EDIM, "dimensions too large for BLAS (%zux%zu · %zux%zu)",
-                          x->rows, x->cols, W->rows, W->cols);
-    a->out->rows = x->rows;
-    a->out->cols = W->cols;
+        return bp_op_fail(a, BP_EDIM, "dimensions too large for BLAS (%s · %s)",
+                          bpi_shape_str(xs, s1, sizeof s1), bpi_shape_str(ws, s2, sizeof s2));
+    out.dim[out.rank - 1] = W->cols;
+    *a->out_shape = out;
     return BP_OK;
 }
 
@@ -175,12 +312,12 @@ static bp_status dense_backward(bp_op_args *a)
 
 const bp_op bpi_op_dense = {
     .name = "dense",
-    .doc = "x·W + b: (m×k)·(k×n) + (1×n) → m×n, fused",
+    .doc = "x·W + b: (…×k)·(k×n) + (1×n) → …×n, fused",
     .n_in = 3,
     .shape = dense_shape,
     .forward = dense_forward,
     .backward = dense_backward,
-    .flags = BP_OP_ASSIGN_FRESH | BP_OP_BWD_NO_OUT,
+    .flags = BP_OP_TENSORS | BP_OP_ASSIGN_FRESH | BP_OP_BWD_NO_OUT,
     .linear = 7u,
 };
 
@@ -218,7 +355,7 @@ static bp_status dense_relu_shape(bp_op_args *a)
         return st;
     /* dZ for one block: the gradient before the relu.  In in-place mode it
      * goes over the block's dY instead, which nothing reads afterwards. */
-    a->n_work = a->dout_writable ? 0 : block_rows(a->out->rows) * a->out->cols;
+    a->n_work = a->dout_writable ? 0 : block_rows(a->in[0]->rows) * a->in[1]->cols;
     return BP_OK;
 }
 
@@ -294,7 +431,7 @@ const bp_op bpi_op_dense_relu = {
     .shape = dense_relu_shape,
     .forward = dense_relu_forward,
     .backward = dense_relu_backward,
-    .flags = BP_OP_ASSIGN_FRESH,
+    .flags = BP_OP_TENSORS | BP_OP_ASSIGN_FRESH,
 };
 
 bp_node *bp_dense_relu(bp_graph *g, bp_node *x, bp_node *w, bp_node *b)
