@@ -130,35 +130,6 @@ START_TEST(dot_subgraph_and_escaping)
 }
 END_TEST
 
-/* y = 2.5·x on any shape, as a user declares a tensor op. */
-static bp_status twice_shape(bp_op_args *a)
-{
-    *a->out_shape = *a->in_shape[0];
-    return BP_OK;
-}
-
-static bp_status twice_forward(bp_op_args *a)
-{
-    for (size_t k = 0; k < a->out->rows * a->out->cols; k++)
-        a->out->data[k] = 2.5 * a->in[0]->data[k];
-    return BP_OK;
-}
-
-static bp_status twice_backward(bp_op_args *a)
-{
-    /* dx += 2.5·dy */
-    if (a->din[0])
-        for (size_t k = 0; k < a->dout->rows * a->dout->cols; k++)
-            a->din[0]->data[k] += 2.5 * a->dout->data[k];
-    return BP_OK;
-}
-
-static const bp_op twice_op = {
-    .name = "twice", .doc = "2.5·a, any shape", .n_in = 1,
-    .shape = twice_shape, .forward = twice_forward, .backward = twice_backward,
-    .flags = BP_OP_TENSORS, .domain = {{.kind = BP_DOMAIN_REAL}},
-};
-
 /* Tensor nodes and edges are labelled with their full shapes, not their
  * matrix views (224x64, 1x5). */
 START_TEST(dot_labels_full_shapes)
@@ -167,18 +138,18 @@ START_TEST(dot_labels_full_shapes)
     bp_node *x = bp_input_nd(g, &(bp_shape){3, {32, 7, 64}}, "x");
     bp_node *w = bp_param_nd(g, &(bp_shape){1, {5}}, "w");
     bp_node *v = bp_param_nd(g, &(bp_shape){4, {2, 1, 3, 4}}, "v");
-    bp_node *y = bp_apply(g, &twice_op, 1, &x, NULL);
+    bp_node *y = bp_scale(g, x, 2.5);
     char *s;
 
-    ck_assert_ptr_nonnull(bp_apply(g, &twice_op, 1, &w, NULL));
-    ck_assert_ptr_nonnull(bp_apply(g, &twice_op, 1, &v, NULL));
+    ck_assert_ptr_nonnull(bp_scale(g, w, 2.5));
+    ck_assert_ptr_nonnull(bp_scale(g, v, 2.5));
     ck_assert_int_eq(bp_node_set_name(y, "y"), BP_OK);
     ck_assert_int_eq(bp_graph_status(g), BP_OK);
     s = dot_string(g, NULL, 0);
     assert_has(s, "n0 [label=\"x\\ninput\\n32x7x64\"");
     assert_has(s, "n1 [label=\"w\\nparam\\n5\"");
     assert_has(s, "n2 [label=\"v\\nparam\\n2x1x3x4\"");
-    assert_has(s, "n3 [label=\"y\\ntwice\\n32x7x64\"");
+    assert_has(s, "n3 [label=\"y\\nscale\\n32x7x64\"");
     assert_has(s, "n0 -> n3 [label=\"32x7x64\"]");
     assert_has(s, "n1 -> n4 [label=\"5\"]");
     assert_has(s, "n2 -> n5 [label=\"2x1x3x4\"]");
