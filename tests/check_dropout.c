@@ -420,12 +420,18 @@ START_TEST(gradcheck_graph_holds_masks_and_leaves_the_generator)
     bp_graph_free(a.g);
     bp_graph_free(twin.g);
 
-    /* a graph not yet run: the check draws its masks once */
+    /* a graph not yet run: the check draws its masks once, and gives the
+     * generator back, so the next forward draws the twin's first mask */
     a = make_net();
+    twin = make_net();
     ck_assert_int_eq(bp_gradcheck_graph(a.g, a.loss, NULL, &rep), BP_OK);
     ck_assert_msg(rep.result == BP_CHECK_PASS, "%s %s", rep.diagnosis, rep.message);
     bp_check_report_clear(&rep);
+    ck_assert_int_eq(bp_forward(a.g, a.loss), BP_OK);
+    ck_assert_int_eq(bp_forward(twin.g, twin.loss), BP_OK);
+    ck_assert_mem_eq(bp_node_value(a.drop)->data, bp_node_value(twin.drop)->data, sizeof before);
     bp_graph_free(a.g);
+    bp_graph_free(twin.g);
 }
 END_TEST
 
