@@ -134,8 +134,10 @@ static bp_status forward_node(bp_node *n)
     n->dout_writable = g->inplace && !(n->op->flags & BP_OP_INPLACE);
     n->training = g->training;
     st = bpi_run_shape(n, "forward: ");
-    if (st != BP_OK)
+    if (st != BP_OK) {
+        n->drew = 0;   /* its mode may have changed */
         return st;
+    }
     /* A random op's draws fit only the shape, scratch and mode they were
      * drawn for; until it has drawn anew (below) it has none to reuse. */
     held = random && g->hold_draws && n->drew && n->training == old_training &&
