@@ -546,8 +546,8 @@ static int fit(run *r, model *m, FILE *info, FILE *logf)
         double t = now(), score;
         if (train_epoch(m) != 0 || ranks_agree(validate(r, m, &m->valid_metric, &score)) != 0)
             return 1;
-        /* The ranks' params agree only to rounding: rank 0's score
-         * decides for all, so that they stop at the same epoch. */
+        /* MPI does not promise every rank the same bits from a sum:
+         * rank 0's score decides for all, so that they stop together. */
         if (ranks_rank() != 0)
             score = 0;
         if (ranks_sum(m, &score, 1, &err) != BP_OK)
