@@ -30,19 +30,21 @@ static bp_node *uniform_param(bp_graph *g, size_t rows, size_t cols, const char 
     return p;
 }
 
-/* The checks every _init shares; what is the message for n_out 0. */
-static bp_status init_args_ok(bp_graph *g, const void *blk, size_t n_in, size_t n_out,
-                              const char *kind, const char *what, const bp_rng *rng)
+/* The checks every _init shares once g and the block are known: rng given,
+ * sizes not 0 (out_name says which second size), no error in g yet. */
+static bp_status init_args_ok(bp_graph *g, const char *kind, size_t n_in, size_t n_out,
+                              const char *out_name, const bp_rng *rng)
 {
-    if (!g)
-        return BP_EINVAL;
-    if (!blk || !rng || n_in == 0 || n_out == 0)
-        return bpi_fail(g, BP_EINVAL, "%s_init: %s", kind,
-                        !blk ? "no block given (NULL)"
-                        : !rng ? "no random generator given (NULL)"
-                        : n_in == 0 ? "n_in is 0"
-                                    : what);
+    if (!rng)
+        return bpi_fail(g, BP_EINVAL, "%s_init: no random generator given (NULL)", kind);
+    if (n_in == 0 || n_out == 0)
+        return bpi_fail(g, BP_EINVAL, "%s_init: %s is 0", kind, n_in == 0 ? "n_in" : out_name);
     return bp_graph_status(g);
+}
+
+static bp_status no_block(bp_graph *g, const char *stage)
+{
+    return g ? bpi_fail(g, BP_EINVAL, "%s: no block given (NULL)", stage) : BP_EINVAL;
 }
 
 bp_status bp_dense_layer_init(bp_graph *g, bp_dense_layer *l, size_t n_in, size_t n_out,
@@ -52,9 +54,10 @@ bp_status bp_dense_layer_init(bp_graph *g, bp_dense_layer *l, size_t n_in, size_
     const double bound = 1.0 / sqrt((double)n_in);
     bp_status st;
 
-    if (l)
-        l->w = l->b = NULL;
-    if ((st = init_args_ok(g, l, n_in, n_out, "dense_layer", "n_out is 0", rng)) != BP_OK)
+    if (!g || !l)
+        return no_block(g, "dense_layer_init");
+    l->w = l->b = NULL;
+    if ((st = init_args_ok(g, "dense_layer", n_in, n_out, "n_out", rng)) != BP_OK)
         return st;
     l->w = uniform_param(g, n_in, n_out, prefix, "w", bound, rng);
     l->b = uniform_param(g, 1, n_out, prefix, "b", bound, rng);
@@ -70,9 +73,10 @@ bp_status bp_rnn_cell_init(bp_graph *g, bp_rnn_cell *c, size_t n_in, size_t n_hi
     const double bound = 1.0 / sqrt((double)n_hidden);
     bp_status st;
 
-    if (c)
-        c->w_x = c->w_h = c->b = NULL;
-    if ((st = init_args_ok(g, c, n_in, n_hidden, "rnn_cell", "n_hidden is 0", rng)) != BP_OK)
+    if (!g || !c)
+        return no_block(g, "rnn_cell_init");
+    c->w_x = c->w_h = c->b = NULL;
+    if ((st = init_args_ok(g, "rnn_cell", n_in, n_hidden, "n_hidden", rng)) != BP_OK)
         return st;
     c->w_x = uniform_param(g, n_in, n_hidden, prefix, "w_x", bound, rng);
     c->w_h = uniform_param(g, n_hidden, n_hidden, prefix, "w_h", bound, rng);
@@ -89,9 +93,10 @@ bp_status bp_gru_cell_init(bp_graph *g, bp_gru_cell *c, size_t n_in, size_t n_hi
     const double bound = 1.0 / sqrt((double)n_hidden);
     bp_status st;
 
-    if (c)
-        c->w_x = c->w_h = c->b_x = c->b_h = NULL;
-    if ((st = init_args_ok(g, c, n_in, n_hidden, "gru_cell", "n_hidden is 0", rng)) != BP_OK)
+    if (!g || !c)
+        return no_block(g, "gru_cell_init");
+    c->w_x = c->w_h = c->b_x = c->b_h = NULL;
+    if ((st = init_args_ok(g, "gru_cell", n_in, n_hidden, "n_hidden", rng)) != BP_OK)
         return st;
     if (n_hidden > SIZE_MAX / 3)
         return bpi_fail(g, BP_ENOMEM, "gru_cell_init: 3 x n_hidden (%zu) overflows", n_hidden);
@@ -104,18 +109,11 @@ bp_status bp_gru_cell_init(bp_graph *g, bp_gru_cell *c, size_t n_in, size_t n_hi
     return bp_graph_status(g);
 }
 
-/* The checks every _apply shares: g usable, the block's params made in g
- * (params[0..n)), and x given.  A NULL x after an earlier failure is passed
- * on quietly, as the ops do. */
-static int apply_args_ok(bp_graph *g, const char *kind, const void *blk, bp_node *const *params,
-                         size_t n, const bp_node *x)
+/* The checks every _apply shares once g and the block are known: the
+ * block's params made in g (params[0..n)), and x given. */
+static int apply_args_ok(bp_graph *g, const char *kind, bp_node *const *params, size_t n,
+                         const bp_node *x)
 {
-    if (!g || bp_graph_status(g) != BP_OK)
-        return 0;
-    if (!blk) {
-        bpi_fail(g, BP_EINVAL, "%s: no block given (NULL)", kind);
-        return 0;
-    }
     for (size_t i = 0; i < n; i++)
         if (!params[i] || params[i]->graph != g) {
             bpi_fail(g, BP_EINVAL, "%s: the block's params %s", kind,
@@ -124,6 +122,19 @@ static int apply_args_ok(bp_graph *g, const char *kind, const void *blk, bp_node
         }
     if (!x || x->graph != g) {
         bpi_fail(g, BP_EINVAL, "%s: input x %s", kind, x ? "belongs to another graph" : "is NULL");
+        return 0;
+    }
+    return 1;
+}
+
+/* g usable (a graph holding an error passes it on quietly, as the ops do)
+ * and a block given. */
+static int graph_and_block_ok(bp_graph *g, const void *blk, const char *kind)
+{
+    if (!g || bp_graph_status(g) != BP_OK)
+        return 0;
+    if (!blk) {
+        no_block(g, kind);
         return 0;
     }
     return 1;
@@ -158,11 +169,11 @@ static int cell_inputs_ok(bp_graph *g, const char *kind, const bp_node *x, const
 
 bp_node *bp_dense_layer_apply(bp_graph *g, const bp_dense_layer *l, bp_node *x)
 {
-    bp_node *const params[2] = {l ? l->w : NULL, l ? l->b : NULL};
     size_t n_in;
     char xs[BPI_SHAPE_STR];
 
-    if (!apply_args_ok(g, "dense_layer", l, params, 2, x))
+    if (!graph_and_block_ok(g, l, "dense_layer") ||
+        !apply_args_ok(g, "dense_layer", (bp_node *const[2]){l->w, l->b}, 2, x))
         return NULL;
     n_in = l->w->shape.dim[0];
     if (x->shape.dim[x->shape.rank - 1] != n_in) {
@@ -175,10 +186,10 @@ bp_node *bp_dense_layer_apply(bp_graph *g, const bp_dense_layer *l, bp_node *x)
 
 bp_node *bp_rnn_cell_apply(bp_graph *g, const bp_rnn_cell *c, bp_node *x, bp_node *h)
 {
-    bp_node *const params[3] = {c ? c->w_x : NULL, c ? c->w_h : NULL, c ? c->b : NULL};
     bp_node *pre;
 
-    if (!apply_args_ok(g, "rnn_cell", c, params, 3, x) ||
+    if (!graph_and_block_ok(g, c, "rnn_cell") ||
+        !apply_args_ok(g, "rnn_cell", (bp_node *const[3]){c->w_x, c->w_h, c->b}, 3, x) ||
         !cell_inputs_ok(g, "rnn_cell", x, h, c->w_x->shape.dim[0], c->w_h->shape.dim[0]))
         return NULL;
     pre = bp_dense(g, x, c->w_x, c->b);   /* x·W_x + b */
@@ -189,12 +200,11 @@ bp_node *bp_rnn_cell_apply(bp_graph *g, const bp_rnn_cell *c, bp_node *x, bp_nod
 
 bp_node *bp_gru_cell_apply(bp_graph *g, const bp_gru_cell *c, bp_node *x, bp_node *h)
 {
-    bp_node *const params[4] = {c ? c->w_x : NULL, c ? c->w_h : NULL, c ? c->b_x : NULL,
-                                c ? c->b_h : NULL};
     bp_node *a, *hw, *rz, *r, *z, *n;
     size_t nh;
 
-    if (!apply_args_ok(g, "gru_cell", c, params, 4, x) ||
+    if (!graph_and_block_ok(g, c, "gru_cell") ||
+        !apply_args_ok(g, "gru_cell", (bp_node *const[4]){c->w_x, c->w_h, c->b_x, c->b_h}, 4, x) ||
         !cell_inputs_ok(g, "gru_cell", x, h, c->w_x->shape.dim[0], c->w_h->shape.dim[0]))
         return NULL;
     nh = c->w_h->shape.dim[0];
