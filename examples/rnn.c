@@ -9,6 +9,7 @@
  */
 #include "weather_seq.h"
 
+/* README: rnn */
 /* One RNN cell applied to the 7 days in turn, from the zero state: day t
  * is columns 3t .. 3t+2 of the window. */
 static bp_node *rnn_sequence(bp_graph *g, bp_node *x, size_t hidden, bp_rng *rng)
@@ -22,6 +23,7 @@ static bp_node *rnn_sequence(bp_graph *g, bp_node *x, size_t hidden, bp_rng *rng
         h = bp_rnn_cell_apply(g, &cell, bp_slice(g, x, 1, t * WS_FEATURES, WS_FEATURES), h);
     return h;
 }
+/* README: end */
 
 int main(int argc, char **argv)
 {

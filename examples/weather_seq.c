@@ -403,7 +403,7 @@ int ws_main(int argc, char **argv, const char *kind, const char *cell_doc, ws_se
     ws_data d;
     ws_model net = {0}, dense = {0};
     bp_error err = {0};
-    bp_rng rng;
+    bp_rng rng, dense_rng;
     FILE *log = NULL;
     double t0, net_mse, dense_mse, ls_mse, today_mse;
     size_t net_epoch = 0, dense_epoch = 0;
@@ -428,9 +428,11 @@ int ws_main(int argc, char **argv, const char *kind, const char *cell_doc, ws_se
     }
     if (log)
         fprintf(log, "epoch,train_loss,valid_mse\n");
+    /* a generator each, so that rnn and gru share the dense baseline */
     bp_rng_seed(&rng, o.seed);
+    bp_rng_seed(&dense_rng, o.seed);
     t0 = seconds();
-    if (!build(&net, sequence, &o, &rng) || !build(&dense, NULL, &o, &rng)) {
+    if (!build(&net, sequence, &o, &rng) || !build(&dense, NULL, &o, &dense_rng)) {
         fprintf(stderr, "%s: %s\n", kind, net.g ? bp_graph_message(net.g) : "out of memory");
         goto out;
     }
