@@ -81,8 +81,10 @@ static bp_status load(const char *csv, ws_data *d, bp_error *err)
     memset(d, 0, sizeof *d);
     if ((st = bp_csv_read(csv, cols, WS_FEATURES + 1, &raw, &d->n_filled, err)) != BP_OK)
         return st;
-    if (raw->rows < WS_DAYS + 2) {
-        snprintf(err->message, sizeof err->message, "%s: %zu rows, too few for windows of %d days",
+    /* every split needs a window: 15% of the windows at least one */
+    if (raw->rows < WS_DAYS + 6) {
+        snprintf(err->message, sizeof err->message,
+                 "%s: %zu rows, too few for 7 windows of %d days (one to validate, one to test)",
                  csv, raw->rows, WS_DAYS);
         bp_matrix_free(raw);
         return err->status = BP_EINVAL;
