@@ -18,7 +18,8 @@
 typedef bp_node *(*ws_sequence_fn)(bp_graph *g, bp_node *x, size_t hidden, bp_rng *rng);
 
 /* The program: options, data, the network built by sequence and trained,
- * the baselines, the report.  kind names the network ("rnn", "gru").
+ * the baselines, the report.  kind names the network ("rnn", "gru") and
+ * cell_doc says what its cell computes, for the report's heading.
  * Returns the exit status (0, 1 for an error, 2 for a usage error). */
 int ws_main(int argc, char **argv, const char *kind, const char *cell_doc, ws_sequence_fn sequence);
 
