@@ -45,6 +45,8 @@ struct bp_node {
 
     unsigned long fwd_stamp;        /* graph->fwd_stamp of its last forward */
     unsigned long bwd_stamp;        /* graph->bwd_stamp of its last backward */
+    unsigned long shape_epoch;      /* graph->shape_epoch when a forward last
+                                       ran its shape rule; 0: never */
 };
 
 struct bp_graph {
@@ -54,6 +56,10 @@ struct bp_graph {
     unsigned char *mark;            /* per-node scratch for the passes */
     unsigned long fwd_stamp;
     unsigned long bwd_stamp;
+    unsigned long shape_epoch;      /* bumped when a leaf's shape or the
+                                       in-place mode changes (from 1) */
+    unsigned long leaf_writes;      /* bumped when a leaf is given data */
+    unsigned long leaf_writes_seen; /* leaf_writes at the last forward */
     int anomaly;                    /* check every result for NaN and inf */
     int inplace;                    /* let BP_OP_INPLACE ops share buffers */
     bp_status status;

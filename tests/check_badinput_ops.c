@@ -380,6 +380,90 @@ static void check_shape_ops(const char *name)
     bp_graph_free(g);
 }
 
+/* The blocks (bpgraph/blocks.h): every argument of _init and _apply bad in
+ * turn, for the kind of block name names. */
+static void check_block(const char *name)
+{
+    const char *kind = strstr(name, "dense") ? "dense_layer" : strstr(name, "rnn") ? "rnn_cell" : "gru_cell";
+    char init_name[32], msg[96];
+    bp_graph *g = new_graph(), *other = new_graph();
+    bp_rng rng = tu_rng(3);
+    bp_dense_layer l;
+    bp_rnn_cell rc;
+    bp_gru_cell gc;
+    bp_node *x = filled_param(g, 4, 3, "x"), *h = filled_param(g, 4, 5, "h");
+    bp_node *x_wide = filled_param(g, 4, 2, "x2"), *h_short = filled_param(g, 3, 5, "h3");
+    bp_node *x3 = bp_param_nd(g, &(bp_shape){3, {2, 2, 3}}, "x3");
+    bp_node *x_other = filled_param(other, 4, 3, "xo");
+    size_t size;
+
+    snprintf(init_name, sizeof init_name, "%s_init", kind);
+#define INIT(gr, blk, a, b, r) \
+    (kind[0] == 'd' ? bp_dense_layer_init(gr, blk ? &l : NULL, a, b, "blk", r) \
+     : kind[0] == 'r' ? bp_rnn_cell_init(gr, blk ? &rc : NULL, a, b, "blk", r) \
+                      : bp_gru_cell_init(gr, blk ? &gc : NULL, a, b, "blk", r))
+#define APPLY(gr, blk, xx, hh) \
+    (kind[0] == 'd' ? bp_dense_layer_apply(gr, blk ? &l : NULL, xx) \
+     : kind[0] == 'r' ? bp_rnn_cell_apply(gr, blk ? &rc : NULL, xx, hh) \
+                      : bp_gru_cell_apply(gr, blk ? &gc : NULL, xx, hh))
+    size = bp_graph_size(g);
+    ck_assert_int_eq(INIT(NULL, 1, 3, 5, &rng), BP_EINVAL);
+    ck_assert_int_eq(INIT(g, 0, 3, 5, &rng), BP_EINVAL);
+    expect_graph_only(g, BP_EINVAL, "no block given");
+    ck_assert_int_eq(INIT(g, 1, 3, 5, NULL), BP_EINVAL);
+    expect_graph_only(g, BP_EINVAL, "no random generator");
+    ck_assert_int_eq(INIT(g, 1, 0, 5, &rng), BP_EINVAL);
+    expect_graph_only(g, BP_EINVAL, "n_in is 0");
+    ck_assert_int_eq(INIT(g, 1, 3, 0, &rng), BP_EINVAL);
+    snprintf(msg, sizeof msg, "%s: n_%s is 0", init_name, kind[0] == 'd' ? "out" : "hidden");
+    expect_graph_only(g, BP_EINVAL, msg);
+    ck_assert_int_eq(INIT(g, 1, SIZE_MAX / 2, 5, &rng), BP_ENOMEM);
+    expect_graph_only(g, BP_ENOMEM, NULL);
+    ck_assert_uint_eq(bp_graph_size(g), size);   /* nothing made */
+    /* a failed init leaves the block empty: apply refuses it */
+    ck_assert_ptr_null(APPLY(g, 1, x, h));
+    expect_graph_only(g, BP_EINVAL, "were not made");
+
+    ck_assert_int_eq(INIT(g, 1, 3, 5, &rng), BP_OK);
+    ck_assert_ptr_null(APPLY(NULL, 1, x, h));
+    ck_assert_ptr_null(APPLY(g, 0, x, h));
+    expect_graph_only(g, BP_EINVAL, "no block given");
+    ck_assert_ptr_null(APPLY(g, 1, NULL, h));
+    expect_graph_only(g, BP_EINVAL, "input x is NULL");
+    ck_assert_ptr_null(APPLY(g, 1, x_other, h));
+    expect_graph_only(g, BP_EINVAL, "input x belongs to another graph");
+    ck_assert_ptr_null(APPLY(other, 1, x_other, NULL));
+    expect_graph_only(other, BP_EINVAL, "the block's params belong to another graph");
+    ck_assert_ptr_null(APPLY(g, 1, x_wide, h));
+    expect_graph_only(g, BP_EDIM, kind[0] == 'd' ? "dense_layer: x is 4x2, want a last axis of 3 (n_in)"
+                                                 : "x is 4x2, want B x 3 (n_in)");
+    if (kind[0] == 'd') {
+        ck_assert_ptr_nonnull(APPLY(g, 1, x3, NULL));   /* any rank */
+    } else {
+        ck_assert_ptr_null(APPLY(g, 1, x3, h));
+        expect_graph_only(g, BP_EDIM, "x is 2x2x3, want B x 3");
+        ck_assert_ptr_null(APPLY(g, 1, x, h_short));
+        snprintf(msg, sizeof msg, "%s: h is 3x5, want 4x5 (x is 4x3, n_hidden 5)", kind);
+        expect_graph_only(g, BP_EDIM, msg);
+        ck_assert_ptr_null(APPLY(g, 1, x, x));
+        expect_graph_only(g, BP_EDIM, "h is 4x3, want 4x5");
+        ck_assert_ptr_null(APPLY(g, 1, x, x_other));
+        expect_graph_only(g, BP_EINVAL, "input h belongs to another graph");
+        ck_assert_ptr_nonnull(APPLY(g, 1, x, h));
+    }
+    /* a graph holding an error: NULL, and that error kept */
+    ck_assert_ptr_null(bp_matmul(g, x, x));
+    size = bp_graph_size(g);
+    ck_assert_ptr_null(APPLY(g, 1, x, NULL));
+    ck_assert_int_eq(INIT(g, 1, 3, 5, &rng), BP_EDIM);
+    expect_graph_only(g, BP_EDIM, "matmul");
+    ck_assert_uint_eq(bp_graph_size(g), size);
+#undef INIT
+#undef APPLY
+    bp_graph_free(other);
+    bp_graph_free(g);
+}
+
 /* ---- the table: this area's public functions, and the check that tries each ---- */
 
 static const struct covered covered[] = {
@@ -400,6 +484,12 @@ static const struct covered covered[] = {
     {"bp_softmax_staged", check_wrapper},
     {"bp_stack", check_shape_ops},
     {"bp_transpose_axes", check_shape_ops},
+    {"bp_dense_layer_init", check_block},
+    {"bp_dense_layer_apply", check_block},
+    {"bp_rnn_cell_init", check_block},
+    {"bp_rnn_cell_apply", check_block},
+    {"bp_gru_cell_init", check_block},
+    {"bp_gru_cell_apply", check_block},
 };
 
 const struct covered_area badinput_ops = {"ops", covered, sizeof covered / sizeof covered[0]};

@@ -126,9 +126,14 @@ static bp_status forward_node(bp_node *n)
      * may be din[0].  Fixed here, so that shape() sizes the work for the
      * backward that follows. */
     n->dout_writable = n->graph->inplace && !(n->op->flags & BP_OP_INPLACE);
-    st = bpi_run_shape(n, "forward: ");
-    if (st != BP_OK)
-        return st;
+    /* The shapes follow from the leaves' and the mode alone: while neither
+     * changed, the last forward's shape rule still holds. */
+    if (n->shape_epoch != n->graph->shape_epoch) {
+        st = bpi_run_shape(n, "forward: ");
+        if (st != BP_OK)
+            return st;
+        n->shape_epoch = n->graph->shape_epoch;
+    }
     if (n->op->flags & BP_OP_VIEW) {
         n->value.data = n->in[0]->value.data;
     } else if (n->graph->inplace && can_share(n)) {
@@ -153,8 +158,10 @@ static bp_status forward_node(bp_node *n)
 
 void bp_graph_set_inplace(bp_graph *g, int on)
 {
-    if (g)
+    if (g && g->inplace != (on != 0)) {
         g->inplace = on != 0;
+        g->shape_epoch++;   /* the ops' scratch sizes depend on it */
+    }
 }
 
 bp_status bp_forward(bp_graph *g, bp_node *out)
@@ -166,6 +173,7 @@ bp_status bp_forward(bp_graph *g, bp_node *out)
     bpi_mark_ancestors(g, out, 0);
     count_uses(g, out);
     g->fwd_stamp++;
+    g->leaf_writes_seen = g->leaf_writes;
     for (size_t i = 0; i <= out->id; i++) {
         bp_node *n = g->nodes[i];
         if (!g->mark[i])
@@ -242,7 +250,7 @@ bp_status bp_backward(bp_graph *g, bp_node *out, const bp_matrix *seed)
     if (seed && (seed->rows != out->value.rows || seed->cols != out->value.cols))
         return bpi_fail(g, BP_EDIM, "backward: seed is %zux%zu, node '%s' is %zux%zu",
                         seed->rows, seed->cols, name, out->value.rows, out->value.cols);
-    if ((st = check_forward_is_current(g, out)) != BP_OK)
+    if (g->leaf_writes != g->leaf_writes_seen && (st = check_forward_is_current(g, out)) != BP_OK)
         return st;
 
     bpi_mark_ancestors(g, out, 1);

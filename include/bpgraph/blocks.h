@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: MIT */
+/* bpgraph: Network blocks: layers built from the built-in ops.  Part of
+ * <bpgraph.h>; include that. */
+#ifndef BPGRAPH_BLOCKS_H
+#define BPGRAPH_BLOCKS_H
+
+#include "ops.h"
+#include "train.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* A block is a struct of its param nodes, made in a graph by its _init
+ * function and used by its _apply function, which builds the block's graph
+ * from the built-in ops (so bp_gradcheck_graph checks it like any graph,
+ * and a block may be applied many times, e.g. once per step of a
+ * sequence, sharing its params).
+ *
+ * bp_X_init(g, blk, <sizes>, name, rng) makes the params in g, named
+ * "<name>.<param>" (e.g. "rnn.w_x"; name NULL: the block's kind, "dense",
+ * "rnn" or "gru"), and draws them from rng as PyTorch initialises the same
+ * module: every entry uniform in ±1/sqrt(n_in) for a dense layer (weight
+ * and bias, as torch.nn.Linear), ±1/sqrt(n_hidden) for the cells (as
+ * torch.nn.RNNCell and GRUCell), params in the order of the struct, each
+ * row-major.  Returns BP_OK, or the error, also recorded in g: BP_EINVAL
+ * for a NULL g, blk or rng or a size of 0 (blk's fields are then NULL; a
+ * failure after some params were made leaves them in g), BP_ENOMEM.
+ *
+ * bp_X_apply(g, blk, inputs...) returns the block's output node, or NULL
+ * with the error in g: BP_EINVAL for a NULL g or blk, a block whose params
+ * are not g's, or a NULL input (with no error yet in g: a NULL from a
+ * failed constructor is passed on quietly, as by every op); BP_EDIM for an
+ * input whose shape does not fit the block's sizes, with the block's and
+ * the input's shapes in the message.
+ *
+ * Weights are laid out for x·W (n_in x n_out), as bp_dense takes them:
+ * PyTorch's weight is their transpose. */
+
+/* y = x·W + b: w is n_in x n_out, b 1 x n_out; x of rank 1 to 4 with last
+ * axis n_in (the leading axes are a batch), y the same with n_out. */
+typedef struct bp_dense_layer {
+    bp_node *w, *b;
+} bp_dense_layer;
+
+bp_status bp_dense_layer_init(bp_graph *g, bp_dense_layer *l, size_t n_in, size_t n_out,
+                              const char *name, bp_rng *rng);
+bp_node *bp_dense_layer_apply(bp_graph *g, const bp_dense_layer *l, bp_node *x);
+
+/* An Elman RNN cell, torch.nn.RNNCell with tanh:
+ *   h' = tanh(x·W_x + h·W_h + b)
+ * w_x is n_in x n_hidden, w_h n_hidden x n_hidden, b 1 x n_hidden (PyTorch's
+ * two biases b_ih + b_hh as one).  x is B x n_in, h is B x n_hidden, or NULL
+ * for the zero state (PyTorch's hx = None; only when g holds no error). */
+typedef struct bp_rnn_cell {
+    bp_node *w_x, *w_h, *b;
+} bp_rnn_cell;
+
+bp_status bp_rnn_cell_init(bp_graph *g, bp_rnn_cell *c, size_t n_in, size_t n_hidden,
+                           const char *name, bp_rng *rng);
+bp_node *bp_rnn_cell_apply(bp_graph *g, const bp_rnn_cell *c, bp_node *x, bp_node *h);
+
+/* A GRU cell, torch.nn.GRUCell: with the gates' columns in the order r, z, n
+ * (H = n_hidden columns each),
+ *   [a_r a_z a_n] = x·W_x + b_x        [c_r c_z c_n] = h·W_h + b_h
+ *   r = σ(a_r + c_r)    z = σ(a_z + c_z)    n = tanh(a_n + r ⊙ c_n)
+ *   h' = (1 − z) ⊙ n + z ⊙ h,   computed as n + z ⊙ (h − n).
+ * w_x is n_in x 3H, w_h H x 3H, b_x and b_h 1 x 3H (PyTorch's weight_ih,
+ * weight_hh transposed, bias_ih, bias_hh).  x is B x n_in, h is B x H, or
+ * NULL for the zero state (then c = b_h and h' = n − z ⊙ n). */
+typedef struct bp_gru_cell {
+    bp_node *w_x, *w_h, *b_x, *b_h;
+} bp_gru_cell;
+
+bp_status bp_gru_cell_init(bp_graph *g, bp_gru_cell *c, size_t n_in, size_t n_hidden,
+                           const char *name, bp_rng *rng);
+bp_node *bp_gru_cell_apply(bp_graph *g, const bp_gru_cell *c, bp_node *x, bp_node *h);
+
+/* ---- attention and the transformer block follow here ---- */
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* BPGRAPH_BLOCKS_H */
