@@ -62,5 +62,6 @@
 #include "bpgraph/check.h"
 #include "bpgraph/train.h"
 #include "bpgraph/io.h"
+#include "bpgraph/blocks.h"
 
 #endif /* BPGRAPH_H */

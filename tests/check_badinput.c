@@ -170,6 +170,7 @@ static int is_covered(const char *name)
 static const char *const public_headers[] = {
     "bpgraph.h", "bpgraph/base.h", "bpgraph/matrix.h", "bpgraph/op.h", "bpgraph/graph.h",
     "bpgraph/ops.h", "bpgraph/node.h", "bpgraph/check.h", "bpgraph/train.h", "bpgraph/io.h",
+    "bpgraph/blocks.h",
 };
 
 /* The public functions are the headers' lines that start a declaration

@@ -380,6 +380,63 @@ static void check_shape_ops(const char *name)
     bp_graph_free(g);
 }
 
+/* The attention blocks (<bpgraph/blocks.h>): each init refuses what it
+ * cannot build before making a param, each apply its inputs' shapes. */
+static void check_attention_blocks(const char *name)
+{
+    bp_graph *g = new_graph(), *other = new_graph();
+    bp_rng rng = tu_rng(1);
+    bp_attention a, blank;
+    bp_node *x = bp_input_nd(g, &(bp_shape){3, {2, 5, 8}}, "x");
+    bp_node *flat = bp_input(g, 10, 8, "flat"), *wide = bp_input_nd(g, &(bp_shape){3, {2, 5, 6}}, NULL);
+    bp_node *alien = bp_input_nd(other, &(bp_shape){3, {2, 5, 8}}, NULL);
+    char long_name[80];
+
+    (void)name;
+    memset(long_name, 'n', sizeof long_name - 1);
+    long_name[sizeof long_name - 1] = '\0';
+    memset(&blank, 0, sizeof blank);
+    ck_assert_int_eq(bp_attention_init(NULL, &a, 8, 2, "a", &rng), BP_EINVAL);
+    ck_assert_int_eq(bp_attention_init(g, NULL, 8, 2, "a", &rng), BP_EINVAL);
+    expect_graph_only(g, BP_EINVAL, "attention_init: the block is NULL");
+    ck_assert_int_eq(bp_attention_init(g, &a, 8, 2, NULL, &rng), BP_EINVAL);
+    expect_graph_only(g, BP_EINVAL, "attention_init: name is NULL");
+    ck_assert_int_eq(bp_attention_init(g, &a, 8, 2, "a", NULL), BP_EINVAL);
+    expect_graph_only(g, BP_EINVAL, "attention_init: rng is NULL");
+    ck_assert_int_eq(bp_attention_init(g, &a, 8, 2, long_name, &rng), BP_EINVAL);
+    expect_graph_only(g, BP_EINVAL, "longer than 64 bytes");
+    ck_assert_int_eq(bp_attention_init(g, &a, 8, 3, "a", &rng), BP_EDIM);
+    expect_graph_only(g, BP_EDIM, "d_model 8 is not a positive multiple of n_heads 3");
+    ck_assert_int_eq(bp_attention_init(g, &a, 0, 2, "a", &rng), BP_EDIM);
+    expect_graph_only(g, BP_EDIM, "d_model 0");
+    ck_assert_int_eq(bp_attention_init(g, &a, 8, 0, "a", &rng), BP_EDIM);
+    expect_graph_only(g, BP_EDIM, "n_heads 0");
+    ck_assert_uint_eq(bp_graph_size(g), 3);   /* no param made */
+
+    ck_assert_int_eq(bp_attention_init(g, &a, 8, 2, "a", &rng), BP_OK);
+    ck_assert_ptr_null(bp_attention_apply(NULL, &a, x));
+    ck_assert_ptr_null(bp_attention_apply(g, NULL, x));
+    expect_graph_only(g, BP_EINVAL, "attention: the block is NULL");
+    ck_assert_ptr_null(bp_attention_apply(g, &a, NULL));
+    expect_graph_only(g, BP_EINVAL, "attention: x is NULL");
+    ck_assert_ptr_null(bp_attention_apply(g, &a, alien));
+    expect_graph_only(g, BP_EINVAL, "attention: x belongs to another graph");
+    ck_assert_ptr_null(bp_attention_apply(g, &blank, x));
+    expect_graph_only(g, BP_EINVAL, "attention: the block was not initialised");
+    ck_assert_ptr_null(bp_attention_apply(g, &a, flat));
+    expect_graph_only(g, BP_EDIM, "attention: x is 10x8, expects B x T x 8");
+    ck_assert_ptr_null(bp_attention_apply(g, &a, wide));
+    expect_graph_only(g, BP_EDIM, "attention: x is 2x5x6, expects B x T x 8");
+    ck_assert_uint_eq(bp_graph_size(g), 3 + 8);   /* the inputs and a's params */
+    /* a graph holding an error: init returns it, apply NULL */
+    ck_assert_ptr_null(bp_attention_apply(g, &a, flat));
+    ck_assert_int_eq(bp_attention_init(g, &a, 8, 2, "b", &rng), BP_EDIM);
+    ck_assert_ptr_null(bp_attention_apply(g, &a, x));
+    expect_graph_only(g, BP_EDIM, "attention: x is 10x8");
+    bp_graph_free(other);
+    bp_graph_free(g);
+}
+
 /* ---- the table: this area's public functions, and the check that tries each ---- */
 
 static const struct covered covered[] = {
@@ -400,6 +457,8 @@ static const struct covered covered[] = {
     {"bp_softmax_staged", check_wrapper},
     {"bp_stack", check_shape_ops},
     {"bp_transpose_axes", check_shape_ops},
+    {"bp_attention_init", check_attention_blocks},
+    {"bp_attention_apply", check_attention_blocks},
 };
 
 const struct covered_area badinput_ops = {"ops", covered, sizeof covered / sizeof covered[0]};

@@ -1,0 +1,157 @@
+/* SPDX-License-Identifier: MIT */
+/* Attention blocks, built only from ops (no forward or backward of their
+ * own): multi-head causal self-attention and the pre-norm transformer
+ * block (include/bpgraph/blocks.h). */
+#include "kernels.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#define NAME_MAX_LEN 64   /* a block's name; its params add a suffix */
+
+/* The checks every init starts with; BP_OK or the error (recorded in g). */
+static bp_status init_args_ok(bp_graph *g, const void *blk, const char *op, size_t d_model,
+                              size_t n_heads, const char *name, const bp_rng *rng)
+{
+    if (!g)
+        return BP_EINVAL;
+    if (g->status != BP_OK)
+        return g->status;
+    if (!blk || !name || !rng)
+        return bpi_fail(g, BP_EINVAL, "%s: %s is NULL", op,
+                        !blk ? "the block" : !name ? "name" : "rng");
+    if (strlen(name) > NAME_MAX_LEN)
+        return bpi_fail(g, BP_EINVAL, "%s: name '%.20s...' is longer than %d bytes", op, name,
+                        NAME_MAX_LEN);
+    if (d_model == 0 || n_heads == 0 || d_model % n_heads != 0)
+        return bpi_fail(g, BP_EDIM, "%s: d_model %zu is not a positive multiple of n_heads %zu",
+                        op, d_model, n_heads);
+    return BP_OK;
+}
+
+/* A param "<prefix>.<suffix>" of rows x cols (rows 0: rank 1 of cols)
+ * drawn uniform in [−bound, bound), or filled with bound when rng is
+ * NULL; NULL with the error in g. */
+static bp_node *new_param(bp_graph *g, const char *prefix, const char *suffix, size_t rows,
+                          size_t cols, double bound, bp_rng *rng)
+{
+    char name[NAME_MAX_LEN + 32];
+    const bp_shape shape = rows ? (bp_shape){2, {rows, cols}} : (bp_shape){1, {cols}};
+    bp_node *p;
+
+    snprintf(name, sizeof name, "%s.%s", prefix, suffix);
+    p = bp_param_nd(g, &shape, name);
+    if (p)
+        for (size_t k = 0; k < p->value.rows * p->value.cols; k++)
+            p->value.data[k] = rng ? bound * (2.0 * bp_rng_uniform(rng) - 1.0) : bound;
+    return p;
+}
+
+/* Weight (n_in x n_out) and bias (n_out) as PyTorch's nn.Linear draws
+ * them: uniform in ±1/√n_in. */
+static void new_linear(bp_graph *g, const char *prefix, const char *w, const char *b,
+                       size_t n_in, size_t n_out, bp_rng *rng, bp_node **wp, bp_node **bp)
+{
+    const double bound = 1.0 / sqrt((double)n_in);
+
+    *wp = new_param(g, prefix, w, n_in, n_out, bound, rng);
+    *bp = new_param(g, prefix, b, 0, n_out, bound, rng);
+}
+
+bp_status bp_attention_init(bp_graph *g, bp_attention *a, size_t d_model, size_t n_heads,
+                            const char *name, bp_rng *rng)
+{
+    bp_status st = init_args_ok(g, a, "attention_init", d_model, n_heads, name, rng);
+
+    if (st != BP_OK)
+        return st;
+    memset(a, 0, sizeof *a);
+    new_linear(g, name, "w_q", "b_q", d_model, d_model, rng, &a->w_q, &a->b_q);
+    new_linear(g, name, "w_k", "b_k", d_model, d_model, rng, &a->w_k, &a->b_k);
+    new_linear(g, name, "w_v", "b_v", d_model, d_model, rng, &a->w_v, &a->b_v);
+    new_linear(g, name, "w_o", "b_o", d_model, d_model, rng, &a->w_o, &a->b_o);
+    a->d_model = d_model;
+    a->n_heads = n_heads;
+    return g->status;
+}
+
+/* x is a node of g of shape B x T x d_model: else the error, in g. */
+static int input_ok(bp_graph *g, const char *op, const void *blk, const bp_node *x,
+                    size_t d_model)
+{
+    char dims[BPI_SHAPE_STR];
+
+    if (!g || g->status != BP_OK)
+        return 0;
+    if (!blk || !x || x->graph != g) {
+        bpi_fail(g, BP_EINVAL, "%s: %s", op,
+                 !blk ? "the block is NULL" : !x ? "x is NULL" : "x belongs to another graph");
+        return 0;
+    }
+    if (d_model == 0) {
+        bpi_fail(g, BP_EINVAL, "%s: the block was not initialised", op);
+        return 0;
+    }
+    if (x->shape.rank != 3 || x->shape.dim[2] != d_model) {
+        bpi_fail(g, BP_EDIM, "%s: x is %s, expects B x T x %zu", op,
+                 bpi_shape_str(&x->shape, dims, sizeof dims), d_model);
+        return 0;
+    }
+    return 1;
+}
+
+/* B x T x D projected by (w, b), as B x H x T x d; with key_side, as
+ * B x H x d x T, ready to multiply q by. */
+static bp_node *heads(bp_graph *g, bp_node *x, bp_node *w, bp_node *b, size_t t, size_t h,
+                      size_t d, int key_side)
+{
+    bp_node *y = bp_reshape(g, bp_dense(g, x, w, b), -1, (long)t, (long)h, (long)d);
+
+    return key_side ? bp_permute(g, y, 0, 2, 3, 1) : bp_permute(g, y, 0, 2, 1, 3);
+}
+
+/* softmax over keys 0..i for query i: a T x T constant, 0 on and below
+ * the diagonal and −1e300 above it (exp gives exactly 0 there), added to
+ * the scores before the softmax. */
+static bp_node *causal_softmax(bp_graph *g, bp_node *scores, size_t t)
+{
+    const bp_shape shape = {2, {t, t}};
+    int overflow = 0;
+    double *m = bpi_malloc(bpi_mul_size(bpi_mul_size(t, t, &overflow), sizeof *m, &overflow));
+    bp_node *mask;
+
+    if (!m || overflow) {
+        bpi_free(m);
+        bpi_fail(g, BP_ENOMEM, "attention: out of memory for a %zux%zu mask", t, t);
+        return NULL;
+    }
+    for (size_t i = 0; i < t; i++)
+        for (size_t j = 0; j < t; j++)
+            m[i * t + j] = j <= i ? 0.0 : -1e300;
+    mask = bp_constant_nd(g, &shape, m, "attention.mask");
+    bpi_free(m);
+    return bp_softmax_axis(g, bp_add(g, scores, mask), -1);
+}
+
+bp_node *bp_attention_apply(bp_graph *g, const bp_attention *a, bp_node *x)
+{
+    size_t t, h, d;
+    bp_node *q, *kt, *v, *scores, *weights, *mixed;
+
+    if (!input_ok(g, "attention", a, x, a ? a->d_model : 0))
+        return NULL;
+    t = x->shape.dim[1];
+    h = a->n_heads;
+    d = a->d_model / h;
+    q = heads(g, x, a->w_q, a->b_q, t, h, d, 0);
+    kt = heads(g, x, a->w_k, a->b_k, t, h, d, 1);
+    v = heads(g, x, a->w_v, a->b_v, t, h, d, 0);
+    /* (B x H x T x d)·(B x H x d x T) → B x H x T x T, scaled by 1/√d */
+    scores = bp_scale(g, bp_matmul(g, q, kt), 1.0 / sqrt((double)d));
+    weights = causal_softmax(g, scores, t);
+    /* (B x H x T x T)·(B x H x T x d) → B x H x T x d → B x T x H x d → B x T x D */
+    mixed = bp_reshape(g, bp_permute(g, bp_matmul(g, weights, v), 0, 2, 1, 3), -1, (long)t,
+                       (long)a->d_model, 0);
+    return bp_dense(g, mixed, a->w_o, a->b_o);
+}

@@ -1,0 +1,195 @@
+/* SPDX-License-Identifier: MIT */
+/* Attention blocks: the values and gradients of bp_attention against
+ * PyTorch's nn.MultiheadAttention with a causal mask (fixtures/
+ * attention_torch.h, made by attention_torch.py), causality (the output at
+ * position t does not move when later positions do), and the gradient
+ * checker over a block's whole graph. */
+#include "test_util.h"
+
+#include "fixtures/attention_torch.h"
+
+/* x as a param (so that its gradient is computed too), of the fixture's
+ * shape and values. */
+static bp_node *x_param(bp_graph *g)
+{
+    bp_node *x = bp_param_nd(g, &(bp_shape){3, {ATT_B, ATT_T, ATT_D}}, "x");
+
+    tu_set(x, ATT_B * ATT_T, ATT_D, att_x);
+    return x;
+}
+
+/* Copies values[k] into the k-th param after x, in creation order. */
+static void set_params(bp_graph *g, const double *const *values, const size_t *sizes,
+                       size_t n)
+{
+    size_t k = 0;
+
+    for (size_t i = 0; i < bp_graph_size(g); i++) {
+        bp_node *p = bp_graph_node(g, i);
+        bp_matrix *v;
+
+        if (!bp_node_is_param(p) || strcmp(bp_node_name(p), "x") == 0)
+            continue;
+        ck_assert_uint_lt(k, n);
+        v = bp_node_value(p);
+        ck_assert_uint_eq(v->rows * v->cols, sizes[k]);
+        memcpy(v->data, values[k], sizes[k] * sizeof(double));
+        k++;
+    }
+    ck_assert_uint_eq(k, n);
+}
+
+/* sum(out ⊙ r), the fixture's loss, forwarded and backpropagated; then
+ * out, dx and every param's gradient compared with PyTorch's. */
+static void compare_with_torch(bp_graph *g, bp_node *x, bp_node *out, const double *want_out,
+                               const double *want_dx, const double *const *want_grads,
+                               const size_t *sizes, size_t n)
+{
+    bp_node *r = bp_constant_nd(g, &(bp_shape){3, {ATT_B, ATT_T, ATT_D}}, att_r, "r");
+    bp_node *loss = bp_sum(g, bp_mul(g, out, r));
+    size_t k = 0;
+
+    ck_assert_msg(bp_graph_status(g) == BP_OK, "%s", bp_graph_message(g));
+    ck_assert_int_eq(bp_forward(g, loss), BP_OK);
+    tu_assert_matrix_near(bp_node_value(out), want_out, 1e-13);
+    ck_assert_int_eq(bp_backward(g, loss, NULL), BP_OK);
+    tu_assert_matrix_near(bp_node_grad(x), want_dx, 1e-13);
+    for (size_t i = 0; i < bp_graph_size(g); i++) {
+        bp_node *p = bp_graph_node(g, i);
+
+        if (!bp_node_is_param(p) || p == x)
+            continue;
+        ck_assert_uint_eq(bp_node_grad(p)->rows * bp_node_grad(p)->cols, sizes[k]);
+        tu_assert_matrix_near(bp_node_grad(p), want_grads[k], 1e-13);
+        k++;
+    }
+    ck_assert_uint_eq(k, n);
+}
+
+START_TEST(attention_matches_torch)
+{
+    bp_graph *g = bp_graph_new();
+    bp_rng rng = tu_rng(7);
+    bp_attention a;
+    bp_node *x = x_param(g), *out;
+    const bp_shape *s;
+
+    ck_assert_int_eq(bp_attention_init(g, &a, ATT_D, ATT_H, "attn", &rng), BP_OK);
+    ck_assert_str_eq(bp_node_name(a.w_q), "attn.w_q");
+    ck_assert_str_eq(bp_node_name(a.b_o), "attn.b_o");
+    set_params(g, attn_params, attn_sizes, ATTN_N_PARAMS);
+    out = bp_attention_apply(g, &a, x);
+    ck_assert_ptr_nonnull(out);
+    s = bp_node_shape(out);
+    ck_assert_uint_eq(s->rank, 3);
+    ck_assert_uint_eq(s->dim[0], ATT_B);
+    ck_assert_uint_eq(s->dim[1], ATT_T);
+    ck_assert_uint_eq(s->dim[2], ATT_D);
+    compare_with_torch(g, x, out, attn_out, attn_dx, attn_grads, attn_sizes, ATTN_N_PARAMS);
+    bp_graph_free(g);
+}
+END_TEST
+
+/* nn.Linear's init: every weight and bias within ±1/√D, and not all
+ * alike. */
+START_TEST(attention_init_is_linear_like)
+{
+    bp_graph *g = bp_graph_new();
+    bp_rng rng = tu_rng(11);
+    bp_attention a;
+    const double bound = 1.0 / sqrt(8.0);
+    bp_node *ps[8];
+    double lo = 1, hi = -1;
+
+    ck_assert_int_eq(bp_attention_init(g, &a, 8, 4, "a", &rng), BP_OK);
+    ps[0] = a.w_q, ps[1] = a.b_q, ps[2] = a.w_k, ps[3] = a.b_k;
+    ps[4] = a.w_v, ps[5] = a.b_v, ps[6] = a.w_o, ps[7] = a.b_o;
+    for (size_t i = 0; i < 8; i++) {
+        const bp_matrix *v = bp_node_value(ps[i]);
+        ck_assert_uint_eq(v->rows * v->cols, i % 2 ? 8 : 64);
+        ck_assert_uint_eq(bp_node_shape(ps[i])->rank, i % 2 ? 1 : 2);
+        for (size_t k = 0; k < v->rows * v->cols; k++) {
+            lo = fmin(lo, v->data[k]);
+            hi = fmax(hi, v->data[k]);
+        }
+    }
+    ck_assert(lo >= -bound && hi <= bound);
+    ck_assert(lo < -0.9 * bound && hi > 0.9 * bound);   /* spread over the range */
+    bp_graph_free(g);
+}
+END_TEST
+
+/* Changing positions t+1.. of x leaves positions 0..t of the output exactly
+ * as they were, and changes the later ones. */
+START_TEST(attention_is_causal)
+{
+    bp_graph *g = bp_graph_new();
+    bp_rng rng = tu_rng(3);
+    bp_attention a;
+    bp_node *x = bp_input_nd(g, &(bp_shape){3, {ATT_B, ATT_T, ATT_D}}, "x"), *out;
+    double x2[ATT_B * ATT_T * ATT_D], before[ATT_B * ATT_T * ATT_D];
+    const size_t n = ATT_B * ATT_T * ATT_D;
+
+    ck_assert_int_eq(bp_attention_init(g, &a, ATT_D, ATT_H, "attn", &rng), BP_OK);
+    out = bp_attention_apply(g, &a, x);
+    for (size_t t = 0; t + 1 < ATT_T; t++) {
+        tu_set(x, ATT_B * ATT_T, ATT_D, att_x);
+        ck_assert_int_eq(bp_forward(g, out), BP_OK);
+        memcpy(before, bp_node_value(out)->data, sizeof before);
+        memcpy(x2, att_x, sizeof x2);
+        for (size_t k = 0; k < n; k++)
+            if ((k / ATT_D) % ATT_T > t)
+                x2[k] += 0.731 + 0.1 * (double)(k % 5);
+        tu_set(x, ATT_B * ATT_T, ATT_D, x2);
+        ck_assert_int_eq(bp_forward(g, out), BP_OK);
+        for (size_t k = 0; k < n; k++) {
+            const double now = bp_node_value(out)->data[k];
+            if ((k / ATT_D) % ATT_T <= t)
+                ck_assert_msg(now == before[k], "t %zu: entry %zu moved from %.17g to %.17g",
+                              t, k, before[k], now);
+            else
+                ck_assert_msg(fabs(now - before[k]) > 1e-6, "t %zu: entry %zu did not move",
+                              t, k);
+        }
+    }
+    bp_graph_free(g);
+}
+END_TEST
+
+/* The checker passes the attention's whole graph: every param's gradient
+ * against finite differences. */
+START_TEST(attention_passes_gradcheck)
+{
+    bp_graph *g = bp_graph_new();
+    bp_rng rng = tu_rng(5);
+    bp_attention a;
+    bp_node *x = x_param(g), *loss;
+    bp_check_report rep;
+
+    ck_assert_int_eq(bp_attention_init(g, &a, ATT_D, ATT_H, "attn", &rng), BP_OK);
+    loss = bp_sum(g, bp_tanh(g, bp_attention_apply(g, &a, x)));
+    ck_assert_int_eq(bp_gradcheck_graph(g, loss, NULL, &rep), BP_OK);
+    ck_assert_msg(rep.result == BP_CHECK_PASS, "%s %s", rep.message, rep.diagnosis);
+    ck_assert_uint_ge(rep.n_compared, ATT_B * ATT_T * ATT_D + 4 * (ATT_D * ATT_D + ATT_D));
+    bp_check_report_clear(&rep);
+    bp_graph_free(g);
+}
+END_TEST
+
+static Suite *attention_suite(void)
+{
+    Suite *s = suite_create("attention");
+    TCase *tc = tcase_create("attention");
+    tcase_add_test(tc, attention_matches_torch);
+    tcase_add_test(tc, attention_init_is_linear_like);
+    tcase_add_test(tc, attention_is_causal);
+    tcase_add_test(tc, attention_passes_gradcheck);
+    tcase_set_timeout(tc, 60);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    return tu_run(attention_suite());
+}
