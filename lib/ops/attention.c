@@ -18,61 +18,45 @@ static bp_status init_args_ok(bp_graph *g, const void *blk, const char *op, size
         return BP_EINVAL;
     if (g->status != BP_OK)
         return g->status;
-    if (!blk || !name || !rng)
-        return bpi_fail(g, BP_EINVAL, "%s: %s is NULL", op,
-                        !blk ? "the block" : !name ? "name" : "rng");
+    if (!blk || !rng)
+        return bpi_fail(g, BP_EINVAL, "%s: %s is NULL", op, !blk ? "the block" : "rng");
     if (strlen(name) > NAME_MAX_LEN)
         return bpi_fail(g, BP_EINVAL, "%s: name '%.20s...' is longer than %d bytes", op, name,
                         NAME_MAX_LEN);
     if (d_model == 0 || n_heads == 0 || d_model % n_heads != 0)
-        return bpi_fail(g, BP_EDIM, "%s: d_model %zu is not a positive multiple of n_heads %zu",
-                        op, d_model, n_heads);
+        return bpi_fail(g, BP_EINVAL,
+                        "%s: d_model %zu is not a positive multiple of n_heads %zu", op, d_model,
+                        n_heads);
     return BP_OK;
 }
 
-/* A param "<prefix>.<suffix>" of rows x cols (rows 0: rank 1 of cols)
- * drawn uniform in [−bound, bound), or filled with bound when rng is
- * NULL; NULL with the error in g. */
-static bp_node *new_param(bp_graph *g, const char *prefix, const char *suffix, size_t rows,
-                          size_t cols, double bound, bp_rng *rng)
+/* A dense layer named "<prefix>.<suffix>", as bp_dense_layer_init draws it. */
+static void sub_layer(bp_graph *g, bp_dense_layer *l, size_t n_in, size_t n_out,
+                      const char *prefix, const char *suffix, bp_rng *rng)
 {
-    char name[NAME_MAX_LEN + 32];
-    const bp_shape shape = rows ? (bp_shape){2, {rows, cols}} : (bp_shape){1, {cols}};
-    bp_node *p;
+    char name[NAME_MAX_LEN + 16];
 
     snprintf(name, sizeof name, "%s.%s", prefix, suffix);
-    p = bp_param_nd(g, &shape, name);
-    if (p)
-        for (size_t k = 0; k < p->value.rows * p->value.cols; k++)
-            p->value.data[k] = rng ? bound * (2.0 * bp_rng_uniform(rng) - 1.0) : bound;
-    return p;
-}
-
-/* Weight (n_in x n_out) and bias (n_out) as PyTorch's nn.Linear draws
- * them: uniform in ±1/√n_in. */
-static void new_linear(bp_graph *g, const char *prefix, const char *w, const char *b,
-                       size_t n_in, size_t n_out, bp_rng *rng, bp_node **wp, bp_node **bp)
-{
-    const double bound = 1.0 / sqrt((double)n_in);
-
-    *wp = new_param(g, prefix, w, n_in, n_out, bound, rng);
-    *bp = new_param(g, prefix, b, 0, n_out, bound, rng);
+    (void)bp_dense_layer_init(g, l, n_in, n_out, name, rng);   /* its error stays in g */
 }
 
 bp_status bp_attention_init(bp_graph *g, bp_attention *a, size_t d_model, size_t n_heads,
                             const char *name, bp_rng *rng)
 {
-    bp_status st = init_args_ok(g, a, "attention_init", d_model, n_heads, name, rng);
+    const char *prefix = name ? name : "attention";
+    bp_status st = init_args_ok(g, a, "attention_init", d_model, n_heads, prefix, rng);
 
     if (st != BP_OK)
         return st;
     memset(a, 0, sizeof *a);
-    new_linear(g, name, "w_q", "b_q", d_model, d_model, rng, &a->w_q, &a->b_q);
-    new_linear(g, name, "w_k", "b_k", d_model, d_model, rng, &a->w_k, &a->b_k);
-    new_linear(g, name, "w_v", "b_v", d_model, d_model, rng, &a->w_v, &a->b_v);
-    new_linear(g, name, "w_o", "b_o", d_model, d_model, rng, &a->w_o, &a->b_o);
-    a->d_model = d_model;
-    a->n_heads = n_heads;
+    sub_layer(g, &a->q, d_model, d_model, prefix, "q", rng);
+    sub_layer(g, &a->k, d_model, d_model, prefix, "k", rng);
+    sub_layer(g, &a->v, d_model, d_model, prefix, "v", rng);
+    sub_layer(g, &a->o, d_model, d_model, prefix, "o", rng);
+    if (g->status == BP_OK) {
+        a->d_model = d_model;
+        a->n_heads = n_heads;
+    }
     return g->status;
 }
 
@@ -101,12 +85,12 @@ static int input_ok(bp_graph *g, const char *op, const void *blk, const bp_node 
     return 1;
 }
 
-/* B x T x D projected by (w, b), as B x H x T x d; with key_side, as
+/* B x T x D projected by l, as B x H x T x d; with key_side, as
  * B x H x d x T, ready to multiply q by. */
-static bp_node *heads(bp_graph *g, bp_node *x, bp_node *w, bp_node *b, size_t t, size_t h,
+static bp_node *heads(bp_graph *g, const bp_dense_layer *l, bp_node *x, size_t t, size_t h,
                       size_t d, int key_side)
 {
-    bp_node *y = bp_reshape(g, bp_dense(g, x, w, b), -1, (long)t, (long)h, (long)d);
+    bp_node *y = bp_reshape(g, bp_dense_layer_apply(g, l, x), -1, (long)t, (long)h, (long)d);
 
     return key_side ? bp_permute(g, y, 0, 2, 3, 1) : bp_permute(g, y, 0, 2, 1, 3);
 }
@@ -144,14 +128,14 @@ bp_node *bp_attention_apply(bp_graph *g, const bp_attention *a, bp_node *x)
     t = x->shape.dim[1];
     h = a->n_heads;
     d = a->d_model / h;
-    q = heads(g, x, a->w_q, a->b_q, t, h, d, 0);
-    kt = heads(g, x, a->w_k, a->b_k, t, h, d, 1);
-    v = heads(g, x, a->w_v, a->b_v, t, h, d, 0);
+    q = heads(g, &a->q, x, t, h, d, 0);
+    kt = heads(g, &a->k, x, t, h, d, 1);
+    v = heads(g, &a->v, x, t, h, d, 0);
     /* (B x H x T x d)·(B x H x d x T) → B x H x T x T, scaled by 1/√d */
     scores = bp_scale(g, bp_matmul(g, q, kt), 1.0 / sqrt((double)d));
     weights = causal_softmax(g, scores, t);
     /* (B x H x T x T)·(B x H x T x d) → B x H x T x d → B x T x H x d → B x T x D */
     mixed = bp_reshape(g, bp_permute(g, bp_matmul(g, weights, v), 0, 2, 1, 3), -1, (long)t,
                        (long)a->d_model, 0);
-    return bp_dense(g, mixed, a->w_o, a->b_o);
+    return bp_dense_layer_apply(g, &a->o, mixed);
 }
