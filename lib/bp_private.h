@@ -45,6 +45,9 @@ struct bp_node {
 
     unsigned long fwd_stamp;        /* graph->fwd_stamp of its last forward */
     unsigned long bwd_stamp;        /* graph->bwd_stamp of its last backward */
+    int training;                   /* the graph's mode at its last shape() */
+    int drew;                       /* a BP_OP_RANDOM op's scratch holds the
+                                       draws of its last forward */
 };
 
 struct bp_graph {
@@ -56,6 +59,9 @@ struct bp_graph {
     unsigned long bwd_stamp;
     int anomaly;                    /* check every result for NaN and inf */
     int inplace;                    /* let BP_OP_INPLACE ops share buffers */
+    int training;                   /* bp_graph_set_training */
+    int hold_draws;                 /* random ops reuse their last draws */
+    bp_rng rng;                     /* what random ops draw from */
     bp_status status;
     char message[512];
 };
@@ -92,6 +98,12 @@ bp_status bpi_set_error(bp_error *err, bp_status status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)))
 #endif
     ;
+
+/* While hold is set, an op flagged BP_OP_RANDOM reuses the draws of its
+ * last forward (bp_op_args.rng NULL) instead of drawing afresh, where it
+ * has drawn at its present shape, scratch and mode: the gradient checker
+ * differentiates a function of fixed draws so. */
+void bpi_graph_hold_draws(bp_graph *g, int hold);
 
 /* Returns param n to having no gradient (bp_node_grad NULL), as before
  * its first backward; the gradient checker restores what it found so. */

@@ -472,6 +472,61 @@ static void check_inplace(const char *name)
     }
 }
 
+/* ---- training mode and the seed ---- */
+
+/* sum(dropout(w, 0.5)) of a 4x4 w, forwarded; the graph is returned. */
+static bp_graph *dropout_graph(bp_node **w, bp_node **loss)
+{
+    bp_graph *g = new_graph();
+    *w = filled_param(g, 4, 4, "w");
+    *loss = bp_sum(g, bp_dropout(g, *w, 0.5));
+    ck_assert_ptr_nonnull(*loss);
+    return g;
+}
+
+static void check_training(const char *name)
+{
+    const int values[] = {0, 1, -1, INT_MIN, INT_MAX};
+    const uint64_t seeds[] = {0, 1, UINT64_MAX};
+    bp_graph *g;
+    bp_node *w, *loss;
+
+    (void)name;
+    /* They cannot fail: a NULL graph does nothing and is not training. */
+    bp_graph_set_training(NULL, 1);
+    bp_graph_set_seed(NULL, 7);
+    ck_assert_int_eq(bp_graph_training(NULL), 0);
+    /* A new graph trains; any int is on or off. */
+    g = new_graph();
+    ck_assert_int_eq(bp_graph_training(g), 1);
+    for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
+        bp_graph_set_training(g, values[i]);
+        ck_assert_int_eq(bp_graph_training(g), values[i] != 0);
+    }
+    bp_graph_free(g);
+    /* Any seed works, extremes too; the same one twice, the same value. */
+    for (size_t i = 0; i < sizeof seeds / sizeof seeds[0]; i++) {
+        double first;
+        g = dropout_graph(&w, &loss);
+        bp_graph_set_seed(g, seeds[i]);
+        ck_assert_int_eq(bp_forward(g, loss), BP_OK);
+        first = bp_node_value(loss)->data[0];
+        bp_graph_set_seed(g, seeds[i]);
+        ck_assert_int_eq(bp_forward(g, loss), BP_OK);
+        ck_assert_double_eq(bp_node_value(loss)->data[0], first);
+        expect_graph_error(g, BP_OK, NULL);
+        bp_graph_free(g);
+    }
+    /* A graph with a sticky error keeps it; the mode and seed still set. */
+    g = new_graph();
+    ck_assert_ptr_null(bp_input(g, 0, 1, "x"));
+    bp_graph_set_training(g, 0);
+    bp_graph_set_seed(g, 3);
+    ck_assert_int_eq(bp_graph_training(g), 0);
+    expect_graph_error(g, BP_EDIM, "'x'");
+    bp_graph_free(g);
+}
+
 /* ---- the table: this area's public functions, and the check that tries each ---- */
 
 static const struct covered covered[] = {
@@ -518,6 +573,9 @@ static const struct covered covered[] = {
     {"bp_zero_grad", check_running},
     {"bp_graph_set_anomaly_mode", check_running},
     {"bp_graph_set_inplace", check_inplace},
+    {"bp_graph_set_training", check_training},
+    {"bp_graph_training", check_training},
+    {"bp_graph_set_seed", check_training},
 };
 
 const struct covered_area badinput_graph = {"graph", covered, sizeof covered / sizeof covered[0]};

@@ -94,7 +94,8 @@ static bp_node *call(const struct wrapper *w, bp_graph *g, bp_node *const *in)
             return w->fp(g, in[0], 1, 0, 2, 3);
         if (w->fs)
             return w->fs(g, in[0], 1, 1, 2);
-        return w->fa(g, in[0], 2.385);
+        /* an attribute the op accepts: dropout's is a probability */
+        return w->fa(g, in[0], strcmp(w->op, "dropout") == 0 ? 0.385 : 2.385);
     case 2: return w->f2 ? w->f2(g, in[0], in[1]) : w->fl(g, 2, in, 1);
     default: return w->f3(g, in[0], in[1], in[2]);
     }

@@ -76,6 +76,19 @@ bp_node *bp_constant_nd(bp_graph *g, const bp_shape *shape, const double *data,
 bp_node *bp_apply(bp_graph *g, const bp_op *op, size_t n_in,
                   bp_node *const *in, const double *attr);
 
+/* Training mode and the random generator, as a PyTorch module's train()
+ * and eval() and torch.manual_seed, but per graph.  A new graph is in
+ * training mode, and its generator is seeded with 0.  Ops read the mode
+ * (bp_dropout drops only in training mode; in eval mode it is the
+ * identity); ops flagged BP_OP_RANDOM draw from the graph's generator at
+ * each forward, and keep their draws for the backward after it.  The same
+ * seed gives the same draws for the same sequence of forwards.  Each graph
+ * has its own generator, so graphs run by different threads draw
+ * independently.  A NULL g is ignored (bp_graph_training gives 0). */
+void bp_graph_set_training(bp_graph *g, int on);
+int bp_graph_training(const bp_graph *g);
+void bp_graph_set_seed(bp_graph *g, uint64_t seed);
+
 #ifdef __cplusplus
 }
 #endif

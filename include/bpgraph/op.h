@@ -23,6 +23,8 @@ extern "C" {
 #define BP_MAX_INPUTS 4   /* most inputs an op may take */
 #define BP_MAX_ATTRS 4    /* most constant attributes an op may take */
 
+struct bp_rng;   /* the random generator (<bpgraph/train.h>) */
+
 typedef struct bp_op_args {
     size_t n_in;                        /* number of inputs */
     const bp_matrix *in[BP_MAX_INPUTS]; /* input values, as matrix views
@@ -64,6 +66,19 @@ typedef struct bp_op_args {
      * out->rows/cols gives a matrix. */
     const bp_shape *in_shape[BP_MAX_INPUTS];
     bp_shape *out_shape;
+
+    /* The graph's mode and random numbers (bp_graph_set_training,
+     * bp_graph_set_seed).  training: nonzero in training mode, as the
+     * graph was at this node's last forward; shape(), forward and the
+     * backward after it see the same value, so a backward matches its
+     * forward even when the mode changed in between.  rng: only in the
+     * forward of a BP_OP_RANDOM op, and there the graph's generator to
+     * draw fresh numbers from, or NULL when the op must reuse those it
+     * drew at its last forward (kept in its scratch: work or iwork).  The
+     * gradient checker holds the draws so while it takes differences.
+     * NULL in shape() and backward, and for ops without the flag. */
+    int training;
+    struct bp_rng *rng;
 } bp_op_args;
 
 /* shape: from the inputs' shapes, set the output's — out->rows/cols (a
@@ -141,6 +156,14 @@ typedef struct bp_domain {
                                   copies nothing and must write nothing;
                                   backward adds dout into din[0] as usual.
                                   Needs BP_OP_TENSORS. */
+#define BP_OP_RANDOM 64u       /* forward draws random numbers (dropout):
+                                  from bp_op_args.rng when it is not NULL,
+                                  keeping what it drew in its scratch for
+                                  backward; with rng NULL it reuses those
+                                  draws, which the graph guarantees are
+                                  there (drawn at the node's present shape,
+                                  scratch sizes and mode).  Not with
+                                  BP_OP_VIEW, which writes nothing. */
 
 typedef struct bp_op {
     const char *name;         /* unique, e.g. "matmul" */
@@ -171,8 +194,9 @@ bp_status bp_op_fail(bp_op_args *args, bp_status status, const char *fmt, ...)
     ;
 
 /* Checks an op declaration for completeness (name, arity, functions, flags:
- * BP_OP_INPLACE without BP_OP_ASSIGN_FRESH, and BP_OP_VIEW without
- * BP_OP_TENSORS or with BP_OP_INPLACE, are refused); BP_OK or BP_EINVAL. */
+ * BP_OP_INPLACE without BP_OP_ASSIGN_FRESH, BP_OP_VIEW without
+ * BP_OP_TENSORS or with BP_OP_INPLACE or BP_OP_RANDOM, are refused); BP_OK
+ * or BP_EINVAL. */
 BP_WARN_UNUSED
 bp_status bp_op_validate(const bp_op *op);
 

@@ -65,6 +65,13 @@ bp_node *bp_softmax_ce(bp_graph *g, bp_node *logits, bp_node *target);
     /* nll(softmax(logits, last axis), target), fused, over (..., K) as
      * nll: gradient (p − target)/m */
 bp_node *bp_detach(bp_graph *g, bp_node *a);   /* value of a, no gradient */
+/* In training mode (bp_graph_set_training), a with each entry zeroed with
+ * probability p and the others scaled by 1/(1-p), by a mask drawn from the
+ * graph's generator (bp_graph_set_seed) at each forward and kept for the
+ * backward: dA += dOut ⊙ mask/(1-p).  In eval mode, and for p = 0, a
+ * itself (value and gradient).  Any rank; BP_EINVAL when p is not in
+ * [0, 1). */
+bp_node *bp_dropout(bp_graph *g, bp_node *a, double p);
 /* Rows of table (V×d…) picked by ids of any shape (doubles holding
  * integers): ids' shape followed by d…, e.g. an embedding lookup
  * (V×D)[B×T] → B×T×D.  Backward scatter-adds into the table's gradient (a

@@ -2,8 +2,8 @@
 /* Gradient checking: analytic derivatives (bp_backward) against finite
  * differences, for one op over cases derived from its declaration, or for
  * every param of a graph.  The drivers; check.h lists the parts.  Uses the
- * public graph API, and bpi_node_drop_grad to give back a param's absent
- * gradient. */
+ * public graph API, bpi_node_drop_grad to give back a param's absent
+ * gradient, and bpi_graph_hold_draws to keep random ops' draws fixed. */
 #include "check.h"
 
 #include <math.h>
@@ -250,6 +250,10 @@ static bp_status run_case(gc_check *c, const bp_op *op, const gc_case *k, const 
     }
     t.g = g;
     bp_graph_set_inplace(g, inplace_case(c->case_index));
+    /* A random op is checked in training mode (a new graph's), as the
+     * function of the draws of its first forward, which every later
+     * forward of the case reuses: differences need a fixed function. */
+    bpi_graph_hold_draws(g, 1);
     for (size_t i = 0, p = 0; i < op->n_in; i++) {
         if (k->shared && i == 1) {
             in[1] = in[0];
@@ -454,6 +458,8 @@ bp_status bp_gradcheck_graph(bp_graph *g, bp_node *out, const bp_check_options *
 {
     bp_check_options o = opt ? *opt : bp_check_options_default();
     bp_rng r = bpi_gc_rng_for(o.seed, "graph", 0);
+    bp_rng graph_rng;
+    int held_draws;
     size_t n_params = 0;
     const char **names = NULL;
     double *saved = NULL, *saved_grad = NULL, *w = NULL, *ga = NULL, *sa = NULL, *sn = NULL;
@@ -515,6 +521,12 @@ bp_status bp_gradcheck_graph(bp_graph *g, bp_node *out, const bp_check_options *
     c.cur = &report->cases[0];
     c.input_names = names;
     report->n_cases = 1;
+    /* Random ops keep the draws of their last forward (or make them once)
+     * for the whole check, which takes nothing from the graph's generator:
+     * both are given back as found. */
+    held_draws = g->hold_draws;
+    graph_rng = g->rng;
+    bpi_graph_hold_draws(g, 1);
 
     if ((st = bp_forward(g, out)) != BP_OK) {
         /* an invalid call (an input with no data): the caller's error,
@@ -522,10 +534,10 @@ bp_status bp_gradcheck_graph(bp_graph *g, bp_node *out, const bp_check_options *
         bpi_gc_raise_result(&c, BP_CHECK_ERROR);
         bpi_gc_case_message(&c, "%s", bp_graph_message(g));
         bp_graph_clear_error(g);
-        goto done;
+        goto release;
     }
     if ((st = bpi_gc_target_init(&t)) != BP_OK)
-        goto done;
+        goto release;
     elementwise = t.total <= o.graph_elementwise_max;
     snprintf(c.cur->label, sizeof c.cur->label, "%zu params, %zu entries -> %zux%zu%s",
              n_params, t.total, bp_node_rows(out), bp_node_cols(out),
@@ -543,7 +555,7 @@ bp_status bp_gradcheck_graph(bp_graph *g, bp_node *out, const bp_check_options *
     }
     if (!saved || !saved_grad || !had_grad || !w || (elementwise && (!ga || !sa || !sn))) {
         st = BP_ENOMEM;
-        goto done;
+        goto release;
     }
     for (size_t k = 0; k < t.total; k++)
         saved[k] = *t.slot[k];
@@ -596,6 +608,9 @@ restore:
         bpi_gc_case_message(&c, "%s", bp_graph_message(g));
         bp_graph_clear_error(g);
     }
+release:
+    bpi_graph_hold_draws(g, held_draws);
+    g->rng = graph_rng;
 done:
     bpi_gc_finish_report(&c);
     bpi_free(names);

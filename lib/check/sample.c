@@ -225,6 +225,7 @@ static int shape_accepts(const bp_op *op, const double *attr, gc_case *k)
     a.out = &out;
     a.out_shape = &out_shape;
     a.attr = attr;
+    a.training = 1;   /* as the cases run */
     a.msg = msg;
     a.msg_size = sizeof msg;
     if (op->shape(&a) != BP_OK)

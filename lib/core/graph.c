@@ -10,6 +10,11 @@
 bp_graph *bp_graph_new(void)
 {
     bp_graph *g = bpi_calloc(1, sizeof *g);
+
+    if (g) {
+        g->training = 1;
+        bp_rng_seed(&g->rng, 0);
+    }
     return g;
 }
 
@@ -226,8 +231,10 @@ bp_status bp_op_validate(const bp_op *op)
      * din can run so */
     if ((op->flags & BP_OP_INPLACE) && !(op->flags & BP_OP_ASSIGN_FRESH))
         return BP_EINVAL;
-    /* a view has a shape of its own and shares in[0]'s buffer */
-    if ((op->flags & BP_OP_VIEW) && (!(op->flags & BP_OP_TENSORS) || (op->flags & BP_OP_INPLACE)))
+    /* a view has a shape of its own and shares in[0]'s buffer, where it
+     * writes nothing (and so has no draws to keep) */
+    if ((op->flags & BP_OP_VIEW) &&
+        (!(op->flags & BP_OP_TENSORS) || (op->flags & (BP_OP_INPLACE | BP_OP_RANDOM))))
         return BP_EINVAL;
     return BP_OK;
 }
@@ -245,6 +252,7 @@ void bpi_make_args(bp_node *n, bp_op_args *a, char *msg, size_t msg_size)
     a->out_shape = &n->shape;
     a->attr = n->attr;
     a->dout_writable = n->dout_writable;
+    a->training = n->training;
     a->work = n->work;
     a->n_work = n->n_work;
     a->iwork = n->iwork;
@@ -417,6 +425,7 @@ bp_node *bp_apply(bp_graph *g, const bp_op *op, size_t n_in,
     }
     for (size_t i = 0; i < op->n_attr; i++)
         n->attr[i] = attr[i];
+    n->training = g->training;
     if (bpi_run_shape(n, "") != BP_OK) {
         /* Leave the node out of the graph: it was never handed out. */
         g->n_nodes--;

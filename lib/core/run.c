@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Running a graph: forward, backward, in-place and anomaly modes. */
+/* Running a graph: forward, backward; in-place, anomaly and training
+ * modes, and the generator random ops draw from. */
 #include "bp_private.h"
 
 #include <math.h>
@@ -117,18 +118,30 @@ static int can_share(const bp_node *n)
 
 static bp_status forward_node(bp_node *n)
 {
+    bp_graph *g = n->graph;
+    const bp_shape old_shape = n->shape;
+    const size_t old_work = n->n_work, old_iwork = n->n_iwork;
+    const int old_training = n->training, random = (n->op->flags & BP_OP_RANDOM) != 0;
     char msg[384];
     bp_op_args a;
     bp_status st;
+    int held;
 
     /* In-place mode: nothing reads n's gradient after n's backward, so
      * that may use it as scratch, unless it is an in-place op, whose dout
      * may be din[0].  Fixed here, so that shape() sizes the work for the
      * backward that follows. */
-    n->dout_writable = n->graph->inplace && !(n->op->flags & BP_OP_INPLACE);
+    n->dout_writable = g->inplace && !(n->op->flags & BP_OP_INPLACE);
+    n->training = g->training;
     st = bpi_run_shape(n, "forward: ");
     if (st != BP_OK)
         return st;
+    /* A random op's draws fit only the shape, scratch and mode they were
+     * drawn for; until it has drawn anew (below) it has none to reuse. */
+    held = random && g->hold_draws && n->drew && n->training == old_training &&
+           n->n_work == old_work && n->n_iwork == old_iwork &&
+           bpi_shapes_equal(&n->shape, &old_shape);
+    n->drew = held;
     if (n->op->flags & BP_OP_VIEW) {
         n->value.data = n->in[0]->value.data;
     } else if (n->graph->inplace && can_share(n)) {
@@ -144,10 +157,13 @@ static bp_status forward_node(bp_node *n)
     if (bpi_reserve_int(&n->iwork, &n->iwork_cap, n->n_iwork) != BP_OK)
         return bpi_op_error(n, BP_ENOMEM, "forward: ", "");
     bpi_make_args(n, &a, msg, sizeof msg);
+    if (random && !held)
+        a.rng = &g->rng;
     st = n->op->forward(&a);
     if (st != BP_OK)
         return bpi_op_error(n, st, "forward: ", msg);
     n->has_value = 1;
+    n->drew = random;
     return BP_OK;
 }
 
@@ -155,6 +171,28 @@ void bp_graph_set_inplace(bp_graph *g, int on)
 {
     if (g)
         g->inplace = on != 0;
+}
+
+void bp_graph_set_training(bp_graph *g, int on)
+{
+    if (g)
+        g->training = on != 0;
+}
+
+int bp_graph_training(const bp_graph *g)
+{
+    return g ? g->training : 0;
+}
+
+void bp_graph_set_seed(bp_graph *g, uint64_t seed)
+{
+    if (g)
+        bp_rng_seed(&g->rng, seed);
+}
+
+void bpi_graph_hold_draws(bp_graph *g, int hold)
+{
+    g->hold_draws = hold != 0;
 }
 
 bp_status bp_forward(bp_graph *g, bp_node *out)

@@ -100,6 +100,7 @@ static size_t run_mode(bp_graph *g, bp_node *out, int inplace, double *buf, size
     for (size_t k = 0; k < seed.rows * seed.cols; k++)
         half[k] = 0.5;
     bp_graph_set_inplace(g, inplace);
+    bp_graph_set_seed(g, 1);   /* random ops draw the same in both runs */
     bp_zero_grad(g);
     if (bp_forward(g, out) != BP_OK ||
         (bp_node_requires_grad(out) && bp_backward(g, out, &seed) != BP_OK))
@@ -206,15 +207,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             bp_node_set_value(x, &m);
             check_graph_error(g);
         } else {
-            unsigned what = next(&pr) % 4;
+            unsigned what = next(&pr) % 6;
             if (what == 0)
                 bp_graph_clear_error(g);
             else if (what == 1)
                 bp_graph_set_anomaly_mode(g, next(&pr) & 1);
             else if (what == 2)
                 bp_graph_set_inplace(g, next(&pr) & 1);
-            else
+            else if (what == 3)
                 bp_zero_grad(g);
+            else if (what == 4)
+                bp_graph_set_training(g, next(&pr) & 1);
+            else
+                bp_graph_set_seed(g, next(&pr));
         }
     }
     if (n) {
