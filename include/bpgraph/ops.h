@@ -27,6 +27,7 @@ bp_node *bp_sqrt(bp_graph *g, bp_node *a);
 bp_node *bp_relu(bp_graph *g, bp_node *a);
 bp_node *bp_sigmoid(bp_graph *g, bp_node *a);
 bp_node *bp_tanh(bp_graph *g, bp_node *a);
+bp_node *bp_gelu(bp_graph *g, bp_node *a);   /* a·Φ(a), Φ the normal CDF (exact, erf form) */
 bp_node *bp_rowsum(bp_graph *g, bp_node *a);   /* m×n → m×1, sum of each row */
 bp_node *bp_colsum(bp_graph *g, bp_node *a);   /* m×n → 1×n, sum of each column */
 bp_node *bp_sum(bp_graph *g, bp_node *a);      /* m×n → 1×1 */
