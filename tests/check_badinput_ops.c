@@ -18,6 +18,8 @@ typedef bp_node *(*reshape_fn)(bp_graph *, bp_node *, long, long, long, long);
 typedef bp_node *(*axes_fn)(bp_graph *, bp_node *, size_t, size_t, size_t, size_t);
 typedef bp_node *(*slice_fn)(bp_graph *, bp_node *, size_t, size_t, size_t);
 typedef bp_node *(*list_fn)(bp_graph *, size_t, bp_node *const *, size_t);
+typedef bp_node *(*norm_fn)(bp_graph *, bp_node *, bp_node *, bp_node *, double);
+typedef bp_node *(*ids_fn)(bp_graph *, bp_node *, bp_node *, double);
 
 enum { SQUARE = 1, LINALG = 2, SHAPED = 4 };
 
@@ -35,6 +37,8 @@ struct wrapper {
     axes_fn fp;
     slice_fn fs;
     list_fn fl;   /* bp_concat: n nodes */
+    norm_fn fn;   /* layer norms: x, gamma (D), beta (D), eps */
+    ids_fn fi;    /* cross_entropy: logits, ids of a class each, ignore_index */
 };
 
 /* The wrapper's type says how to call it: f as the pointer type `type`, or
@@ -42,19 +46,23 @@ struct wrapper {
 #define AS(type, f) _Generic(&(f), type: &(f), default: NULL)
 #define ARITY(f) _Generic(&(f), unary_fn: 1, attr_fn: 1, axis_fn: 1, axis_keep_fn: 1, \
                          binary_fn: 2, ternary_fn: 3, reshape_fn: 1, axes_fn: 1, \
-                         slice_fn: 1, list_fn: 2)
+                         slice_fn: 1, list_fn: 2, norm_fn: 3, ids_fn: 2)
 
 /* One entry per line of ops.def, so an op added there is tried here, and
  * an op whose wrapper ops.h does not declare fails to compile. */
 #define BP_OP(n) {"bp_" #n, #n, ARITY(bp_##n), AS(unary_fn, bp_##n), AS(binary_fn, bp_##n), \
                   AS(attr_fn, bp_##n), AS(ternary_fn, bp_##n), AS(axis_fn, bp_##n), \
                   AS(axis_keep_fn, bp_##n), AS(reshape_fn, bp_##n), AS(axes_fn, bp_##n), \
-                  AS(slice_fn, bp_##n), AS(list_fn, bp_##n)},
+                  AS(slice_fn, bp_##n), AS(list_fn, bp_##n), AS(norm_fn, bp_##n), \
+                  AS(ids_fn, bp_##n)},
 static const struct wrapper wrappers[] = {
 #include "../lib/ops/ops.def"
-    /* the staged softmax starts with rowmax: its errors name that op */
+    /* the staged softmax starts with rowmax: its errors name that op; the
+     * staged layer norm checks its inputs as layer_norm_staged */
     {"bp_softmax_staged", "rowmax", 1, bp_softmax_staged, NULL, NULL, NULL, NULL, NULL, NULL,
-     NULL, NULL, NULL},
+     NULL, NULL, NULL, NULL, NULL},
+    {"bp_layer_norm_staged", "layer_norm", 3, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+     NULL, NULL, NULL, bp_layer_norm_staged, NULL},
 };
 #undef BP_OP
 
@@ -96,8 +104,11 @@ static bp_node *call(const struct wrapper *w, bp_graph *g, bp_node *const *in)
             return w->fs(g, in[0], 1, 1, 2);
         /* an attribute the op accepts: dropout's is a probability */
         return w->fa(g, in[0], strcmp(w->op, "dropout") == 0 ? 0.385 : 2.385);
-    case 2: return w->f2 ? w->f2(g, in[0], in[1]) : w->fl(g, 2, in, 1);
-    default: return w->f3(g, in[0], in[1], in[2]);
+    case 2:
+        if (w->fi)
+            return w->fi(g, in[0], in[1], -1.0);
+        return w->f2 ? w->f2(g, in[0], in[1]) : w->fl(g, 2, in, 1);
+    default: return w->fn ? w->fn(g, in[0], in[1], in[2], 1e-5) : w->f3(g, in[0], in[1], in[2]);
     }
 }
 
@@ -110,11 +121,26 @@ static const struct wrapper *find_wrapper(const char *name)
     return NULL;
 }
 
-/* Valid leaves for w: 3x3 everywhere, a 1x3 bias for dense. */
+/* A rank-1 leaf of 3 entries: a layer norm's gamma or beta, filled as
+ * filled_param fills, or cross_entropy's ids, classes 2, 0, 1 of 3. */
+static bp_node *vector3(bp_graph *g, int ids)
+{
+    static const double classes[3] = {2.0, 0.0, 1.0};
+    bp_node *n = bp_param_nd(g, &(bp_shape){1, {3}}, NULL);
+
+    ck_assert_ptr_nonnull(n);
+    for (size_t k = 0; k < 3; k++)
+        bp_node_value(n)->data[k] = ids ? classes[k] : 0.3 + 0.17 * (double)k;
+    return n;
+}
+
+/* Valid leaves for w: 3x3 everywhere, a 1x3 bias for dense; a layer norm's
+ * gamma and beta, and cross_entropy's ids, of shape (3). */
 static void make_inputs(const struct wrapper *w, bp_graph *g, bp_node **in)
 {
     for (size_t i = 0; i < w->arity; i++)
-        in[i] = filled_param(g, w->arity == 3 && i == 2 ? 1 : 3, 3, NULL);
+        in[i] = i > 0 && (w->fn || w->fi) ? vector3(g, w->fi != NULL)
+                                          : filled_param(g, w->arity == 3 && i == 2 ? 1 : 3, 3, NULL);
 }
 
 static void check_wrapper(const char *name)
@@ -539,6 +565,7 @@ static const struct covered covered[] = {
 #include "../lib/ops/ops.def"
 #undef BP_OP
     {"bp_softmax_staged", check_wrapper},
+    {"bp_layer_norm_staged", check_wrapper},
     {"bp_stack", check_shape_ops},
     {"bp_transpose_axes", check_shape_ops},
     {"bp_dense_layer_init", check_block},

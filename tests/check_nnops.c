@@ -1,0 +1,267 @@
+/* SPDX-License-Identifier: MIT */
+/* The network ops: gelu, layer_norm (fused and staged), causal_softmax and
+ * cross_entropy, values and gradients against PyTorch
+ * (tests/fixtures/nn_torch.py) and known values; the refusals. */
+#include "test_util.h"
+
+#include "fixtures/nn_torch.h"
+
+#define N_OF(a) (sizeof (a) / sizeof (a)[0])
+#define TOL 1e-12   /* relative to max(1, |want|) */
+
+static bp_graph *g;
+
+static void setup(void)
+{
+    g = bp_graph_new();
+    ck_assert_ptr_nonnull(g);
+}
+
+static void teardown(void)
+{
+    bp_graph_free(g);
+}
+
+static size_t shape_size(const bp_shape *s)
+{
+    size_t n = 1;
+    for (size_t i = 0; i < s->rank; i++)
+        n *= s->dim[i];
+    return n;
+}
+
+/* Every entry of m within tol·max(1, |want|) of want (n entries). */
+static void assert_near_tol(const bp_matrix *m, const double *want, size_t n, double tol,
+                            const char *what)
+{
+    ck_assert_ptr_nonnull(m);
+    ck_assert_uint_eq(m->rows * m->cols, n);
+    for (size_t k = 0; k < n; k++)
+        ck_assert_msg(fabs(m->data[k] - want[k]) <= tol * fmax(1.0, fabs(want[k])),
+                      "%s entry %zu: got %.17g, want %.17g", what, k, m->data[k], want[k]);
+}
+
+static void assert_near(const bp_matrix *m, const double *want, size_t n, const char *what)
+{
+    assert_near_tol(m, want, n, TOL, what);
+}
+
+/* The graph's error is status, with exactly the message msg; cleared. */
+static void expect_error(bp_status status, const char *msg)
+{
+    ck_assert_int_eq(bp_graph_status(g), status);
+    ck_assert_str_eq(bp_graph_message(g), msg);
+    bp_graph_clear_error(g);
+}
+
+/* The ranks of input 0 over the cases tools/gradcheck runs on op, all of
+ * which must pass: bit r set for rank r (read from the case labels). */
+static unsigned gradchecked_ranks(const char *name)
+{
+    bp_check_report rep;
+    unsigned ranks = 0;
+
+    ck_assert_int_eq(bp_gradcheck_op(tu_builtin(name), NULL, &rep), BP_OK);
+    ck_assert_msg(rep.result == BP_CHECK_PASS, "%s: %s %s", name, rep.diagnosis, rep.message);
+    for (size_t i = 0; i < rep.n_cases; i++) {
+        unsigned rank = 1;
+        for (const char *c = rep.cases[i].label; *c && *c != ',' && *c != ' '; c++)
+            rank += *c == 'x';
+        ranks |= 1u << rank;
+    }
+    bp_check_report_clear(&rep);
+    return ranks;
+}
+
+/* A leaf of the given shape holding data (its matrix view's entries). */
+static bp_node *leaf_with(bp_node *(*make)(bp_graph *, const bp_shape *, const char *),
+                          const bp_shape *s, const double *data, const char *name)
+{
+    bp_node *p = make(g, s, name);
+    size_t rows = 1, cols = s->dim[s->rank - 1];
+
+    for (size_t d = 0; d + 1 < s->rank; d++)
+        rows *= s->dim[d];
+    ck_assert_ptr_nonnull(p);
+    tu_set(p, rows, cols, data);
+    return p;
+}
+
+static bp_node *param_with(const bp_shape *s, const double *data, const char *name)
+{
+    return leaf_with(bp_param_nd, s, data, name);
+}
+
+/* sum(w ⊙ y) for a constant w of y's shape: the gradient reaching y is w. */
+static bp_node *weighted(bp_node *y, const double *w)
+{
+    const bp_shape *s = bp_node_shape(y);
+    bp_node *wn;
+
+    ck_assert_ptr_nonnull(s);
+    wn = bp_constant_nd(g, s, w, "w");
+    return bp_sum(g, bp_mul(g, wn, y));
+}
+
+/* ---- gelu ---- */
+
+START_TEST(gelu_matches_torch)
+{
+    const bp_shape s = {1, {N_OF(gelu_x)}};
+    bp_node *x = param_with(&s, gelu_x, "x"), *y = bp_gelu(g, x), *loss = weighted(y, gelu_w);
+
+    ck_assert_ptr_nonnull(loss);
+    ck_assert_int_eq(bp_forward(g, loss), BP_OK);
+    /* absolute 1e-15 at tiny values: PyTorch's 1 + erf loses digits there */
+    assert_near_tol(bp_node_value(y), gelu_y, N_OF(gelu_x), 1e-15, "gelu");
+    ck_assert_int_eq(bp_backward(g, loss, NULL), BP_OK);
+    assert_near_tol(bp_node_grad(x), gelu_dx, N_OF(gelu_x), 1e-14, "d gelu");
+}
+END_TEST
+
+/* x·Φ(x) and gelu'(x) = Φ(x) + x·φ(x) at points where Φ and φ are
+ * tabulated (30 digits from mpmath's ncdf and npdf): Φ(1) =
+ * 0.8413447460685429486, φ(1) = 0.2419707245191433498, ...; gelu'(0) =
+ * Φ(0) = 1/2.  Far in the left tail (x = −10, Φ = 7.6e-24) the erfc form
+ * keeps the value's digits, which 1 + erf(x/√2) would cancel to 0. */
+START_TEST(gelu_known_values)
+{
+    const double x[5] = {1.0, 2.0, -0.5, 0.0, -10.0};
+    const double want[5] = {0.841344746068542948585, 1.95449973610364158560,
+                            -0.154268769362993448181, 0.0, -7.61985302416052606597e-23};
+    const double dwant[5] = {1.08331547058768629838, 1.08523180107819689670,
+                             0.132504875343837157475, 0.5, -7.61840009646481408568e-22};
+    bp_node *a = param_with(&(bp_shape){2, {1, 5}}, x, "a"), *y = bp_gelu(g, a);
+    bp_node *loss = bp_sum(g, y);
+
+    ck_assert_ptr_nonnull(loss);
+    ck_assert_int_eq(bp_forward(g, loss), BP_OK);
+    ck_assert_int_eq(bp_backward(g, loss, NULL), BP_OK);
+    for (int k = 0; k < 5; k++) {
+        /* relative; at −10 the erfc's condition number, 2x² = 200, times
+         * x/√2's rounding allows some 1e-14 */
+        const double rel = k == 4 ? 1e-13 : 1e-15;
+        ck_assert_double_eq_tol(bp_node_value(y)->data[k], want[k], rel * fabs(want[k]) + 1e-300);
+        ck_assert_double_eq_tol(bp_node_grad(a)->data[k], dwant[k], rel * fabs(dwant[k]) + 1e-300);
+    }
+}
+END_TEST
+
+/* ---- layer_norm ---- */
+
+/* The fused op and the staged graph against F.layer_norm on ranks 1 to 4:
+ * values and the gradients of x, gamma and beta, and each other to 1e-12. */
+START_TEST(layer_norm_fused_and_staged_match_torch)
+{
+    const ln_case *c = &ln_cases[_i];
+    const size_t n = shape_size(&c->x_shape), d = c->x_shape.dim[c->x_shape.rank - 1];
+    const bp_shape ds = {1, {d}};
+    bp_node *x = param_with(&c->x_shape, c->x, "x");
+    bp_node *gamma = param_with(&ds, c->gamma, "gamma"), *beta = param_with(&ds, c->beta, "beta");
+    bp_node *y[2], *loss[2];
+    double grads[2][3][128];
+    bp_node *const leaves[3] = {x, gamma, beta};
+
+    ck_assert_uint_le(n, 128);
+    y[0] = bp_layer_norm(g, x, gamma, beta, c->eps);
+    y[1] = bp_layer_norm_staged(g, x, gamma, beta, c->eps);
+    ck_assert_str_eq(bp_node_name(y[1]), "layer_norm.out");
+    for (int k = 0; k < 2; k++) {
+        const char *what = k ? "staged" : "fused";
+        const double *want[3] = {c->dx, c->dgamma, c->dbeta};
+        loss[k] = weighted(y[k], c->w);
+        ck_assert_ptr_nonnull(loss[k]);
+        ck_assert_int_eq(bp_forward(g, loss[k]), BP_OK);
+        assert_near(bp_node_value(y[k]), c->y, n, what);
+        bp_zero_grad(g);
+        ck_assert_int_eq(bp_backward(g, loss[k], NULL), BP_OK);
+        for (int i = 0; i < 3; i++) {
+            const bp_matrix *gr = bp_node_grad(leaves[i]);
+            assert_near(gr, want[i], i ? d : n, what);
+            memcpy(grads[k][i], gr->data, (i ? d : n) * sizeof(double));
+        }
+    }
+    for (int i = 0; i < 3; i++)
+        for (size_t e = 0; e < (i ? d : n); e++)
+            ck_assert_double_eq_tol(grads[0][i][e], grads[1][i][e], 1e-12);
+    for (size_t e = 0; e < n; e++)
+        ck_assert_double_eq_tol(bp_node_value(y[0])->data[e], bp_node_value(y[1])->data[e], 1e-12);
+}
+END_TEST
+
+/* A constant row (2.5, exact in binary, so μ = 2.5 and σ² = 0 exactly):
+ * y = β, dγ = 0, and dx = (ĝ − mean(ĝ))/√eps with ĝ = g ⊙ γ, by hand. */
+START_TEST(layer_norm_constant_row)
+{
+    const double xv[4] = {2.5, 2.5, 2.5, 2.5}, gv[4] = {0.7, -1.3, 0.2, 2.1};
+    const double bv[4] = {0.11, -0.42, 0.93, 0.05};
+    const double mean_g2 = (0.49 + 1.69 + 0.04 + 4.41) / 4;   /* ĝ = gv ⊙ gv */
+    const bp_shape ds = {1, {4}};
+    bp_node *x = param_with(&(bp_shape){2, {1, 4}}, xv, "x");
+    bp_node *gamma = param_with(&ds, gv, "gamma"), *beta = param_with(&ds, bv, "beta");
+    bp_node *y = bp_layer_norm(g, x, gamma, beta, 1e-5), *loss = weighted(y, gv);
+
+    ck_assert_int_eq(bp_forward(g, loss), BP_OK);
+    ck_assert_int_eq(bp_backward(g, loss, NULL), BP_OK);
+    for (int j = 0; j < 4; j++) {
+        const double dx = (gv[j] * gv[j] - mean_g2) / sqrt(1e-5);
+        ck_assert_double_eq(bp_node_value(y)->data[j], bv[j]);
+        ck_assert_double_eq_tol(bp_node_grad(x)->data[j], dx, 1e-12 * fabs(dx));
+        ck_assert_double_eq(bp_node_grad(gamma)->data[j], 0.0);
+        ck_assert_double_eq(bp_node_grad(beta)->data[j], gv[j]);
+    }
+}
+END_TEST
+
+/* gamma or beta not (D), or a bad eps: refused by both forms, naming the
+ * op and both shapes; nothing is added to the graph. */
+START_TEST(layer_norm_refuses_bad_shapes)
+{
+    bp_node *x = bp_input_nd(g, &(bp_shape){3, {2, 3, 4}}, "x");
+    bp_node *g5 = bp_param_nd(g, &(bp_shape){1, {5}}, "g5");
+    bp_node *g4 = bp_param_nd(g, &(bp_shape){1, {4}}, "g4");
+    bp_node *row4 = bp_param_nd(g, &(bp_shape){2, {1, 4}}, "row4");
+    bp_node *one = bp_param_nd(g, &(bp_shape){1, {1}}, "one");
+    const size_t size = bp_graph_size(g);
+
+    ck_assert_ptr_null(bp_layer_norm(g, x, g5, g4, 1e-5));
+    expect_error(BP_EDIM, "layer_norm: gamma of shape 5 does not fit x 2x3x4: it must be (4), "
+                          "x's last axis");
+    ck_assert_ptr_null(bp_layer_norm(g, x, g4, row4, 1e-5));
+    expect_error(BP_EDIM, "layer_norm: beta of shape 1x4 does not fit x 2x3x4: it must be (4), "
+                          "x's last axis");
+    /* (1) would broadcast in the staged graph's mul: refused there too */
+    ck_assert_ptr_null(bp_layer_norm_staged(g, x, one, g4, 1e-5));
+    expect_error(BP_EDIM, "layer_norm_staged: gamma of shape 1 does not fit x 2x3x4: it must be "
+                          "(4), x's last axis");
+    ck_assert_ptr_null(bp_layer_norm(g, x, g4, g4, -1e-5));
+    expect_error(BP_EINVAL, "layer_norm: eps -1e-05 is not a finite number ≥ 0");
+    ck_assert_ptr_null(bp_layer_norm_staged(g, x, g4, g4, NAN));
+    expect_error(BP_EINVAL, "layer_norm_staged: eps nan is not a finite number ≥ 0");
+    ck_assert_uint_eq(bp_graph_size(g), size);
+}
+END_TEST
+
+/* tools/gradcheck's cases of each new op pass and cover every rank it takes. */
+START_TEST(gradcheck_covers_every_rank)
+{
+    ck_assert_uint_eq(gradchecked_ranks("gelu"), 0x1eu);
+    ck_assert_uint_eq(gradchecked_ranks("layer_norm"), 0x1eu);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("nnops");
+    TCase *tc = tcase_create("nnops");
+
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, gelu_matches_torch);
+    tcase_add_test(tc, gelu_known_values);
+    tcase_add_loop_test(tc, layer_norm_fused_and_staged_match_torch, 0, (int)N_OF(ln_cases));
+    tcase_add_test(tc, layer_norm_constant_row);
+    tcase_add_test(tc, layer_norm_refuses_bad_shapes);
+    tcase_add_test(tc, gradcheck_covers_every_rank);
+    suite_add_tcase(s, tc);
+    return tu_run(s);
+}
