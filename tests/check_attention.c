@@ -175,6 +175,86 @@ START_TEST(attention_passes_gradcheck)
 }
 END_TEST
 
+/* The block against PyTorch's (nn.LayerNorm, the attention, nn.Linear,
+ * nn.GELU); with dropout 0, and with dropout 0.3 in eval mode, where it is
+ * the identity. */
+static void block_vs_torch(double dropout, int training)
+{
+    bp_graph *g = bp_graph_new();
+    bp_rng rng = tu_rng(9);
+    bp_transformer_block blk;
+    bp_node *x = x_param(g), *out;
+
+    ck_assert_int_eq(bp_transformer_block_init(g, &blk, ATT_D, ATT_H, ATT_FF, dropout, "blk",
+                                               &rng), BP_OK);
+    ck_assert_str_eq(bp_node_name(blk.ln1_gamma), "blk.ln1.gamma");
+    ck_assert_str_eq(bp_node_name(blk.attn.v.b), "blk.attn.v.b");
+    ck_assert_str_eq(bp_node_name(blk.fc2.w), "blk.fc2.w");
+    set_params(g, blk_params, blk_sizes, BLK_N_PARAMS);
+    bp_graph_set_training(g, training);
+    out = bp_transformer_block_apply(g, &blk, x);
+    compare_with_torch(g, x, out, blk_out, blk_dx, blk_grads, blk_sizes, BLK_N_PARAMS);
+    bp_graph_free(g);
+}
+
+START_TEST(block_matches_torch)
+{
+    block_vs_torch(0.0, 1);
+    block_vs_torch(0.3, 0);
+}
+END_TEST
+
+/* The layer norms start as the identity map's scale and shift: 1 and 0. */
+START_TEST(block_init)
+{
+    bp_graph *g = bp_graph_new();
+    bp_rng rng = tu_rng(2);
+    bp_transformer_block blk;
+    const bp_matrix *gamma, *beta;
+
+    ck_assert_int_eq(bp_transformer_block_init(g, &blk, 8, 2, 12, 0.1, NULL, &rng), BP_OK);
+    ck_assert_str_eq(bp_node_name(blk.ln2_beta), "block.ln2.beta");
+    ck_assert_str_eq(bp_node_name(blk.attn.q.w), "block.attn.q.w");
+    gamma = bp_node_value(blk.ln1_gamma);
+    beta = bp_node_value(blk.ln2_beta);
+    ck_assert_uint_eq(bp_node_shape(blk.ln1_gamma)->rank, 1);
+    for (size_t k = 0; k < 8; k++) {
+        ck_assert(gamma->data[k] == 1.0);
+        ck_assert(beta->data[k] == 0.0);
+    }
+    ck_assert_uint_eq(bp_node_rows(blk.fc1.w), 8);
+    ck_assert_uint_eq(bp_node_cols(blk.fc1.w), 12);
+    ck_assert_uint_eq(bp_node_rows(blk.fc2.w), 12);
+    ck_assert_uint_eq(bp_node_cols(blk.fc2.w), 8);
+    ck_assert_double_eq(blk.dropout, 0.1);
+    bp_graph_free(g);
+}
+END_TEST
+
+/* Two blocks with dropout in training mode, through the checker: it holds
+ * each dropout's mask while it differentiates. */
+START_TEST(blocks_pass_gradcheck)
+{
+    bp_graph *g = bp_graph_new();
+    bp_rng rng = tu_rng(4);
+    bp_transformer_block blk[2];
+    bp_node *x = x_param(g), *y = x;
+    bp_check_report rep;
+
+    bp_graph_set_seed(g, 17);
+    for (size_t l = 0; l < 2; l++) {
+        ck_assert_int_eq(bp_transformer_block_init(g, &blk[l], ATT_D, ATT_H, ATT_FF, 0.2,
+                                                   l ? "b1" : "b0", &rng), BP_OK);
+        y = bp_transformer_block_apply(g, &blk[l], y);
+    }
+    ck_assert_int_eq(bp_gradcheck_graph(g, bp_sum(g, bp_tanh(g, y)), NULL, &rep), BP_OK);
+    ck_assert_msg(rep.result == BP_CHECK_PASS, "%s %s", rep.message, rep.diagnosis);
+    ck_assert_uint_gt(rep.n_compared, 0);
+    bp_check_report_clear(&rep);
+    bp_graph_free(g);
+}
+END_TEST
+
 static Suite *attention_suite(void)
 {
     Suite *s = suite_create("attention");
@@ -183,6 +263,9 @@ static Suite *attention_suite(void)
     tcase_add_test(tc, attention_init_is_linear_like);
     tcase_add_test(tc, attention_is_causal);
     tcase_add_test(tc, attention_passes_gradcheck);
+    tcase_add_test(tc, block_matches_torch);
+    tcase_add_test(tc, block_init);
+    tcase_add_test(tc, blocks_pass_gradcheck);
     tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);
     return s;

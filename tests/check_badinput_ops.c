@@ -538,6 +538,42 @@ static void check_attention_blocks(const char *name)
     ck_assert_ptr_null(bp_attention_apply(g, &a, wide));
     expect_graph_only(g, BP_EDIM, "attention: x is 2x5x6, expects B x T x 8");
     ck_assert_uint_eq(bp_graph_size(g), 3 + 8);   /* the inputs and a's params */
+
+    /* the transformer block: its own sizes, then the attention's checks */
+    {
+        bp_transformer_block blk, none;
+        const size_t size = bp_graph_size(g);
+
+        memset(&none, 0, sizeof none);
+        ck_assert_int_eq(bp_transformer_block_init(NULL, &blk, 8, 2, 16, 0.1, "t", &rng), BP_EINVAL);
+        ck_assert_int_eq(bp_transformer_block_init(g, NULL, 8, 2, 16, 0.1, "t", &rng), BP_EINVAL);
+        expect_graph_only(g, BP_EINVAL, "transformer_block_init: the block is NULL");
+        ck_assert_int_eq(bp_transformer_block_init(g, &blk, 8, 2, 0, 0.1, "t", &rng), BP_EINVAL);
+        expect_graph_only(g, BP_EINVAL, "transformer_block_init: d_ff is 0");
+        ck_assert_int_eq(bp_transformer_block_init(g, &blk, 8, 2, 16, 1.0, "t", &rng), BP_EINVAL);
+        expect_graph_only(g, BP_EINVAL, "dropout 1 is outside [0, 1)");
+        ck_assert_int_eq(bp_transformer_block_init(g, &blk, 8, 2, 16, NAN, "t", &rng), BP_EINVAL);
+        expect_graph_only(g, BP_EINVAL, "dropout nan is outside [0, 1)");
+        ck_assert_int_eq(bp_transformer_block_init(g, &blk, 8, 3, 16, 0.1, "t", &rng), BP_EINVAL);
+        expect_graph_only(g, BP_EINVAL, "transformer_block_init: d_model 8 is not a positive multiple of n_heads 3");
+        ck_assert_int_eq(bp_transformer_block_init(g, &blk, 8, 2, 16, 0.1, "t", NULL), BP_EINVAL);
+        expect_graph_only(g, BP_EINVAL, "rng is NULL");
+        ck_assert_uint_eq(bp_graph_size(g), size);   /* no param made */
+        ck_assert_int_eq(bp_transformer_block_init(g, &blk, 8, 2, 16, 0.1, "t", &rng), BP_OK);
+        ck_assert_ptr_null(bp_transformer_block_apply(NULL, &blk, x));
+        ck_assert_ptr_null(bp_transformer_block_apply(g, NULL, x));
+        expect_graph_only(g, BP_EINVAL, "transformer_block: the block is NULL");
+        ck_assert_ptr_null(bp_transformer_block_apply(g, &blk, NULL));
+        expect_graph_only(g, BP_EINVAL, "transformer_block: x is NULL");
+        ck_assert_ptr_null(bp_transformer_block_apply(g, &blk, alien));
+        expect_graph_only(g, BP_EINVAL, "x belongs to another graph");
+        ck_assert_ptr_null(bp_transformer_block_apply(g, &none, x));
+        expect_graph_only(g, BP_EINVAL, "transformer_block: the block was not initialised");
+        ck_assert_ptr_null(bp_transformer_block_apply(g, &blk, wide));
+        expect_graph_only(g, BP_EDIM, "transformer_block: x is 2x5x6, expects B x T x 8");
+        ck_assert_uint_eq(bp_graph_size(g), size + 16);   /* blk's params alone */
+        ck_assert_ptr_nonnull(bp_transformer_block_apply(g, &blk, x));
+    }
     /* a graph holding an error: init returns it, apply NULL */
     ck_assert_ptr_null(bp_attention_apply(g, &a, flat));
     ck_assert_int_eq(bp_attention_init(g, &a, 8, 2, "b", &rng), BP_EDIM);   /* g's */
@@ -576,6 +612,8 @@ static const struct covered covered[] = {
     {"bp_gru_cell_apply", check_block},
     {"bp_attention_init", check_attention_blocks},
     {"bp_attention_apply", check_attention_blocks},
+    {"bp_transformer_block_init", check_attention_blocks},
+    {"bp_transformer_block_apply", check_attention_blocks},
 };
 
 const struct covered_area badinput_ops = {"ops", covered, sizeof covered / sizeof covered[0]};

@@ -139,3 +139,69 @@ bp_node *bp_attention_apply(bp_graph *g, const bp_attention *a, bp_node *x)
                        (long)a->d_model, 0);
     return bp_dense_layer_apply(g, &a->o, mixed);
 }
+
+/* A layer norm's scale (ones) and shift (zeros), "<prefix>.gamma" and
+ * "<prefix>.beta", of shape (d). */
+static void layer_norm_params(bp_graph *g, size_t d, const char *prefix, const char *suffix,
+                              bp_node **gamma, bp_node **beta)
+{
+    char name[NAME_MAX_LEN + 32];
+
+    snprintf(name, sizeof name, "%s.%s.gamma", prefix, suffix);
+    *gamma = bp_param_nd(g, &(bp_shape){1, {d}}, name);
+    snprintf(name, sizeof name, "%s.%s.beta", prefix, suffix);
+    *beta = bp_param_nd(g, &(bp_shape){1, {d}}, name);
+    for (size_t k = 0; *gamma && k < d; k++)
+        (*gamma)->value.data[k] = 1.0;
+}
+
+bp_status bp_transformer_block_init(bp_graph *g, bp_transformer_block *blk, size_t d_model,
+                                    size_t n_heads, size_t d_ff, double dropout,
+                                    const char *name, bp_rng *rng)
+{
+    const char *prefix = name ? name : "block";
+    bp_status st = init_args_ok(g, blk, "transformer_block_init", d_model, n_heads, prefix, rng);
+    char attn_name[NAME_MAX_LEN + 16];
+
+    if (st != BP_OK)
+        return st;
+    if (d_ff == 0)
+        return bpi_fail(g, BP_EINVAL, "transformer_block_init: d_ff is 0");
+    if (!(dropout >= 0.0 && dropout < 1.0))
+        return bpi_fail(g, BP_EINVAL, "transformer_block_init: dropout %g is outside [0, 1)",
+                        dropout);
+    memset(blk, 0, sizeof *blk);
+    layer_norm_params(g, d_model, prefix, "ln1", &blk->ln1_gamma, &blk->ln1_beta);
+    snprintf(attn_name, sizeof attn_name, "%s.attn", prefix);
+    (void)bp_attention_init(g, &blk->attn, d_model, n_heads, attn_name, rng);
+    layer_norm_params(g, d_model, prefix, "ln2", &blk->ln2_gamma, &blk->ln2_beta);
+    sub_layer(g, &blk->fc1, d_model, d_ff, prefix, "fc1", rng);
+    sub_layer(g, &blk->fc2, d_ff, d_model, prefix, "fc2", rng);
+    blk->dropout = dropout;
+    return g->status;
+}
+
+/* dropout(a, p), or a itself when p is 0 */
+static bp_node *maybe_dropout(bp_graph *g, bp_node *a, double p)
+{
+    return p > 0.0 ? bp_dropout(g, a, p) : a;
+}
+
+bp_node *bp_transformer_block_apply(bp_graph *g, const bp_transformer_block *blk, bp_node *x)
+{
+    bp_node *h, *mlp;
+
+    if (!input_ok(g, "transformer_block", blk, x, blk ? blk->attn.d_model : 0))
+        return NULL;
+    /* h = x + dropout(attention(ln1(x))) */
+    h = bp_add(g, x, maybe_dropout(g, bp_attention_apply(g, &blk->attn,
+                                                         bp_layer_norm(g, x, blk->ln1_gamma,
+                                                                       blk->ln1_beta, 1e-5)),
+                                   blk->dropout));
+    /* y = h + dropout(fc2(gelu(fc1(ln2(h))))) */
+    mlp = bp_dense_layer_apply(
+        g, &blk->fc2,
+        bp_gelu(g, bp_dense_layer_apply(
+                       g, &blk->fc1, bp_layer_norm(g, h, blk->ln2_gamma, blk->ln2_beta, 1e-5))));
+    return bp_add(g, h, maybe_dropout(g, mlp, blk->dropout));
+}
