@@ -242,11 +242,87 @@ START_TEST(layer_norm_refuses_bad_shapes)
 }
 END_TEST
 
+/* ---- causal_softmax ---- */
+
+/* Against a softmax of scores filled with −inf above the shifted diagonal
+ * (torch), for Tq = Tk, Tq < Tk, Tq > Tk (rows with no key: 0, gradient 0),
+ * ranks 2 to 4, and logits of magnitude up to 2e3; also in place. */
+START_TEST(causal_softmax_matches_masked_torch)
+{
+    const cs_case *c = &cs_cases[_i / 2];
+    const size_t n = shape_size(&c->shape), tk = c->shape.dim[c->shape.rank - 1];
+    const size_t tq = c->shape.dim[c->shape.rank - 2];
+    bp_node *s, *y, *loss;
+
+    bp_graph_set_inplace(g, _i % 2);
+    s = param_with(&c->shape, c->s, "s");
+    /* through scale(1), so that in place mode has an op node to overwrite */
+    y = bp_causal_softmax(g, bp_scale(g, s, 1.0));
+    loss = weighted(y, c->w);
+    ck_assert_ptr_nonnull(loss);
+    ck_assert_int_eq(bp_forward(g, loss), BP_OK);
+    assert_near_tol(bp_node_value(y), c->y, n, 1e-14, "causal_softmax");
+    ck_assert_int_eq(bp_backward(g, loss, NULL), BP_OK);
+    assert_near_tol(bp_node_grad(s), c->ds, n, 1e-14, "d causal_softmax");
+    /* a masked score: exactly 0, and no gradient */
+    for (size_t k = 0; k < n; k++) {
+        const size_t i = (k / tk) % tq, j = k % tk;
+        if (j + tq > i + tk) {
+            ck_assert_double_eq(bp_node_value(y)->data[k], 0.0);
+            ck_assert_double_eq(bp_node_grad(s)->data[k], 0.0);
+        }
+    }
+}
+END_TEST
+
+/* Query i of Tq = Tk = 3 sees keys 0..i: row 0 is (1, 0, 0); row 1 the
+ * softmax of its first two scores, by hand; scores ±1e4 stay finite. */
+START_TEST(causal_softmax_known_values_and_extremes)
+{
+    const double sv[9] = {-0.731, 2.385, 0.402, 1.25, -0.5, 7.0, 1e4, -1e4, 1e4};
+    const double e = exp(-1.75);   /* row 1: e^(−0.5 − 1.25) */
+    bp_node *s = param_with(&(bp_shape){2, {3, 3}}, sv, "s"), *y = bp_causal_softmax(g, s);
+    bp_node *loss = bp_sum(g, bp_mul(g, y, y));
+    const bp_matrix *v, *d;
+
+    bp_graph_set_anomaly_mode(g, 1);
+    ck_assert_int_eq(bp_forward(g, loss), BP_OK);
+    ck_assert_int_eq(bp_backward(g, loss, NULL), BP_OK);
+    v = bp_node_value(y);
+    d = bp_node_grad(s);
+    ck_assert_double_eq(v->data[0], 1.0);
+    ck_assert_double_eq(v->data[1], 0.0);
+    ck_assert_double_eq(v->data[2], 0.0);
+    ck_assert_double_eq_tol(v->data[3], 1 / (1 + e), 1e-16);
+    ck_assert_double_eq_tol(v->data[4], e / (1 + e), 1e-16);
+    ck_assert_double_eq(v->data[5], 0.0);
+    /* (1e4, −1e4, 1e4): half and half, e^−2e4 = 0 */
+    ck_assert_double_eq(v->data[6], 0.5);
+    ck_assert_double_eq(v->data[7], 0.0);
+    ck_assert_double_eq(v->data[8], 0.5);
+    /* d Σ y² / ds = y ⊙ (2y − Σ 2y²) over the keys seen: row 0's is 0 */
+    ck_assert_double_eq(d->data[0], 0.0);
+    ck_assert_double_eq_tol(d->data[3], 2 * v->data[3] * (v->data[3] - (v->data[3] * v->data[3] + v->data[4] * v->data[4])), 1e-15);
+    ck_assert_double_eq(d->data[5], 0.0);
+}
+END_TEST
+
+START_TEST(causal_softmax_refuses_rank_1)
+{
+    bp_node *v = bp_input_nd(g, &(bp_shape){1, {5}}, "v");
+
+    ck_assert_ptr_null(bp_causal_softmax(g, v));
+    expect_error(BP_EDIM, "causal_softmax: scores of shape 5 have rank 1; they need rank 2 to 4 "
+                          "(..., Tq, Tk)");
+}
+END_TEST
+
 /* tools/gradcheck's cases of each new op pass and cover every rank it takes. */
 START_TEST(gradcheck_covers_every_rank)
 {
     ck_assert_uint_eq(gradchecked_ranks("gelu"), 0x1eu);
     ck_assert_uint_eq(gradchecked_ranks("layer_norm"), 0x1eu);
+    ck_assert_uint_eq(gradchecked_ranks("causal_softmax"), 0x1cu);
 }
 END_TEST
 
@@ -261,6 +337,9 @@ int main(void)
     tcase_add_loop_test(tc, layer_norm_fused_and_staged_match_torch, 0, (int)N_OF(ln_cases));
     tcase_add_test(tc, layer_norm_constant_row);
     tcase_add_test(tc, layer_norm_refuses_bad_shapes);
+    tcase_add_loop_test(tc, causal_softmax_matches_masked_torch, 0, 2 * (int)N_OF(cs_cases));
+    tcase_add_test(tc, causal_softmax_known_values_and_extremes);
+    tcase_add_test(tc, causal_softmax_refuses_rank_1);
     tcase_add_test(tc, gradcheck_covers_every_rank);
     suite_add_tcase(s, tc);
     return tu_run(s);

@@ -142,6 +142,14 @@ bp_node *bp_layer_norm(bp_graph *g, bp_node *x, bp_node *gamma, bp_node *beta, d
 bp_node *bp_layer_norm_staged(bp_graph *g, bp_node *x, bp_node *gamma, bp_node *beta,
                               double eps);
 
+/* Attention's masked softmax: along the last axis of scores (rank 2..4, the
+ * last two axes Tq × Tk), query i sees only the keys j ≤ i + Tk − Tq (with
+ * Tq == Tk, j ≤ i: itself and the past); the output is 0 at the others and
+ * their gradient is 0.  A row with no key left (i + Tk − Tq < 0, when
+ * Tq > Tk) is all 0 with 0 gradient, never NaN.  Stable for extreme scores,
+ * as the fused softmax. */
+bp_node *bp_causal_softmax(bp_graph *g, bp_node *scores);
+
 /* Linear algebra (LAPACKE).  Each is bp_apply with the built-in op of that
  * name and returns a new node owned by g, or NULL with the error in g.
  *  - Building: BP_EDIM when A is not square (lstsq: has fewer rows than
