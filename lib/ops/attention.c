@@ -95,29 +95,6 @@ static bp_node *heads(bp_graph *g, const bp_dense_layer *l, bp_node *x, size_t t
     return key_side ? bp_permute(g, y, 0, 2, 3, 1) : bp_permute(g, y, 0, 2, 1, 3);
 }
 
-/* softmax over keys 0..i for query i: a T x T constant, 0 on and below
- * the diagonal and −1e300 above it (exp gives exactly 0 there), added to
- * the scores before the softmax. */
-static bp_node *causal_softmax(bp_graph *g, bp_node *scores, size_t t)
-{
-    const bp_shape shape = {2, {t, t}};
-    int overflow = 0;
-    double *m = bpi_malloc(bpi_mul_size(bpi_mul_size(t, t, &overflow), sizeof *m, &overflow));
-    bp_node *mask;
-
-    if (!m || overflow) {
-        bpi_free(m);
-        bpi_fail(g, BP_ENOMEM, "attention: out of memory for a %zux%zu mask", t, t);
-        return NULL;
-    }
-    for (size_t i = 0; i < t; i++)
-        for (size_t j = 0; j < t; j++)
-            m[i * t + j] = j <= i ? 0.0 : -1e300;
-    mask = bp_constant_nd(g, &shape, m, "attention.mask");
-    bpi_free(m);
-    return bp_softmax_axis(g, bp_add(g, scores, mask), -1);
-}
-
 bp_node *bp_attention_apply(bp_graph *g, const bp_attention *a, bp_node *x)
 {
     size_t t, h, d;
@@ -133,7 +110,7 @@ bp_node *bp_attention_apply(bp_graph *g, const bp_attention *a, bp_node *x)
     v = heads(g, &a->v, x, t, h, d, 0);
     /* (B x H x T x d)·(B x H x d x T) → B x H x T x T, scaled by 1/√d */
     scores = bp_scale(g, bp_matmul(g, q, kt), 1.0 / sqrt((double)d));
-    weights = causal_softmax(g, scores, t);
+    weights = bp_causal_softmax(g, scores);   /* query i sees keys 0..i */
     /* (B x H x T x T)·(B x H x T x d) → B x H x T x d → B x T x H x d → B x T x D */
     mixed = bp_reshape(g, bp_permute(g, bp_matmul(g, weights, v), 0, 2, 1, 3), -1, (long)t,
                        (long)a->d_model, 0);
