@@ -317,12 +317,152 @@ START_TEST(causal_softmax_refuses_rank_1)
 }
 END_TEST
 
+/* ---- cross_entropy ---- */
+
+/* Against F.cross_entropy(z.reshape(-1, C), ids, ignore_index=...) for
+ * logits of rank 2, 3 and 4 with some ids ignored (one case's ignore_index
+ * is also a class): the loss and dL/dz for L = w·loss. */
+START_TEST(cross_entropy_matches_torch)
+{
+    const ce_case *c = &ce_cases[_i];
+    const size_t n = shape_size(&c->z_shape);
+    bp_node *z = param_with(&c->z_shape, c->z, "z");
+    bp_node *ids = bp_constant_nd(g, &c->ids_shape, c->ids, "ids");
+    bp_node *loss = bp_cross_entropy(g, z, ids, c->ignore_index);
+    bp_node *l = bp_scale(g, loss, c->w);
+
+    ck_assert_ptr_nonnull(l);
+    ck_assert_int_eq(bp_forward(g, l), BP_OK);
+    ck_assert_double_eq_tol(bp_node_value(loss)->data[0], c->loss, 1e-14);
+    ck_assert_int_eq(bp_backward(g, l, NULL), BP_OK);
+    assert_near_tol(bp_node_grad(z), c->dz, n, 1e-15, "d cross_entropy");
+}
+END_TEST
+
+/* Every id ignored: 0 and a 0 gradient, no NaN (PyTorch's mean is 0/0). */
+START_TEST(cross_entropy_all_ignored)
+{
+    const double zv[6] = {0.3, -2.385, 1.1, 7.5, -0.2, 0.9}, iv[2] = {-1.0, -1.0};
+    bp_node *z = param_with(&(bp_shape){2, {2, 3}}, zv, "z");
+    bp_node *ids = bp_constant_nd(g, &(bp_shape){1, {2}}, iv, "ids");
+    bp_node *loss = bp_cross_entropy(g, z, ids, -1.0);
+
+    bp_graph_set_anomaly_mode(g, 1);
+    ck_assert_int_eq(bp_forward(g, loss), BP_OK);
+    ck_assert_double_eq(bp_node_value(loss)->data[0], 0.0);
+    ck_assert_int_eq(bp_backward(g, loss, NULL), BP_OK);
+    for (int k = 0; k < 6; k++)
+        ck_assert_double_eq(bp_node_grad(z)->data[k], 0.0);
+}
+END_TEST
+
+/* By hand: logits (1000, 980, 990) for class 1: −log softmax = 20 +
+ * log(1 + e^−20 + e^−10), no overflow; the other row ignored. */
+START_TEST(cross_entropy_extreme_logits)
+{
+    const double zv[6] = {1000.0, 980.0, 990.0, -1e4, 1e4, 0.0}, iv[2] = {1.0, 2.0};
+    bp_node *z = param_with(&(bp_shape){2, {2, 3}}, zv, "z");
+    bp_node *ids = bp_constant_nd(g, &(bp_shape){1, {2}}, iv, "ids");
+    bp_node *loss = bp_cross_entropy(g, z, ids, 2.0);
+
+    ck_assert_int_eq(bp_forward(g, loss), BP_OK);
+    ck_assert_double_eq_tol(bp_node_value(loss)->data[0], 20.0 + log1p(exp(-20.0) + exp(-10.0)),
+                            1e-13);
+}
+END_TEST
+
+/* An id that is neither a class nor the ignore_index: BP_EINVAL at
+ * forward naming the op, the id and its position. */
+START_TEST(cross_entropy_refuses_bad_ids)
+{
+    const double zv[6] = {0.3, -2.385, 1.1, 7.5, -0.2, 0.9};
+    const double bad[3][2] = {{0.0, 3.0}, {1.5, 0.0}, {-1.0, 2.0}};
+    const char *msg[3] = {
+        "cross_entropy: forward: id 3 at position 1 is neither a class in [0, 3) nor the "
+        "ignore_index -100",
+        "cross_entropy: forward: id 1.5 at position 0 is neither a class in [0, 3) nor the "
+        "ignore_index -100",
+        "cross_entropy: forward: id -1 at position 0 is neither a class in [0, 3) nor the "
+        "ignore_index -100",
+    };
+
+    for (int k = 0; k < 3; k++) {
+        bp_node *z = param_with(&(bp_shape){2, {2, 3}}, zv, "z");
+        bp_node *ids = bp_constant_nd(g, &(bp_shape){1, {2}}, bad[k], "ids");
+        bp_node *loss = bp_cross_entropy(g, z, ids, -100.0);
+        ck_assert_ptr_nonnull(loss);
+        ck_assert_int_eq(bp_forward(g, loss), BP_EINVAL);
+        expect_error(BP_EINVAL, msg[k]);
+    }
+}
+END_TEST
+
+START_TEST(cross_entropy_refuses_bad_shapes)
+{
+    bp_node *z3 = bp_input_nd(g, &(bp_shape){3, {2, 4, 3}}, "z3");
+    bp_node *z1 = bp_input_nd(g, &(bp_shape){1, {5}}, "z1");
+    bp_node *i4 = bp_input_nd(g, &(bp_shape){1, {4}}, "i4");
+    bp_node *i24 = bp_input_nd(g, &(bp_shape){2, {2, 4}}, "i24");
+    const size_t size = bp_graph_size(g);
+
+    ck_assert_ptr_null(bp_cross_entropy(g, z3, i4, -100.0));
+    expect_error(BP_EDIM, "cross_entropy: ids of shape 4 do not fit logits 2x4x3: they must be "
+                          "2x4, the logits' shape without its last axis");
+    ck_assert_ptr_null(bp_cross_entropy(g, z1, i4, -100.0));
+    expect_error(BP_EDIM, "cross_entropy: logits of shape 5 have rank 1; they need rank 2 to 4 "
+                          "(..., C)");
+    ck_assert_ptr_null(bp_cross_entropy(g, z3, i24, NAN));
+    expect_error(BP_EINVAL, "cross_entropy: ignore_index nan is not a finite number");
+    ck_assert_ptr_nonnull(bp_cross_entropy(g, z3, i24, -100.0));
+    ck_assert_uint_eq(bp_graph_size(g), size + 1);
+}
+END_TEST
+
+/* What the checker feeds cross_entropy's ids, seen through a copy of the
+ * op whose forward records them: classes below C, the size of the logits'
+ * last axis (not of axis 0), up to C − 1, and some equal to ignore_index,
+ * whichever attribute set says it. */
+static int spy_bad, spy_top, spy_ignored;
+
+static bp_status spy_forward(bp_op_args *a)
+{
+    const size_t c = a->in[0]->cols, n = a->in[0]->rows;
+
+    for (size_t k = 0; k < n; k++) {
+        const double id = a->in[1]->data[k];
+        if (id == a->attr[0])
+            spy_ignored++;
+        else if (id < 0 || id >= (double)c || id != floor(id))
+            spy_bad++;
+        else if (id == (double)(c - 1) && c > 1)
+            spy_top++;
+    }
+    return tu_builtin("cross_entropy")->forward(a);
+}
+
+START_TEST(checker_samples_classes_and_ignored_ids)
+{
+    bp_op spy = *tu_builtin("cross_entropy");
+    bp_check_report rep;
+
+    spy.name = "cross_entropy_spy";
+    spy.forward = spy_forward;
+    ck_assert_int_eq(bp_gradcheck_op(&spy, NULL, &rep), BP_OK);
+    ck_assert_msg(rep.result == BP_CHECK_PASS, "%s %s", rep.diagnosis, rep.message);
+    bp_check_report_clear(&rep);
+    ck_assert_int_eq(spy_bad, 0);
+    ck_assert_int_gt(spy_top, 0);
+    ck_assert_int_gt(spy_ignored, 0);
+}
+END_TEST
+
 /* tools/gradcheck's cases of each new op pass and cover every rank it takes. */
 START_TEST(gradcheck_covers_every_rank)
 {
     ck_assert_uint_eq(gradchecked_ranks("gelu"), 0x1eu);
     ck_assert_uint_eq(gradchecked_ranks("layer_norm"), 0x1eu);
     ck_assert_uint_eq(gradchecked_ranks("causal_softmax"), 0x1cu);
+    ck_assert_uint_eq(gradchecked_ranks("cross_entropy"), 0x1cu);
 }
 END_TEST
 
@@ -340,6 +480,12 @@ int main(void)
     tcase_add_loop_test(tc, causal_softmax_matches_masked_torch, 0, 2 * (int)N_OF(cs_cases));
     tcase_add_test(tc, causal_softmax_known_values_and_extremes);
     tcase_add_test(tc, causal_softmax_refuses_rank_1);
+    tcase_add_loop_test(tc, cross_entropy_matches_torch, 0, (int)N_OF(ce_cases));
+    tcase_add_test(tc, cross_entropy_all_ignored);
+    tcase_add_test(tc, cross_entropy_extreme_logits);
+    tcase_add_test(tc, cross_entropy_refuses_bad_ids);
+    tcase_add_test(tc, cross_entropy_refuses_bad_shapes);
+    tcase_add_test(tc, checker_samples_classes_and_ignored_ids);
     tcase_add_test(tc, gradcheck_covers_every_rank);
     suite_add_tcase(s, tc);
     return tu_run(s);

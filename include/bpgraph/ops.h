@@ -150,6 +150,19 @@ bp_node *bp_layer_norm_staged(bp_graph *g, bp_node *x, bp_node *gamma, bp_node *
  * as the fused softmax. */
 bp_node *bp_causal_softmax(bp_graph *g, bp_node *scores);
 
+/* Cross-entropy from logits and integer classes, as PyTorch's
+ * F.cross_entropy(logits, ids, ignore_index=...) with the mean reduction:
+ * logits (..., C) of rank 2..4, ids of the logits' shape without the last
+ * axis ((N) for N×C logits) holding classes 0..C−1 as doubles, or
+ * ignore_index (e.g. −100 or a padding id); → 1×1, the mean over the ids
+ * not ignored of −log softmax(logits)[id], and 0 with 0 gradient when all
+ * are.  The ids get no gradient (the checker never perturbs them).
+ * Building: BP_EDIM naming both shapes when ids do not fit, BP_EINVAL for
+ * a non-finite ignore_index.  bp_forward: BP_EINVAL naming the id and its
+ * position when one is neither a class nor ignore_index; nothing is read
+ * outside a row. */
+bp_node *bp_cross_entropy(bp_graph *g, bp_node *logits, bp_node *ids, double ignore_index);
+
 /* Linear algebra (LAPACKE).  Each is bp_apply with the built-in op of that
  * name and returns a new node owned by g, or NULL with the error in g.
  *  - Building: BP_EDIM when A is not square (lstsq: has fewer rows than

@@ -119,12 +119,12 @@ static int row_has_tie(const double *row, size_t n, double margin)
 
 /* Fills m from domain d; BP_EDIM for a non-square SPD/INVERTIBLE input,
  * BP_ENUMERIC when no sample away from the kinks was found. */
-bp_status bpi_gc_sample_ids(bp_rng *r, size_t n, bp_matrix *m)
+bp_status bpi_gc_sample_ids(bp_rng *r, size_t n, const double *ignore, bp_matrix *m)
 {
     if (n == 0)
         return BP_EDIM;
     for (size_t k = 0; k < m->rows * m->cols; k++)
-        m->data[k] = (double)bp_rng_below(r, n);
+        m->data[k] = ignore && bp_rng_below(r, 4) == 0 ? *ignore : (double)bp_rng_below(r, n);
     return BP_OK;
 }
 
