@@ -554,6 +554,7 @@ int main(int argc, char **argv)
             if (log_file)
                 fprintf(log_file, "%zu %.6f %.6f %.6e\n", step, train_sum / (double)since, v,
                         bp_optim_lr(&cfg, step));
+            fflush(stdout);   /* progress shows through a pipe too */
             train_sum = 0.0;
         }
     }

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
-/* Attention blocks: the values and gradients of bp_attention against
- * PyTorch's nn.MultiheadAttention with a causal mask (fixtures/
- * attention_torch.h, made by attention_torch.py), causality (the output at
- * position t does not move when later positions do), and the gradient
- * checker over a block's whole graph. */
+/* Attention blocks: the values and gradients of bp_attention and
+ * bp_transformer_block against PyTorch's (fixtures/attention_torch.h, made
+ * by attention_torch.py), causality (the output at position t does not
+ * move when later positions do), and the gradient checker over blocks and
+ * over a whole small model. */
 #include "test_util.h"
 
 #include "fixtures/attention_torch.h"
@@ -255,6 +255,58 @@ START_TEST(blocks_pass_gradcheck)
 }
 END_TEST
 
+/* A whole small model as examples/transformer builds it, its loss checked
+ * by finite differences in every param: token and position embeddings,
+ * dropout, 2 blocks of 2 heads with dropout in training mode, a final
+ * layer norm, a linear head and cross-entropy over ids with one ignored. */
+START_TEST(small_model_passes_gradcheck)
+{
+    enum { B = 2, T = 4, D = 8, V = 5 };
+    const double ids[B * T] = {3, 0, 4, 4, 1, 2, 0, 3};
+    const double targets[B * T] = {0, 4, 4, 1, 2, -1, 3, 2};
+    const double positions[T] = {0, 1, 2, 3};
+    bp_graph *g = bp_graph_new();
+    bp_rng rng = tu_rng(21);
+    bp_transformer_block blk[2];
+    bp_dense_layer head;
+    bp_node *in = bp_input_nd(g, &(bp_shape){2, {B, T}}, "ids");
+    bp_node *tg = bp_input_nd(g, &(bp_shape){2, {B, T}}, "targets");
+    bp_node *tok = bp_param(g, V, D, "tok"), *pos = bp_param(g, T, D, "pos");
+    bp_node *gamma = bp_param_nd(g, &(bp_shape){1, {D}}, "ln_f.gamma");
+    bp_node *beta = bp_param_nd(g, &(bp_shape){1, {D}}, "ln_f.beta");
+    bp_node *x, *loss;
+    bp_check_report rep;
+
+    bp_graph_set_seed(g, 99);
+    bp_init_uniform(tok, -1.0, 1.0, &rng);
+    bp_init_uniform(pos, -1.0, 1.0, &rng);
+    bp_init_uniform(gamma, 0.8, 1.2, &rng);
+    bp_init_uniform(beta, -0.2, 0.2, &rng);
+    x = bp_add(g, bp_gather(g, tok, in),
+               bp_gather(g, pos, bp_constant_nd(g, &(bp_shape){1, {T}}, positions, "positions")));
+    x = bp_dropout(g, x, 0.1);
+    for (size_t l = 0; l < 2; l++) {
+        ck_assert_int_eq(bp_transformer_block_init(g, &blk[l], D, 2, 2 * D, 0.1, l ? "b1" : "b0",
+                                                   &rng), BP_OK);
+        x = bp_transformer_block_apply(g, &blk[l], x);
+    }
+    ck_assert_int_eq(bp_dense_layer_init(g, &head, D, V, "head", &rng), BP_OK);
+    loss = bp_cross_entropy(g, bp_dense_layer_apply(g, &head, bp_layer_norm(g, x, gamma, beta,
+                                                                             1e-5)),
+                            tg, -1.0);
+    tu_set(in, B, T, ids);
+    tu_set(tg, B, T, targets);
+    ck_assert_msg(bp_graph_status(g) == BP_OK, "%s", bp_graph_message(g));
+    ck_assert(bp_graph_training(g));
+    ck_assert_int_eq(bp_gradcheck_graph(g, loss, NULL, &rep), BP_OK);
+    ck_assert_msg(rep.result == BP_CHECK_PASS, "%s %s", rep.message, rep.diagnosis);
+    /* every param element: the embeddings, 2 blocks, the norm, the head */
+    ck_assert_uint_ge(rep.n_compared, V * D + T * D + 2 * 600 + 2 * D + D * V + V);
+    bp_check_report_clear(&rep);
+    bp_graph_free(g);
+}
+END_TEST
+
 static Suite *attention_suite(void)
 {
     Suite *s = suite_create("attention");
@@ -266,6 +318,7 @@ static Suite *attention_suite(void)
     tcase_add_test(tc, block_matches_torch);
     tcase_add_test(tc, block_init);
     tcase_add_test(tc, blocks_pass_gradcheck);
+    tcase_add_test(tc, small_model_passes_gradcheck);
     tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);
     return s;
