@@ -45,6 +45,8 @@ struct bp_node {
 
     unsigned long fwd_stamp;        /* graph->fwd_stamp of its last forward */
     unsigned long bwd_stamp;        /* graph->bwd_stamp of its last backward */
+    unsigned long shape_epoch;      /* graph->shape_epoch when a forward last
+                                       ran its shape rule; 0: never */
     int training;                   /* the graph's mode at its last shape() */
     int drew;                       /* a BP_OP_RANDOM op's scratch holds the
                                        draws of its last forward */
@@ -57,6 +59,11 @@ struct bp_graph {
     unsigned char *mark;            /* per-node scratch for the passes */
     unsigned long fwd_stamp;
     unsigned long bwd_stamp;
+    unsigned long shape_epoch;      /* bumped when a leaf's shape, the
+                                       in-place or the training mode
+                                       changes (from 1) */
+    unsigned long leaf_writes;      /* bumped when a leaf is given data */
+    unsigned long leaf_writes_seen; /* leaf_writes at the last forward */
     int anomaly;                    /* check every result for NaN and inf */
     int inplace;                    /* let BP_OP_INPLACE ops share buffers */
     int training;                   /* bp_graph_set_training */

@@ -287,6 +287,10 @@ static void check_op_declarations(const char *name)
     ck_assert_int_eq(bp_op_validate(&op), BP_EINVAL);
     op.flags = BP_OP_INPLACE | BP_OP_ASSIGN_FRESH;
     ck_assert_int_eq(bp_op_validate(&op), BP_OK);
+    op.flags = BP_OP_TENSORS | BP_OP_RANDOM;
+    ck_assert_int_eq(bp_op_validate(&op), BP_OK);
+    op.flags = BP_OP_TENSORS | BP_OP_VIEW | BP_OP_RANDOM;   /* a view draws nothing */
+    ck_assert_int_eq(bp_op_validate(&op), BP_EINVAL);
 
     ck_assert_uint_gt(bp_builtin_count(), 0);
     for (size_t i = 0; i < bp_builtin_count(); i++)

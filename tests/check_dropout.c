@@ -3,7 +3,8 @@
  * dropped within a binomial bound, kept entries scaled by 1/(1-p), the
  * backward's mask read off the forward's output, eval mode and p = 0 the
  * identity, seeds, ranks 1 to 4, p refused outside [0, 1), no allocation
- * per step, and the checker holding draws fixed (ops and whole graphs). */
+ * per step, and the checker holding draws fixed (dropout, a user's random
+ * op, whole graphs). */
 #include "test_util.h"
 
 /* Inputs are drawn away from 0, so an output of 0 means dropped. */
@@ -300,38 +301,58 @@ static bp_status unmasked_backward(bp_op_args *a)
     return BP_OK;
 }
 
-/* A random op that breaks the contract: it draws a new mask at every
- * forward from a generator of its own, even when told to reuse its draws
- * (rng NULL), so no two forwards compute the same function. */
-static bp_rng own_rng;
-
-static bp_status redrawing_shape(bp_op_args *a)
+/* Multiplicative noise, y = x ⊙ z with each z standard normal, drawn at
+ * each forward and kept in the scratch: a random op as a user's plugin
+ * declares it, through the general mechanism (args->rng). */
+static bp_status noise_shape(bp_op_args *a)
 {
     *a->out_shape = *a->in_shape[0];
     a->n_work = a->in[0]->rows * a->in[0]->cols;
     return BP_OK;
 }
 
-static bp_status redrawing_forward(bp_op_args *a)
+static void noise_apply(bp_op_args *a, bp_rng *rng)
 {
     for (size_t k = 0; k < a->n_work; k++) {
-        a->work[k] = bp_rng_uniform(&own_rng) < 0.5 ? 0.0 : 2.0;
+        if (rng)
+            a->work[k] = bp_rng_normal(rng);
         a->out->data[k] = a->in[0]->data[k] * a->work[k];
     }
+}
+
+static bp_status noise_forward(bp_op_args *a)
+{
+    noise_apply(a, a->rng);   /* NULL: reuse the last draws */
     return BP_OK;
 }
 
-static bp_status redrawing_backward(bp_op_args *a)
+/* The same op breaking the contract: it draws anew at every forward from
+ * a generator of its own, even when told to reuse its draws, so no two
+ * forwards compute the same function. */
+static bp_rng own_rng;
+
+static bp_status redrawing_forward(bp_op_args *a)
 {
-    if (a->din[0])
+    noise_apply(a, &own_rng);
+    return BP_OK;
+}
+
+static bp_status noise_backward(bp_op_args *a)
+{
+    if (a->din[0])   /* dX += dY ⊙ z */
         for (size_t k = 0; k < a->n_work; k++)
             a->din[0]->data[k] += a->dout->data[k] * a->work[k];
     return BP_OK;
 }
 
+static const bp_op noise_op = {
+    .name = "noise", .n_in = 1, .shape = noise_shape, .forward = noise_forward,
+    .backward = noise_backward, .flags = BP_OP_TENSORS | BP_OP_RANDOM, .linear = 1u,
+};
+
 static const bp_op redrawing_op = {
-    .name = "redrawing", .n_in = 1, .shape = redrawing_shape, .forward = redrawing_forward,
-    .backward = redrawing_backward, .flags = BP_OP_TENSORS | BP_OP_RANDOM, .linear = 1u,
+    .name = "redrawing", .n_in = 1, .shape = noise_shape, .forward = redrawing_forward,
+    .backward = noise_backward, .flags = BP_OP_TENSORS | BP_OP_RANDOM, .linear = 1u,
 };
 
 START_TEST(checker_passes_dropout_and_catches_faults)
@@ -351,6 +372,12 @@ START_TEST(checker_passes_dropout_and_catches_faults)
     ck_assert_int_eq(rep.result, BP_CHECK_MISMATCH);
     bp_check_report_clear(&rep);
 
+    /* a user's random op: passes when it reuses its draws as told, fails
+     * when it draws anew at every forward */
+    ck_assert_int_eq(bp_gradcheck_op(&noise_op, NULL, &rep), BP_OK);
+    ck_assert_msg(rep.result == BP_CHECK_PASS, "%s %s", rep.diagnosis, rep.message);
+    ck_assert_uint_gt(rep.n_compared, 0);
+    bp_check_report_clear(&rep);
     bp_rng_seed(&own_rng, 1);
     ck_assert_int_eq(bp_gradcheck_op(&redrawing_op, NULL, &rep), BP_OK);
     ck_assert_int_eq(rep.result, BP_CHECK_MISMATCH);
@@ -420,12 +447,18 @@ START_TEST(gradcheck_graph_holds_masks_and_leaves_the_generator)
     bp_graph_free(a.g);
     bp_graph_free(twin.g);
 
-    /* a graph not yet run: the check draws its masks once */
+    /* a graph not yet run: the check draws its masks once, and gives the
+     * generator back, so the next forward draws the twin's first mask */
     a = make_net();
+    twin = make_net();
     ck_assert_int_eq(bp_gradcheck_graph(a.g, a.loss, NULL, &rep), BP_OK);
     ck_assert_msg(rep.result == BP_CHECK_PASS, "%s %s", rep.diagnosis, rep.message);
     bp_check_report_clear(&rep);
+    ck_assert_int_eq(bp_forward(a.g, a.loss), BP_OK);
+    ck_assert_int_eq(bp_forward(twin.g, twin.loss), BP_OK);
+    ck_assert_mem_eq(bp_node_value(a.drop)->data, bp_node_value(twin.drop)->data, sizeof before);
     bp_graph_free(a.g);
+    bp_graph_free(twin.g);
 }
 END_TEST
 

@@ -820,6 +820,84 @@ START_TEST(gradient_as_scratch_only_when_safe)
 }
 END_TEST
 
+/* A forward runs an op's shape rule only when something it depends on
+ * changed since the last one: a leaf's shape (a new batch size) or the
+ * in-place mode (which sizes the scratch); new data of the same shape
+ * does not.  The results never depend on the skip. */
+static int shape_calls;
+
+static bp_status counted_shape(bp_op_args *a)
+{
+    shape_calls++;
+    a->out->rows = a->in[0]->rows;
+    a->out->cols = a->in[0]->cols;
+    a->n_work = a->dout_writable ? 0 : a->in[0]->rows * a->in[0]->cols;
+    return BP_OK;
+}
+
+static bp_status counted_forward(bp_op_args *a)
+{
+    for (size_t k = 0; k < a->in[0]->rows * a->in[0]->cols; k++)
+        a->out->data[k] = 3.0 * a->in[0]->data[k];
+    return BP_OK;
+}
+
+static bp_status counted_backward(bp_op_args *a)
+{
+    /* dx += 3 dy, through the scratch when the rule asked for one */
+    double *t = a->n_work ? a->work : a->dout->data;
+    ck_assert_uint_eq(a->n_work ? a->n_work : 0, a->dout_writable ? 0 : a->dout->rows * a->dout->cols);
+    for (size_t k = 0; k < a->dout->rows * a->dout->cols; k++)
+        t[k] = 3.0 * a->dout->data[k];
+    for (size_t k = 0; k < a->dout->rows * a->dout->cols; k++)
+        a->din[0]->data[k] += t[k];
+    return BP_OK;
+}
+
+START_TEST(shape_rules_rerun_only_on_change)
+{
+    static const bp_op counted = {.name = "counted", .n_in = 1, .shape = counted_shape,
+                                  .forward = counted_forward, .backward = counted_backward};
+    const double xv[6] = {1, 2, 3, 4, 5, 6};
+    bp_node *x = bp_input(g, 3, 2, "x"), *w = bp_param(g, 1, 2, "w");
+    bp_node *y = bp_apply(g, &counted, 1, (bp_node *[]){bp_mul(g, x, w)}, NULL);
+    bp_node *loss = bp_sum(g, y);
+    const double wv[2] = {0.5, -2.0};
+    int calls;
+
+    ck_assert_ptr_nonnull(y);
+    tu_set(w, 1, 2, wv);
+    tu_set(x, 3, 2, xv);
+    calls = shape_calls;
+    ck_assert_int_eq(bp_forward(g, loss), BP_OK);
+    ck_assert_int_eq(shape_calls, calls + 1);     /* the first forward runs it */
+    for (int run = 0; run < 3; run++) {
+        tu_set(x, 3, 2, xv);                       /* same shape, new data */
+        ck_assert_int_eq(bp_forward(g, loss), BP_OK);
+    }
+    ck_assert_int_eq(shape_calls, calls + 1);
+    tu_set(x, 2, 2, xv);                           /* a smaller batch */
+    ck_assert_int_eq(bp_forward(g, loss), BP_OK);
+    ck_assert_int_eq(shape_calls, calls + 2);
+    ck_assert_uint_eq(bp_node_rows(y), 2);
+    /* 3·(x ⊙ w) summed over the 2 rows */
+    ck_assert_double_eq_tol(bp_node_value(loss)->data[0], 3 * (0.5 * 1 - 2 * 2 + 0.5 * 3 - 2 * 4), 1e-14);
+    for (int inplace = 1; inplace >= 0; inplace--) {
+        bp_graph_set_inplace(g, inplace);          /* the scratch size changes */
+        ck_assert_int_eq(bp_forward(g, loss), BP_OK);
+        ck_assert_int_eq(shape_calls, calls + 4 - inplace);
+        bp_zero_grad(g);
+        ck_assert_int_eq(bp_backward(g, loss, NULL), BP_OK);
+        /* dw = 3·Σ_rows x */
+        ck_assert_double_eq_tol(bp_node_grad(w)->data[0], 3.0 * (1 + 3), 1e-14);
+        ck_assert_double_eq_tol(bp_node_grad(w)->data[1], 3.0 * (2 + 4), 1e-14);
+    }
+    bp_graph_set_inplace(g, 0);                    /* no change: no rerun */
+    ck_assert_int_eq(bp_forward(g, loss), BP_OK);
+    ck_assert_int_eq(shape_calls, calls + 4);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("graph");
@@ -841,6 +919,7 @@ int main(void)
     tcase_add_test(run, inplace_mode_changes_memory_not_gradients);
     tcase_add_test(run, inplace_mode_shares_only_when_safe);
     tcase_add_test(run, gradient_as_scratch_only_when_safe);
+    tcase_add_test(run, shape_rules_rerun_only_on_change);
     tcase_add_test(err, matmul_shape_error_names_op_and_shapes);
     tcase_add_test(err, broadcast_error);
     tcase_add_test(err, error_is_sticky_and_chains);

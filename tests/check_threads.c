@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Threads: separate graphs are independent.  Several pthreads each train
- * the lesson's 2-layer network (dense, relu, dense, mse) on their own
+ * the lesson's 2-layer network (dense, relu, dropout drawing from the
+ * graph's own generator, dense, mse) on their own
  * synthetic data with plain SGD through bp_node_value/bp_node_grad, all at
  * once; every thread's losses and final weights must equal, bit for bit,
  * those of the same loop run alone.  The ops come from one registry shared
@@ -79,6 +80,9 @@ static void *train(void *arg)
     b2 = bp_param(g, 1, 1, "b2");
     h = bp_apply(g, bp_registry_find(registry, "relu"), 1,
                  (bp_node *[]){apply3(g, "dense", xi, w1, b1)}, NULL);
+    h = bp_apply(g, bp_registry_find(registry, "dropout"), 1, (bp_node *[]){h},
+                 (const double[]){0.2});
+    bp_graph_set_seed(g, r->seed);
     pred = apply3(g, "dense", h, w2, b2);
     loss = apply2(g, "mse", pred, yi);
     if ((r->status = bp_graph_status(g)) == BP_OK) {

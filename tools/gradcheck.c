@@ -350,6 +350,22 @@ static bp_node *build_dense(bp_graph *g, bp_rng *r)
     return bp_mse(g, bp_dense(g, h2, w2, b2), y);
 }
 
+/* Dropout between two dense layers, in training mode: checked with the
+ * mask its first forward draws (the graph's generator seeded from r). */
+static bp_node *build_dropout(bp_graph *g, bp_rng *r)
+{
+    bp_node *x = filled(g, bp_input(g, 6, 3, "x"), r, -1.0, 1.0);
+    bp_node *y = filled(g, bp_input(g, 6, 2, "y"), r, -1.0, 1.0);
+    bp_node *w1 = filled(g, bp_param(g, 3, 5, "W1"), r, -1.0, 1.0);
+    bp_node *b1 = filled(g, bp_param(g, 1, 5, "b1"), r, -0.5, 0.5);
+    bp_node *w2 = filled(g, bp_param(g, 5, 2, "W2"), r, -1.0, 1.0);
+    bp_node *b2 = filled(g, bp_param(g, 1, 2, "b2"), r, -0.5, 0.5);
+    bp_node *h = bp_dropout(g, bp_tanh(g, bp_dense(g, x, w1, b1)), 0.4);
+
+    bp_graph_set_seed(g, bp_rng_next(r));
+    return bp_mse(g, bp_dense(g, h, w2, b2), y);
+}
+
 static const struct graph_case {
     const char *name;
     const char *doc;
@@ -361,6 +377,7 @@ static const struct graph_case {
     {"graph:softmax_nll", "x·W, fused softmax, nll", build_softmax_nll},
     {"graph:softmax_ce", "dense, fused softmax_ce", build_softmax_ce},
     {"graph:dense", "dense, tanh, fan-out, dense, mse", build_dense},
+    {"graph:dropout", "dense, tanh, dropout (training), dense, mse", build_dropout},
 };
 #define N_GRAPH_CASES (sizeof graph_cases / sizeof graph_cases[0])
 
@@ -673,14 +690,14 @@ static int run_checks(const cli *c, const bp_registry *reg)
 
 enum fault_kind {
     FAULT_SIGN, FAULT_FACTOR2, FAULT_TRANSPOSE, FAULT_NO_REDUCE, FAULT_OVERWRITE,
-    FAULT_DROP_BATCH, FAULT_SCATTER_OVERWRITE,
+    FAULT_DROP_BATCH, FAULT_SCATTER_OVERWRITE, FAULT_IGNORE_DRAWS,
     FAULT_NONE   /* the wrapper alone: the control, which must PASS */
 };
 
 static const char *const fault_names[] = {
     "sign flip", "factor 2", "transposed gradient", "missing broadcast reduction",
     "overwrite instead of accumulate", "one batch's gradient dropped",
-    "scatter overwrites a repeated id", "none (the wrapper alone)",
+    "scatter overwrites a repeated id", "backward ignores the mask", "none (the wrapper alone)",
 };
 
 static const struct fault {
@@ -712,6 +729,8 @@ static const struct fault {
     {"matmul", FAULT_DROP_BATCH, 1},
     {"matmul", FAULT_NO_REDUCE, 1},
     {"gather", FAULT_SCATTER_OVERWRITE, 0},
+    /* a random op's backward that ignores its draws, as in eval mode */
+    {"dropout", FAULT_IGNORE_DRAWS, 0},
 };
 #define N_FAULTS (sizeof faults / sizeof faults[0])
 
@@ -797,6 +816,8 @@ static bp_status faulty_backward(bp_op_args *a)
         b = *a;
         for (size_t k = 0; k < a->n_in; k++)
             b.din[k] = k == i ? tmp[i] : NULL;
+        if (hit && f->kind == FAULT_IGNORE_DRAWS)
+            b.training = 0;
         if ((hit && f->kind == FAULT_NO_REDUCE) || a->dout_writable) {
             /* A dout of this call's own: masked, or a copy, since a
              * backward given dout_writable may write over it and the real

@@ -128,7 +128,9 @@ void bp_check_report_clear(bp_check_report *report);
  * its shape rule accepts, each attribute set, inputs sampled from its
  * domains, and with contracts on the backward contract (a zero seed gives
  * zero, linear in the seed, a second backward accumulates); see
- * docs/gradcheck.md.  opt may be NULL for the defaults.
+ * docs/gradcheck.md.  A BP_OP_RANDOM op is checked in training mode, as
+ * the function of the draws its first forward in a case makes, which the
+ * case's other forwards reuse.  opt may be NULL for the defaults.
  * Returns BP_OK when the check ran, whatever its result (read
  * report->result); BP_EINVAL for a NULL op or report, an op that fails
  * bp_op_validate or declares a max_abs that is negative or not finite,
@@ -144,7 +146,10 @@ bp_status bp_gradcheck_op(const bp_op *op, const bp_check_options *opt,
  * that a zero seed gives zero and that a second backward accumulates.
  * Every param's value is restored exactly and its gradient restored to
  * what it was (a param with no gradient has none again); the graph is
- * left forwarded to out.  Returns as bp_gradcheck_op; BP_EINVAL when out
+ * left forwarded to out.  Random ops (BP_OP_RANDOM) keep the draws of the
+ * graph's last forward, or draw once if they have none, for the whole
+ * check, in the graph's mode; the graph's generator is left in the state
+ * it was found in.  Returns as bp_gradcheck_op; BP_EINVAL when out
  * is not a node of g, BP_ESTATE when it depends on no param, and the
  * status of bp_forward when out cannot be computed (e.g. an input has no
  * data).  When it returns an error the graph's error state is as it was

@@ -12,6 +12,7 @@ bp_graph *bp_graph_new(void)
     bp_graph *g = bpi_calloc(1, sizeof *g);
 
     if (g) {
+        g->shape_epoch = 1;
         g->training = 1;
         bp_rng_seed(&g->rng, 0);
     }
@@ -311,7 +312,9 @@ static bp_status check_output_shape(bp_node *n, const bp_op_args *a, char *msg, 
     bp_shape *s = &n->shape;
     char dims[BPI_SHAPE_STR];
     int overflow = 0, work_overflow = 0, iwork_overflow = 0;
+    size_t count;
 
+    /* Runs at every forward: the shape is formatted only for a message. */
     if (s->rank == 0) {
         s->rank = 2;
         s->dim[0] = n->value.rows;
@@ -320,30 +323,30 @@ static bp_status check_output_shape(bp_node *n, const bp_op_args *a, char *msg, 
         snprintf(msg, size, "shape rule gave rank %zu (at most %d)", s->rank, BP_MAX_RANK);
         return BP_EDIM;
     }
-    bpi_shape_str(s, dims, sizeof dims);
     for (size_t i = 0; i < s->rank; i++)
         if (s->dim[i] == 0) {
-            snprintf(msg, size, "shape rule gave an empty output (%s)", dims);
+            snprintf(msg, size, "shape rule gave an empty output (%s)",
+                     bpi_shape_str(s, dims, sizeof dims));
             return BP_EDIM;
         }
-    if ((n->op->flags & BP_OP_VIEW) &&
-        bpi_shape_size(s, &overflow) != n->in[0]->value.rows * n->in[0]->value.cols) {
+    count = bpi_shape_size(s, &overflow);
+    if (overflow) {
+        snprintf(msg, size, "output %s overflows size_t", bpi_shape_str(s, dims, sizeof dims));
+        return BP_ENOMEM;
+    }
+    if ((n->op->flags & BP_OP_VIEW) && count != n->in[0]->value.rows * n->in[0]->value.cols) {
         char in_dims[BPI_SHAPE_STR];
         snprintf(msg, size, "a view of %s cannot be %s: the element counts differ",
-                 bpi_shape_str(&n->in[0]->shape, in_dims, sizeof in_dims), dims);
+                 bpi_shape_str(&n->in[0]->shape, in_dims, sizeof in_dims),
+                 bpi_shape_str(s, dims, sizeof dims));
         return BP_EDIM;
-    }
-    bpi_shape_size(s, &overflow);
-    if (overflow) {
-        snprintf(msg, size, "output %s overflows size_t", dims);
-        return BP_ENOMEM;
     }
     bpi_mul_size(a->n_work, sizeof(double), &work_overflow);
     bpi_mul_size(a->n_iwork, sizeof(int), &iwork_overflow);
     if (work_overflow || iwork_overflow) {
         snprintf(msg, size, "the shape rule asks for %zu %s of scratch, which overflows size_t "
                  "(output %s)", work_overflow ? a->n_work : a->n_iwork,
-                 work_overflow ? "doubles" : "ints", dims);
+                 work_overflow ? "doubles" : "ints", bpi_shape_str(s, dims, sizeof dims));
         return BP_ENOMEM;
     }
     bpi_shape_matrix(s, &n->value.rows, &n->value.cols);
@@ -578,6 +581,15 @@ static bp_status check_leaf_shape(bp_node *n, size_t rows, size_t cols, const ch
     return BP_OK;
 }
 
+/* A leaf's new shape; when it differs, the shape rules of the ops run
+ * again at the next forward (they are skipped while nothing changed). */
+static void leaf_set_shape(bp_node *n, const bp_shape *shape)
+{
+    if (!bpi_shapes_equal(&n->shape, shape))
+        n->graph->shape_epoch++;
+    n->shape = *shape;
+}
+
 bp_status bpi_node_prepare_value(bp_node *n, size_t rows, size_t cols, double **data)
 {
     bp_shape shape;
@@ -591,9 +603,10 @@ bp_status bpi_node_prepare_value(bp_node *n, size_t rows, size_t cols, double **
                         bpi_kind_name(n->kind), bp_node_name(n), rows, cols);
     n->value.data = n->value_buf;
     n->value.rows = rows;
-    n->shape = shape;
+    leaf_set_shape(n, &shape);
     n->has_value = 1;
     n->fwd_stamp = 0;   /* the last forward did not see this value */
+    n->graph->leaf_writes++;
     *data = n->value.data;
     return BP_OK;
 }
@@ -639,8 +652,9 @@ bp_status bp_node_bind_value(bp_node *n, const bp_matrix *src)
         return st;
     n->value.data = src->data;
     n->value.rows = src->rows;
-    n->shape = shape;
+    leaf_set_shape(n, &shape);
     n->has_value = 1;
     n->fwd_stamp = 0;   /* the last forward did not see this value */
+    n->graph->leaf_writes++;
     return BP_OK;
 }

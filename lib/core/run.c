@@ -119,9 +119,7 @@ static int can_share(const bp_node *n)
 static bp_status forward_node(bp_node *n)
 {
     bp_graph *g = n->graph;
-    const bp_shape old_shape = n->shape;
-    const size_t old_work = n->n_work, old_iwork = n->n_iwork;
-    const int old_training = n->training, random = (n->op->flags & BP_OP_RANDOM) != 0;
+    const int random = (n->op->flags & BP_OP_RANDOM) != 0;
     char msg[384];
     bp_op_args a;
     bp_status st;
@@ -132,16 +130,19 @@ static bp_status forward_node(bp_node *n)
      * may be din[0].  Fixed here, so that shape() sizes the work for the
      * backward that follows. */
     n->dout_writable = g->inplace && !(n->op->flags & BP_OP_INPLACE);
-    n->training = g->training;
-    st = bpi_run_shape(n, "forward: ");
-    if (st != BP_OK)
-        return st;
-    /* A random op's draws fit only the shape, scratch and mode they were
-     * drawn for; until it has drawn anew (below) it has none to reuse. */
-    held = random && g->hold_draws && n->drew && n->training == old_training &&
-           n->n_work == old_work && n->n_iwork == old_iwork &&
-           bpi_shapes_equal(&n->shape, &old_shape);
-    n->drew = held;
+    /* The shapes follow from the leaves' and the modes alone: while none
+     * changed, the last forward's shape rule still holds, and so do the
+     * draws a random op made for that shape, scratch and mode. */
+    if (n->shape_epoch != g->shape_epoch) {
+        n->drew = 0;
+        n->training = g->training;
+        st = bpi_run_shape(n, "forward: ");
+        if (st != BP_OK)
+            return st;
+        n->shape_epoch = g->shape_epoch;
+    }
+    held = random && g->hold_draws && n->drew;
+    n->drew = 0;   /* until this forward has run */
     if (n->op->flags & BP_OP_VIEW) {
         n->value.data = n->in[0]->value.data;
     } else if (n->graph->inplace && can_share(n)) {
@@ -169,14 +170,18 @@ static bp_status forward_node(bp_node *n)
 
 void bp_graph_set_inplace(bp_graph *g, int on)
 {
-    if (g)
+    if (g && g->inplace != (on != 0)) {
         g->inplace = on != 0;
+        g->shape_epoch++;   /* the ops' scratch sizes depend on it */
+    }
 }
 
 void bp_graph_set_training(bp_graph *g, int on)
 {
-    if (g)
+    if (g && g->training != (on != 0)) {
         g->training = on != 0;
+        g->shape_epoch++;   /* shape rules read it (dropout's scratch) */
+    }
 }
 
 int bp_graph_training(const bp_graph *g)
@@ -204,6 +209,7 @@ bp_status bp_forward(bp_graph *g, bp_node *out)
     bpi_mark_ancestors(g, out, 0);
     count_uses(g, out);
     g->fwd_stamp++;
+    g->leaf_writes_seen = g->leaf_writes;
     for (size_t i = 0; i <= out->id; i++) {
         bp_node *n = g->nodes[i];
         if (!g->mark[i])
@@ -280,7 +286,7 @@ bp_status bp_backward(bp_graph *g, bp_node *out, const bp_matrix *seed)
     if (seed && (seed->rows != out->value.rows || seed->cols != out->value.cols))
         return bpi_fail(g, BP_EDIM, "backward: seed is %zux%zu, node '%s' is %zux%zu",
                         seed->rows, seed->cols, name, out->value.rows, out->value.cols);
-    if ((st = check_forward_is_current(g, out)) != BP_OK)
+    if (g->leaf_writes != g->leaf_writes_seen && (st = check_forward_is_current(g, out)) != BP_OK)
         return st;
 
     bpi_mark_ancestors(g, out, 1);
