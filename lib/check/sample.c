@@ -225,8 +225,8 @@ static int shape_accepts(const bp_op *op, const double *attr, gc_case *k)
     a.out_shape = &out_shape;
     a.attr = attr;
     /* the verdict only: with no message buffer (a.msg NULL) bp_op_fail
-     * formats nothing, which for an op of three inputs, tried on 22³
-     * shape combinations, is most of the check's time */
+     * formats nothing, for each of the 22³ combinations an op of three
+     * inputs is tried on */
     if (op->shape(&a) != BP_OK)
         return 0;
     if (out_shape.rank == 0)
