@@ -252,11 +252,11 @@ static bp_status cross_entropy_backward(bp_op_args *a)
     const bp_matrix *z = a->in[0];
     const double *ids = a->in[1]->data, *p = a->work;
     const double count = a->work[z->rows * z->cols + 2 * z->rows];
+    const double f = count > 0.0 ? a->dout->data[0] / count : 0.0;
 
     if (!a->din[0] || count == 0.0)
         return BP_OK;
     for (size_t i = 0; i < z->rows; i++) {
-        const double f = a->dout->data[0] / count;
         double *d = a->din[0]->data + i * z->cols;
         if (ids[i] == a->attr[0])
             continue;
