@@ -54,4 +54,11 @@ awk 'NR == 1 { ok = $0 == "{" ; next }
      { v = $2; sub(/,$/, "", v); gsub(/[^0-9]/, "", v); sub(/^0+/, "", v); if (length(v) >= 12) long++ }
      END { exit !(ok && closed && NR == 4 && long >= 1) }' "$tmp/out.json" ||
     { echo "bench --json wrote:" >&2; cat "$tmp/out.json" >&2; exit 1; }
+
+# The RNN step allocates nothing once its graph has run (the bench's
+# counting allocator).
+"$bench" --quick --only rnn --json "$tmp/rnn.json" >"$tmp/out" 2>&1 ||
+    { echo "bench --only rnn failed" >&2; cat "$tmp/out" >&2; exit 1; }
+grep -q '^  "rnn_allocs_per_step": 0$' "$tmp/rnn.json" ||
+    { echo "bench --only rnn: allocations per step:" >&2; cat "$tmp/rnn.json" >&2; exit 1; }
 exit 0

@@ -5,7 +5,7 @@
  *
  *   tools/bench [--quick] [--data clean_weather.csv] [--gradcheck PATH]
  *               [--json FILE] [--only seed|weather|weather-two-ops|weather-tuned|mnist|softmax|
- *                              bmm|transformer]
+ *                              bmm|rnn|transformer]
  *
  * Workloads (one step = forward, loss, backward, SGD update, the update
  * through bp_optimizer_step with plain SGD):
@@ -999,6 +999,86 @@ static double bench_bmm(const options *opt)
     return ratio;
 }
 
+/* ---- an RNN training step: B=64, T=7 inputs of 3 -> 32 hidden, tanh ---- */
+
+#define RNN_B 64
+#define RNN_T 7
+#define RNN_IN 3
+#define RNN_H 32
+
+typedef struct rnn_net {
+    bp_graph *g;
+    bp_node *loss;
+    bp_optimizer *opt;    /* plain SGD (momentum 0), as the other workloads */
+} rnn_net;
+
+static int rnn_step(void *ctx)
+{
+    rnn_net *n = ctx;
+    bp_zero_grad(n->g);
+    return bp_forward(n->g, n->loss) != BP_OK || bp_backward(n->g, n->loss, NULL) != BP_OK ||
+           bp_optimizer_step(n->opt) != BP_OK;
+}
+
+/* A tanh RNN cell unrolled over T per-step inputs (each B x 3, bound to its
+ * slice of xs) from the zero state, a linear head on the last state, MSE
+ * against y; the same as tools/bench-peers' PyTorch step.  Returns the
+ * median µs per step; *allocs the heap allocations per step. */
+static double bench_rnn(const options *opt, double *allocs)
+{
+    double *xs = xmalloc((size_t)RNN_T * RNN_B * RNN_IN * sizeof *xs);
+    double y[RNN_B];
+    bp_rng state;
+    rnn_net n;
+    bp_rnn_cell cell;
+    bp_dense_layer head;
+    bp_node *h = NULL, *yn;
+    bp_optim_config cfg = bp_optim_defaults(BP_OPTIM_SGD);
+    timed a = {.label = "bpgraph rnn step", .step = rnn_step, .ctx = &n};
+    plan p = {.blocks = opt->quick ? 6 : 20, .per_block = opt->quick ? 3 : 5};
+    size_t ran, before;
+
+    printf("\n== rnn: B=%d, T=%d inputs of %d -> %d hidden, tanh, linear head, MSE, "
+           "SGD step ==\n", RNN_B, RNN_T, RNN_IN, RNN_H);
+    bp_rng_seed(&state, 17);
+    uniform(xs, (size_t)RNN_T * RNN_B * RNN_IN, &state, -1.0, 1.0);
+    uniform(y, RNN_B, &state, -1.0, 1.0);
+    n.g = bp_graph_new();
+    if (!n.g)
+        die_graph(NULL, "rnn");
+    (void)bp_rnn_cell_init(n.g, &cell, RNN_IN, RNN_H, "rnn", &state);
+    (void)bp_dense_layer_init(n.g, &head, RNN_H, 1, "head", &state);
+    for (size_t t = 0; t < RNN_T; t++) {
+        bp_node *x = bp_input(n.g, RNN_B, RNN_IN, "x_t");
+        bp_matrix xm = {RNN_B, RNN_IN, xs + t * RNN_B * RNN_IN};
+        (void)bp_node_bind_value(x, &xm);
+        h = bp_rnn_cell_apply(n.g, &cell, x, h);
+    }
+    yn = bp_input(n.g, RNN_B, 1, "y");
+    (void)bp_node_bind_value(yn, &(bp_matrix){RNN_B, 1, y});
+    n.loss = bp_mse(n.g, bp_dense_layer_apply(n.g, &head, h), yn);
+    cfg.lr = 1e-3;
+    if (bp_graph_status(n.g) != BP_OK || bp_optimizer_new(n.g, NULL, 0, &cfg, &n.opt) != BP_OK ||
+        rnn_step(&n))
+        die_graph(n.g, "rnn");
+    printf("  loss after the first step: %.6f (%zu graph nodes)\n", bp_node_value(n.loss)->data[0],
+           bp_graph_size(n.g));
+    p.reps = calibrate(rnn_step, &n, 2e3, &ran);
+    before = counts.n_alloc;
+    time_blocks((timed *[1]){&a}, 1, &p);
+    *allocs = (double)(counts.n_alloc - before) / (double)(a.n * p.reps);
+    print_timed(&a);
+    printf("  heap allocations per step: %.3g\n", *allocs);
+    printf("  (PyTorch's time for the same step: tools/bench-peers)\n");
+    json_num("rnn_bpgraph_us", a.median);
+    json_num("rnn_allocs_per_step", *allocs);
+    bp_optimizer_free(n.opt);
+    bp_graph_free(n.g);
+    free(a.samples);
+    free(xs);
+    return a.median;
+}
+
 /* ---- a transformer training step, against PyTorch (tools/bench-peers) ---- */
 
 /* A character-level decoder-only transformer as examples/transformer
@@ -1222,7 +1302,7 @@ static void usage(void)
            "  --json FILE      also write the medians and ratios to FILE\n"
            "  --only NAME      run one workload and stop (for a profiler): seed,\n"
            "                   weather, weather-two-ops, weather-tuned, mnist, softmax,\n"
-           "                   bmm, transformer\n"
+           "                   bmm, rnn, transformer\n"
            "  -h, --help       this text\n"
            "  --version        the version and licence\n"
            "Options take their value as '--data FILE' or '--data=FILE'.\n"
@@ -1247,7 +1327,7 @@ static int parse_args(int argc, char **argv, options *opt)
         {NULL, 0, NULL, 0},
     };
     static const char *const only_names[] = {"seed", "weather", "weather-two-ops",
-                                             "weather-tuned", "mnist", "softmax", "bmm",
+                                             "weather-tuned", "mnist", "softmax", "bmm", "rnn",
                                              "transformer"};
     const char *env = getenv("BP_WEATHER_CSV");
     int c;
@@ -1273,7 +1353,8 @@ static int parse_args(int argc, char **argv, options *opt)
             i++;
         if (i == sizeof only_names / sizeof only_names[0])
             return cli_usage_error("--only takes seed, weather, weather-two-ops, weather-tuned, "
-                                   "mnist, softmax, bmm or transformer, not '%s'", opt->only);
+                                   "mnist, softmax, bmm, rnn or transformer, not '%s'",
+                                   opt->only);
     }
     /* A table that was named must be there; only the default may be
      * absent, and then the data is synthetic (and says so). */
@@ -1297,7 +1378,7 @@ int main(int argc, char **argv)
     peak_mem mem[N_WORK];
     bench_data data;
     double softmax_ratio, softmax_allocs, unfused_ratio = 0.0, tuned_ratio = 0.0, bmm_ratio;
-    double transformer_allocs;
+    double rnn_allocs = 0.0, transformer_allocs = 0.0;
     struct rusage ru;
     int rc = parse_args(argc, argv, &opt);
 
@@ -1354,6 +1435,8 @@ int main(int argc, char **argv)
         bench_softmax(&opt, &softmax_allocs);
     if (opt.only && strcmp(opt.only, "bmm") == 0)
         bench_bmm(&opt);
+    if (opt.only && strcmp(opt.only, "rnn") == 0)
+        bench_rnn(&opt, &rnn_allocs);
     if (opt.only && strcmp(opt.only, "transformer") == 0)
         bench_transformer(&opt);
     if (opt.only) {
@@ -1365,6 +1448,7 @@ int main(int argc, char **argv)
     }
     softmax_ratio = bench_softmax(&opt, &softmax_allocs);
     bmm_ratio = bench_bmm(&opt);
+    bench_rnn(&opt, &rnn_allocs);
     transformer_allocs = bench_transformer(&opt);
     bench_threads(&w[MNIST], &opt);
     bench_gradcheck(&opt);
@@ -1403,7 +1487,7 @@ int main(int argc, char **argv)
     printf("  %-44s %s (%.3fx)\n", "batched matmul <= 1.10x dgemm loop", tally(bmm_ratio <= 1.10),
            bmm_ratio);
     {
-        int zero = softmax_allocs == 0.0 && transformer_allocs == 0.0;
+        int zero = softmax_allocs == 0.0 && rnn_allocs == 0.0 && transformer_allocs == 0.0;
         for (int i = 0; i < N_WORK; i++)
             zero = zero && r[i].allocs_per_step == 0.0;
         printf("  %-44s %s\n", "zero heap allocations per step (counted)", tally(zero));
@@ -1422,6 +1506,8 @@ int main(int argc, char **argv)
     else
         printf("  %-44s skipped (no %s)\n", "tools/gradcheck < 2 s", opt.gradcheck);
     printf("  %-44s see tools/bench-peers\n", "seed >= 10x faster than numpy");
+    printf("  %-44s see tools/bench-peers\n", "rnn faster than PyTorch");
+    printf("  %-44s see tools/bench-peers --transformer\n", "transformer faster than PyTorch");
     printf("  (context: weather with dense + relu as two ops: %.3fx hand-written)\n",
            unfused_ratio);
     printf("  (context: weather against a hand-written step tuned for one output: %.3fx)\n",
