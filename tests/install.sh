@@ -68,6 +68,8 @@ fi
 # program built with them the same way; run on one rank.
 if [ -f "$tmp$libdir/pkgconfig/bpgraph-mpi.pc" ]; then
     test -f "$tmp$includedir/bpgraph-mpi.h"
+    test -x "$bindir/bpgraph-train-mpi" || { echo "bpgraph-train-mpi not installed in $bindir"; exit 1; }
+    find "$tmp" -path "*/man1/bpgraph-train-mpi.1" | grep -q . || { echo "no man page bpgraph-train-mpi.1"; exit 1; }
     # MPI's own flags name the system's paths, which the sysroot would
     # redirect: the installed tree's paths go first instead.
     flags="-I$tmp$includedir -L$tmp$libdir $(PKG_CONFIG_SYSROOT_DIR= pkg-config --cflags --libs bpgraph-mpi)"

@@ -15,10 +15,15 @@
  * run in turn over one run struct; train_data.c loads, train_eval.c
  * evaluates and reports.  Exit status 0, 1 on a data or file error, 2 on a
  * usage error.
+ *
+ * Built a second time as tools/train-mpi (train_ranks.h), which runs under
+ * mpirun: every rank loads the table and builds the model, each takes its
+ * share of every batch, and only rank 0 prints and writes files.
  */
 #define _GNU_SOURCE 1   /* getopt_long */
 #include "cli.h"
 #include "train.h"
+#include "train_ranks.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -384,7 +389,7 @@ static void snapshot(model *m, int save)
 static void model_free(model *m)
 {
     bp_optimizer_free(m->opt);
-    bp_batcher_free(m->batcher);
+    ranks_model_free(m);
     bp_graph_free(m->g);
     free(m->best);
 }
@@ -435,7 +440,7 @@ static int make_model(run *r, model *m, size_t hidden, double lr)
         return 1;
     dst[0] = m->x;
     dst[1] = m->y;
-    if (bp_batcher_new(2, src, dst, NULL, 0, o->batch, 1, o->seed + 1, &m->batcher, &err) != BP_OK)
+    if (ranks_batcher_new(m, src, dst, o->batch, o->seed + 1, &err) != BP_OK)
         return lib_error(&err);
     cfg = bp_optim_defaults((bp_optim_kind)o->optimizer);
     cfg.lr = lr;
@@ -496,25 +501,33 @@ static int validate(run *r, model *m, double *metric, double *score)
     return 0;
 }
 
-/* One pass over the training split; its mean loss in m->train_loss. */
+/* One pass over the training split; its mean loss in m->train_loss.
+ * Under MPI this rank runs its share of each batch (none, when the batch
+ * has fewer rows than there are ranks) and the gradients are summed
+ * over the ranks, which is also where an error on any rank stops all. */
 static int train_epoch(model *m)
 {
-    double sum = 0;
-    size_t rows, seen = 0;
+    double sums[2] = {0, 0};    /* Σ loss·rows, Σ rows */
+    bp_error err;
 
     for (;;) {
-        if (bp_batcher_next(m->batcher, &rows) != BP_OK)
-            return graph_error(m);
-        if (rows == 0)
-            break;
+        size_t local = 0, rows = 0;
         bp_zero_grad(m->g);
-        if (bp_forward(m->g, m->loss) != BP_OK || bp_backward(m->g, m->loss, NULL) != BP_OK ||
-            bp_optimizer_step(m->opt) != BP_OK)
+        if (ranks_next(m, &local, &rows) == BP_OK && rows == 0)
+            break;
+        if (local > 0 && bp_forward(m->g, m->loss) == BP_OK &&
+            bp_backward(m->g, m->loss, NULL) == BP_OK) {
+            sums[0] += bp_node_value(m->loss)->data[0] * (double)local;
+            sums[1] += (double)local;
+        }
+        if (ranks_reduce(m, local, &err) != BP_OK)
+            return lib_error(&err);
+        if (bp_optimizer_step(m->opt) != BP_OK)
             return graph_error(m);
-        sum += bp_node_value(m->loss)->data[0] * (double)rows;
-        seen += rows;
     }
-    m->train_loss = sum / (double)seen;
+    if (ranks_sum(m, sums, 2, &err) != BP_OK)
+        return lib_error(&err);
+    m->train_loss = sums[0] / sums[1];
     return 0;
 }
 
@@ -525,12 +538,22 @@ static int fit(run *r, model *m, FILE *info, FILE *logf)
 {
     const options *o = r->o;
     double best = INFINITY;
+    bp_error err;
 
+    if (o->epochs > 0 && ranks_attach(m, &err) != BP_OK)
+        return lib_error(&err);
     for (size_t epoch = 1; epoch <= o->epochs; epoch++) {
         double t = now(), score;
-        if (train_epoch(m) != 0 || validate(r, m, &m->valid_metric, &score) != 0)
+        if (train_epoch(m) != 0 || ranks_agree(validate(r, m, &m->valid_metric, &score)) != 0)
             return 1;
+        /* MPI does not promise every rank the same bits from a sum:
+         * rank 0's score decides for all, so that they stop together. */
+        if (ranks_rank() != 0)
+            score = 0;
+        if (ranks_sum(m, &score, 1, &err) != BP_OK)
+            return lib_error(&err);
         t = now() - t;
+        m->epoch_seconds += t;
         m->epochs_run = epoch;
         if (score < best) {
             best = score;
@@ -562,17 +585,22 @@ static int train(run *r, double t0)
 {
     const options *o = r->o;
     FILE *logf = NULL, *info = o->quiet ? NULL : r->info;
-    int rc;
+    int rc = 0;
 
-    if (o->log) {
+    if (o->log && ranks_rank() == 0) {
         logf = fopen(o->log, "w");
         if (!logf) {
             fprintf(stderr, "%s: %s: cannot open for writing: %s\n", cli_name(), o->log, strerror(errno));
-            return 1;
+            rc = 1;
+        } else {
+            fprintf(logf, "epoch,train_loss,%s,seconds\n", r->classify ? "valid_accuracy" : "valid_rmse");
         }
-        fprintf(logf, "epoch,train_loss,%s,seconds\n", r->classify ? "valid_accuracy" : "valid_rmse");
     }
+    if (ranks_agree(rc) != 0)
+        return 1;
     if (info) {
+        if (ranks_size() > 1)
+            fprintf(info, "%d ranks, each with its share of every batch\n", ranks_size());
         fprintf(info, "%s: %zu rows (%zu train, %zu valid, %zu test), %zu inputs -> %s",
                 o->data, r->n, r->split.n_train, r->split.n_valid, r->split.n_test, r->n_in,
                 r->column);
@@ -593,7 +621,7 @@ static int train(run *r, double t0)
     if (rc == 0 && r->classify && o->epochs > 0) {
         /* x → dense → softmax: multinomial logistic regression, fitted as the
          * network is, at a larger step (it is convex, and smaller) */
-        rc = make_model(r, &r->linear, 0, 10 * o->lr);
+        rc = ranks_agree(make_model(r, &r->linear, 0, 10 * o->lr));
         if (rc == 0)
             rc = fit(r, &r->linear, NULL, NULL);
     }
@@ -611,9 +639,10 @@ static int write_files(run *r)
     if (o->dot) {
         /* Picture the graph as it trains: shapes of one full training batch
          * (the last forward was on the test split). */
-        size_t rows;
-        bp_batcher_reset(r->net.batcher);
-        if (bp_batcher_next(r->net.batcher, &rows) != BP_OK ||
+        size_t rows = o->batch < r->split.n_train ? o->batch : r->split.n_train;
+        bp_matrix x = {rows, r->xtrain->cols, r->xtrain->data};
+        bp_matrix y = {rows, r->ytrain->cols, r->ytrain->data};
+        if (bp_node_bind_value(r->net.x, &x) != BP_OK || bp_node_bind_value(r->net.y, &y) != BP_OK ||
             bp_forward(r->net.g, r->net.loss) != BP_OK)
             return graph_error(&r->net);
         if (bp_dot_save(r->net.g, r->net.loss, o->dot_backward, o->dot, &err) != BP_OK)
@@ -641,27 +670,34 @@ int main(int argc, char **argv)
     double t0 = now();
     int rc;
 
+    if (ranks_start(&argc, &argv) != 0)
+        return 1;
     cli_init(argv);
-    if ((rc = parse_args(argc, argv, &o)) != 0)
-        return rc < 0 ? 0 : rc;
+    if ((rc = ranks_agree(parse_args(argc, argv, &o))) != 0)
+        return ranks_stop(rc < 0 ? 0 : rc);
+    if (ranks_rank() != 0)
+        o.quiet = 1;    /* rank 0 speaks for all */
     r.o = &o;
     r.info = o.json || o.predict ? stderr : stdout;
-    rc = load(&r);
+    /* every rank loads the table and builds the model: a rank that fails
+     * stops all */
+    rc = ranks_agree(load(&r));
     if (rc == 0)
-        rc = targets(&r);
+        rc = ranks_agree(targets(&r));
     if (rc == 0)
-        rc = model_stage(&r);
+        rc = ranks_agree(model_stage(&r));
     if (rc == 0 && o.predict)
-        rc = write_predictions(&r);
+        rc = ranks_rank() == 0 ? write_predictions(&r) : 0;
     else if (rc == 0) {
         rc = train(&r, t0);
-        if (rc == 0)
+        /* the ranks hold the same model: rank 0 evaluates it */
+        if (rc == 0 && ranks_rank() == 0)
             rc = evaluate(&r);
-        if (rc == 0)
+        if (rc == 0 && ranks_rank() == 0)
             rc = write_files(&r);
-        if (rc == 0)
+        if (rc == 0 && ranks_rank() == 0)
             report(&r);
     }
     run_free(&r);
-    return rc;
+    return ranks_stop(rc);
 }

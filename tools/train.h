@@ -54,8 +54,11 @@ typedef struct model {
     size_t n_params;
     double *best;           /* the params at the best validation epoch */
     bp_batcher *batcher;
+    struct bp_dist *dist;                   /* tools/train-mpi: the ranks */
+    struct bp_dist_batcher *dist_batcher;   /* ... and this rank's shares */
     bp_optimizer *opt;
     size_t epochs_run, best_epoch;
+    double epoch_seconds;                   /* of all the epochs run */
     double train_loss, valid_metric;        /* of the last epoch run */
 } model;
 

@@ -5,6 +5,7 @@
  * object and --predict's CSV. */
 #include "cli.h"
 #include "train.h"
+#include "train_ranks.h"
 
 #include <lapacke.h>
 #include <math.h>
@@ -429,6 +430,8 @@ static void report_json(const run *r)
             json_num("today_rmse", sqrt(s->today));
         }
     }
+    printf("\"ranks\": %d, ", ranks_size());
+    json_num("seconds_per_epoch", r->net.epochs_run ? r->net.epoch_seconds / (double)r->net.epochs_run : NAN);
     printf("\"seconds\": %.3f}\n", r->train_seconds);
 }
 
