@@ -353,16 +353,8 @@ static int sample(model *m, const corpus *c, const options *o, bp_rng *rng)
     size_t n = 0;
     int ok = ctx && ids && p;
 
-    for (size_t i = 0; ok && i < len; i++) {
-        const int id = c->id_of[(unsigned char)o->prompt[i]];
-        if (id < 0) {
-            fprintf(stderr, "transformer: the prompt's '%c' is not in the vocabulary\n",
-                    o->prompt[i]);
-            ok = 0;
-        }
-        if (ok)
-            ctx[n++] = (unsigned char)id;
-    }
+    for (size_t i = 0; ok && i < len; i++)   /* main checked them */
+        ctx[n++] = (unsigned char)c->id_of[(unsigned char)o->prompt[i]];
     bp_graph_set_training(m->g, 0);
     fputs(o->prompt, stdout);
     for (size_t k = 0; ok && k < o->sample; k++) {
@@ -485,6 +477,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "transformer: cannot use the text at %s\n", o.text);
         goto done;
     }
+    for (const char *p = o.prompt; *p; p++)
+        if (c.id_of[(unsigned char)*p] < 0) {
+            fprintf(stderr, "transformer: the prompt's byte 0x%02x is not in the text's "
+                            "vocabulary\n", (unsigned char)*p);
+            goto done;
+        }
     printf("text: %s, %zu file%s, %zu characters, vocabulary %zu\n", o.text, c.n_files,
            c.n_files == 1 ? "" : "s", n_text, c.vocab);
     printf("split: %zu fortunes, every tenth for validation: %zu training, %zu validation "

@@ -66,8 +66,10 @@ grep -q -- "--steps takes a whole number" "$tmp/e" || fail "--steps x: $(cat "$t
 "$prog" --text "$text" --heads 3 --dim 16 --steps 1 >"$tmp/o" 2>"$tmp/e" &&
     fail "16 dims in 3 heads were accepted"
 grep -q "not a positive multiple of n_heads 3" "$tmp/e" || fail "--heads 3: $(cat "$tmp/e")"
-"$prog" --text "$text" --prompt "é" --steps 1 --dim 16 --heads 2 --context 16 >"$tmp/o" 2>"$tmp/e" &&
+"$prog" --text "$text" --prompt "é" --steps 1 --save "$tmp/p.params" >"$tmp/o" 2>"$tmp/e" &&
     fail "a prompt outside the vocabulary was accepted"
+grep -q "prompt's byte 0xc3 is not in the text's vocabulary" "$tmp/e" || fail "--prompt é: $(cat "$tmp/e")"
+[ ! -e "$tmp/p.params" ] || fail "a refused prompt still trained and saved"
 
 [ "$failures" -eq 0 ] || exit 1
 echo "transformer.sh: all checks passed"
