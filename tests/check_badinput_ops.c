@@ -517,7 +517,7 @@ static void check_attention_blocks(const char *name)
     ck_assert_int_eq(bp_attention_init(g, &a, 8, 2, "a", NULL), BP_EINVAL);
     expect_graph_only(g, BP_EINVAL, "attention_init: rng is NULL");
     ck_assert_int_eq(bp_attention_init(g, &a, 8, 2, long_name, &rng), BP_EINVAL);
-    expect_graph_only(g, BP_EINVAL, "longer than 64 bytes");
+    expect_graph_only(g, BP_EINVAL, "longer than 72 bytes");
     ck_assert_int_eq(bp_attention_init(g, &a, 8, 3, "a", &rng), BP_EINVAL);
     expect_graph_only(g, BP_EINVAL, "d_model 8 is not a positive multiple of n_heads 3");
     ck_assert_int_eq(bp_attention_init(g, &a, 0, 2, "a", &rng), BP_EINVAL);
@@ -562,7 +562,16 @@ static void check_attention_blocks(const char *name)
         expect_graph_only(g, BP_EINVAL, "transformer_block_init: d_model 8 is not a positive multiple of n_heads 3");
         ck_assert_int_eq(bp_transformer_block_init(g, &blk, 8, 2, 16, 0.1, "t", NULL), BP_EINVAL);
         expect_graph_only(g, BP_EINVAL, "rng is NULL");
+        long_name[65] = '\0';   /* 65 bytes: its attention's name would be 70 */
+        ck_assert_int_eq(bp_transformer_block_init(g, &blk, 8, 2, 16, 0.1, long_name, &rng),
+                         BP_EINVAL);
+        expect_graph_only(g, BP_EINVAL, "transformer_block_init: name 'nnnnnnnnnnnnnnnnnnnn...' is longer than 64 bytes");
         ck_assert_uint_eq(bp_graph_size(g), size);   /* no param made */
+        long_name[64] = '\0';
+        ck_assert_int_eq(bp_transformer_block_init(g, &blk, 8, 2, 16, 0.1, long_name, &rng),
+                         BP_OK);   /* 64 bytes: its params' names fit */
+        ck_assert_str_eq(bp_node_name(blk.fc2.b) + 64, ".fc2.b");
+        ck_assert_str_eq(bp_node_name(blk.attn.q.w) + 64, ".attn.q.w");
         ck_assert_int_eq(bp_transformer_block_init(g, &blk, 8, 2, 16, 0.1, "t", &rng), BP_OK);
         ck_assert_ptr_null(bp_transformer_block_apply(NULL, &blk, x));
         ck_assert_ptr_null(bp_transformer_block_apply(g, NULL, x));
@@ -575,7 +584,7 @@ static void check_attention_blocks(const char *name)
         expect_graph_only(g, BP_EINVAL, "transformer_block: the block was not initialised");
         ck_assert_ptr_null(bp_transformer_block_apply(g, &blk, wide));
         expect_graph_only(g, BP_EDIM, "transformer_block: x is 2x5x6, expects B x T x 8");
-        ck_assert_uint_eq(bp_graph_size(g), size + 16);   /* blk's params alone */
+        ck_assert_uint_eq(bp_graph_size(g), size + 32);   /* two blocks' params alone */
         ck_assert_ptr_nonnull(bp_transformer_block_apply(g, &blk, x));
     }
     /* a graph holding an error: init returns it, apply NULL */

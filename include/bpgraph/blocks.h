@@ -91,7 +91,7 @@ typedef struct bp_attention {
 } bp_attention;
 
 /* Params "<name>.q.w", "<name>.q.b", ... "<name>.o.b" (name NULL:
- * "attention").  BP_EINVAL for a NULL g, a or rng, a name longer than 64
+ * "attention").  BP_EINVAL for a NULL g, a or rng, a name longer than 72
  * bytes, a d_model or n_heads of 0 or an n_heads that does not divide
  * d_model; BP_ENOMEM. */
 bp_status bp_attention_init(bp_graph *g, bp_attention *a, size_t d_model, size_t n_heads,
@@ -120,8 +120,8 @@ typedef struct bp_transformer_block {
 /* Params "<name>.ln1.gamma", "<name>.ln1.beta", "<name>.attn.q.w", ...,
  * "<name>.ln2.gamma", "<name>.ln2.beta", "<name>.fc1.w", "<name>.fc1.b",
  * "<name>.fc2.w", "<name>.fc2.b" (name NULL: "block").  Errors as
- * bp_attention_init's, and BP_EINVAL for a d_ff of 0 or a dropout outside
- * [0, 1). */
+ * bp_attention_init's, but a name may have 64 bytes at most, and BP_EINVAL
+ * for a d_ff of 0 or a dropout outside [0, 1). */
 bp_status bp_transformer_block_init(bp_graph *g, bp_transformer_block *blk, size_t d_model,
                                     size_t n_heads, size_t d_ff, double dropout,
                                     const char *name, bp_rng *rng);

@@ -8,11 +8,15 @@
 #include <stdio.h>
 #include <string.h>
 
-#define NAME_MAX_LEN 64   /* a block's name; its params add a suffix */
+/* The longest name of a transformer block; its attention's is
+ * "<name>.attn", and params add a suffix to either. */
+#define NAME_MAX_LEN 64
+#define ATTN_NAME_MAX_LEN (NAME_MAX_LEN + 8)
 
 /* The checks every init starts with; BP_OK or the error (recorded in g). */
 static bp_status init_args_ok(bp_graph *g, const void *blk, const char *op, size_t d_model,
-                              size_t n_heads, const char *name, const bp_rng *rng)
+                              size_t n_heads, const char *name, size_t max_len,
+                              const bp_rng *rng)
 {
     if (!g)
         return BP_EINVAL;
@@ -20,9 +24,9 @@ static bp_status init_args_ok(bp_graph *g, const void *blk, const char *op, size
         return g->status;
     if (!blk || !rng)
         return bpi_fail(g, BP_EINVAL, "%s: %s is NULL", op, !blk ? "the block" : "rng");
-    if (strlen(name) > NAME_MAX_LEN)
-        return bpi_fail(g, BP_EINVAL, "%s: name '%.20s...' is longer than %d bytes", op, name,
-                        NAME_MAX_LEN);
+    if (strlen(name) > max_len)
+        return bpi_fail(g, BP_EINVAL, "%s: name '%.20s...' is longer than %zu bytes", op, name,
+                        max_len);
     if (d_model == 0 || n_heads == 0 || d_model % n_heads != 0)
         return bpi_fail(g, BP_EINVAL,
                         "%s: d_model %zu is not a positive multiple of n_heads %zu", op, d_model,
@@ -34,7 +38,7 @@ static bp_status init_args_ok(bp_graph *g, const void *blk, const char *op, size
 static void sub_layer(bp_graph *g, bp_dense_layer *l, size_t n_in, size_t n_out,
                       const char *prefix, const char *suffix, bp_rng *rng)
 {
-    char name[NAME_MAX_LEN + 16];
+    char name[ATTN_NAME_MAX_LEN + 16];
 
     snprintf(name, sizeof name, "%s.%s", prefix, suffix);
     (void)bp_dense_layer_init(g, l, n_in, n_out, name, rng);   /* its error stays in g */
@@ -44,7 +48,8 @@ bp_status bp_attention_init(bp_graph *g, bp_attention *a, size_t d_model, size_t
                             const char *name, bp_rng *rng)
 {
     const char *prefix = name ? name : "attention";
-    bp_status st = init_args_ok(g, a, "attention_init", d_model, n_heads, prefix, rng);
+    bp_status st = init_args_ok(g, a, "attention_init", d_model, n_heads, prefix,
+                                ATTN_NAME_MAX_LEN, rng);
 
     if (st != BP_OK)
         return st;
@@ -137,8 +142,9 @@ bp_status bp_transformer_block_init(bp_graph *g, bp_transformer_block *blk, size
                                     const char *name, bp_rng *rng)
 {
     const char *prefix = name ? name : "block";
-    bp_status st = init_args_ok(g, blk, "transformer_block_init", d_model, n_heads, prefix, rng);
-    char attn_name[NAME_MAX_LEN + 16];
+    bp_status st = init_args_ok(g, blk, "transformer_block_init", d_model, n_heads,
+                                prefix, NAME_MAX_LEN, rng);
+    char attn_name[ATTN_NAME_MAX_LEN + 1];
 
     if (st != BP_OK)
         return st;
