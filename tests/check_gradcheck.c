@@ -511,6 +511,86 @@ START_TEST(test_binary_ops_cover_every_broadcast_pattern)
 }
 END_TEST
 
+/* "2x3x4" at *p into dims, right-aligned (dims[0] the last, 1 beyond the
+ * rank), and *p past it; 0 when *p holds no shape. */
+static int read_shape(const char **p, size_t *dims, size_t *rank)
+{
+    char *end;
+    *rank = 0;
+    for (;;) {
+        unsigned long d = strtoul(*p, &end, 10);
+        if (end == *p || *rank == BP_MAX_RANK)
+            return 0;
+        dims[(*rank)++] = d;
+        *p = end;
+        if (**p != 'x')
+            break;
+        (*p)++;
+    }
+    for (size_t i = 0; i < *rank / 2; i++) {   /* right-aligned */
+        size_t t = dims[i];
+        dims[i] = dims[*rank - 1 - i];
+        dims[*rank - 1 - i] = t;
+    }
+    for (size_t i = *rank; i < BP_MAX_RANK; i++)
+        dims[i] = 1;
+    return 1;
+}
+
+/* A case label "2x3x4, 3x4 -> 2x3x4 [jacobian]" of two distinct inputs
+ * into their shapes and the output's; 0 for any other label. */
+static int read_label(const char *p, size_t in[2][BP_MAX_RANK], size_t *out, size_t *rank)
+{
+    if (!read_shape(&p, in[0], &rank[0]) || strncmp(p, ", ", 2))
+        return 0;
+    p += 2;
+    if (!read_shape(&p, in[1], &rank[1]) || strncmp(p, " -> ", 4))
+        return 0;
+    p += 4;
+    return read_shape(&p, out, &rank[2]) && !strstr(p, "same node");
+}
+
+/* The number of distinct patterns of right-aligned dims lo, hi − 1 among
+ * the default cases of a two-input built-in: per dim and input, output 1,
+ * equal, or broadcast (1 or absent).  rank2 counts cases whose inputs are
+ * both matrices; otherwise cases whose output has batch dims. */
+static size_t default_patterns(const char *name, size_t lo, size_t hi, int rank2)
+{
+    bp_check_report rep;
+    int seen[256] = {0};
+    size_t n_seen = 0;
+
+    ck_assert_int_eq(bp_gradcheck_op(tu_builtin(name), NULL, &rep), BP_OK);
+    ck_assert_msg(rep.result == BP_CHECK_PASS, "%s: %s %s", name, rep.diagnosis, rep.message);
+    for (size_t c = 0; c < rep.n_cases; c++) {
+        size_t in[2][BP_MAX_RANK], out[BP_MAX_RANK], rank[3];
+        unsigned code = 0;
+        if (!read_label(rep.cases[c].label, in, out, rank))
+            continue;
+        if (rank2 ? rank[0] != 2 || rank[1] != 2 : rank[2] <= 2)
+            continue;
+        for (int i = 0; i < 2; i++)
+            for (size_t d = lo; d < hi; d++)
+                code = code * 3 + (out[d] == 1 ? 0u : in[i][d] == out[d] ? 1u : 2u);
+        if (!seen[code]++)
+            n_seen++;
+    }
+    bp_check_report_clear(&rep);
+    return n_seen;
+}
+
+START_TEST(test_default_cases_cover_rank2_and_batch_patterns)
+{
+    /* rows and cols: output 1 (both inputs 1), both equal, either one
+     * broadcast: 4 × 4 for an elementwise binary op of any rank */
+    static const char *const binary[] = {"add", "sub", "mul", "div"};
+    for (size_t i = 0; i < sizeof binary / sizeof *binary; i++)
+        ck_assert_uint_eq(default_patterns(binary[i], 0, 2, 1), 16);
+    /* matmul's two batch dims (ranks 3 and 4): the same 4 × 4 */
+    ck_assert_uint_eq(default_patterns("matmul", 2, 4, 0), 16);
+}
+END_TEST
+
 /* ---- user ops ---- */
 
 START_TEST(test_wrong_op_fails_with_diagnosis_and_replays)
@@ -1109,6 +1189,7 @@ static Suite *gradcheck_suite(void)
     tcase_add_test(tc, test_every_builtin_checked_and_passing);
     tcase_add_test(tc, test_builtins_pass_other_seeds);
     tcase_add_test(tc, test_binary_ops_cover_every_broadcast_pattern);
+    tcase_add_test(tc, test_default_cases_cover_rank2_and_batch_patterns);
     tcase_add_test(tc, test_wrong_op_fails_with_diagnosis_and_replays);
     tcase_add_test(tc, test_nan_gradient_is_nonfinite);
     tcase_add_test(tc, test_samples_avoid_declared_kink);

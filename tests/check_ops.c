@@ -389,6 +389,34 @@ START_TEST(sigmoid_is_finite_for_extreme_inputs)
 }
 END_TEST
 
+/* Past |a| ≈ 19 (tanh) and a ≈ 37 (sigmoid) the output rounds to ±1, so
+ * a slope taken from it as 1 − y² or y (1 − y) is 0, and it has few correct
+ * digits well before; the true slopes 1 / cosh² a and 1 / (2 + 2 cosh a) are
+ * tiny but nonzero.  Compared relatively, to 1e-13, there and at moderate
+ * inputs (0.731, -1.2: output below 0.9 in size). */
+START_TEST(sigmoid_tanh_slopes_in_saturation)
+{
+    const double X[8] = {13.7, -21.3, 38.5, -45.2, 2.385, 340.2, 0.731, -1.2};
+    const double G[8] = {1.0, -0.5, 2.0, 0.75, 1.25, 3.0, -1.5, 0.5};
+    bp_node *x = param(2, 4, X);
+    bp_node *t = bp_tanh(g, x), *s = bp_sigmoid(g, x);
+
+    for (int op = 0; op < 2; op++) {
+        const bp_matrix *dx;
+        bp_zero_grad(g);
+        run(op ? s : t, G);
+        dx = bp_node_grad(x);
+        for (int k = 0; k < 8; k++) {
+            const double c = cosh(X[k]);
+            const double want = G[k] / (op ? 2.0 + 2.0 * c : c * c);
+            ck_assert_msg(want != 0.0 && fabs(dx->data[k] - want) <= 1e-13 * fabs(want),
+                          "%s at %g: got %.17g, want %.17g", op ? "sigmoid" : "tanh", X[k],
+                          dx->data[k], want);
+        }
+    }
+}
+END_TEST
+
 START_TEST(reductions)
 {
     const double X[6] = {1.5, -2.0, 4.25, 0.5, 3.0, 3.0};  /* 2×3; tie in row 2 */
@@ -602,6 +630,7 @@ int main(void)
     tcase_add_test(tc, unary_values_and_derivatives);
     tcase_add_test(tc, relu_sigmoid_neg_scale_pow);
     tcase_add_test(tc, sigmoid_is_finite_for_extreme_inputs);
+    tcase_add_test(tc, sigmoid_tanh_slopes_in_saturation);
     tcase_add_test(tc, reductions);
     tcase_add_test(tc, mse_value_and_gradient);
     tcase_add_test(tc, nll_value_gradient_and_floor);

@@ -241,6 +241,40 @@ START_TEST(input_batch_dimension_follows_the_data)
 }
 END_TEST
 
+/* A rank-1 input's matrix view follows the length it is given, longer or
+ * shorter, in its cols: ops read exactly the values given. */
+START_TEST(rank1_input_length_follows_the_data)
+{
+    bp_graph *g = bp_graph_new();
+    bp_node *v = bp_input_nd(g, &(bp_shape){1, {3}}, "v");
+    bp_node *s = bp_sum(g, v);
+    const double d[5] = {2.385, -1.25, 0.5, 4.125, -0.75};
+    const struct {
+        size_t len;
+        int bind;
+        double sum;
+    } cases[] = {
+        {3, 0, 2.385 - 1.25 + 0.5},
+        {5, 0, 2.385 - 1.25 + 0.5 + 4.125 - 0.75},
+        {2, 1, 2.385 - 1.25},
+        {4, 0, 2.385 - 1.25 + 0.5 + 4.125},
+        {1, 0, 2.385},
+    };
+
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        bp_matrix m = tu_view(1, cases[c].len, (double *)d);
+        ck_assert_int_eq((cases[c].bind ? bp_node_bind_value : bp_node_set_value)(v, &m), BP_OK);
+        assert_shape(v, 1, cases[c].len, 0, 0, 0);
+        ck_assert_uint_eq(bp_node_value(v)->rows, 1);
+        ck_assert_uint_eq(bp_node_value(v)->cols, cases[c].len);
+        ck_assert_uint_eq(bp_node_cols(v), cases[c].len);
+        ck_assert_int_eq(bp_forward(g, s), BP_OK);
+        ck_assert_double_eq_tol(bp_node_value(s)->data[0], cases[c].sum, 1e-15);
+    }
+    bp_graph_free(g);
+}
+END_TEST
+
 /* Shapes flow through a BP_OP_TENSORS op, follow a new batch size, and the
  * gradient reaches a rank-3 param with the param's shape. */
 START_TEST(tensor_op_forward_and_backward)
@@ -378,6 +412,7 @@ static Suite *tensor_suite(void)
     tcase_add_test(tc, leaves_of_every_rank);
     tcase_add_test(tc, bad_leaf_shapes);
     tcase_add_test(tc, input_batch_dimension_follows_the_data);
+    tcase_add_test(tc, rank1_input_length_follows_the_data);
     tcase_add_test(tc, tensor_op_forward_and_backward);
     tcase_add_test(tc, matrix_ops_refuse_tensors);
     tcase_add_test(tc, bad_shape_rules_are_caught);

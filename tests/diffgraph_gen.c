@@ -17,7 +17,6 @@
  * Exit status 1 when bpgraph fails on a graph (the message on stderr). */
 #include <bpgraph.h>
 
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,23 +32,16 @@ static bp_graph *g;
 static item nodes[MAX_NODES];
 static size_t n_nodes;
 static int used[MAX_NODES];   /* an input of some op */
-static uint64_t state;
-
-/* The generator's own random numbers, independent of the library's. */
-static uint64_t next_u64(void)
-{
-    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
-    return state >> 11;
-}
+static bp_rng rng;
 
 static size_t below(size_t n)
 {
-    return (size_t)(next_u64() % n);
+    return bp_rng_below(&rng, n);
 }
 
 static double uniform(double lo, double hi)
 {
-    return lo + (hi - lo) * (double)next_u64() / 9007199254740992.0;
+    return lo + (hi - lo) * bp_rng_uniform(&rng);
 }
 
 static void print_values(const bp_matrix *m)
@@ -254,7 +246,7 @@ static size_t loss(size_t a)
 int main(int argc, char **argv)
 {
     long count = argc > 1 ? atol(argv[1]) : 100;
-    state = argc > 2 ? strtoull(argv[2], NULL, 10) : 1;
+    bp_rng_seed(&rng, argc > 2 ? strtoull(argv[2], NULL, 10) : 1);
 
     for (long k = 0; k < count; k++) {
         size_t last = 0, out, steps = 3 + below(8);

@@ -118,10 +118,14 @@ def vjp(op, attr, x, y, g):
         return [g * 0.5 / np.sqrt(a)]
     if op == "relu":
         return [g * (a > 0.0)]
+    # from the input: y (1 - y) and 1 - y^2 are 0 once y rounds to 1 or -1;
+    # cosh a overflows to inf where the slope underflows to 0
     if op == "sigmoid":
-        return [g * y * (1.0 - y)]
+        with np.errstate(over="ignore"):
+            return [g / (2.0 + 2.0 * np.cosh(a))]
     if op == "tanh":
-        return [g * (1.0 - y * y)]
+        with np.errstate(over="ignore"):
+            return [g / np.cosh(a) ** 2]
     if op == "transpose":
         return [g.T]
     if op in ("rowsum", "colsum", "sum"):

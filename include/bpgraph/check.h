@@ -49,7 +49,8 @@ typedef struct bp_check_options {
     double rtol;              /* relative tolerance */
     int richardson;           /* nonzero: 4-point stencil + error estimate */
     int contracts;            /* nonzero: also check the backward contract */
-    size_t max_cases;         /* shape cases per attribute set (op checks) */
+    size_t max_cases;         /* shape cases per attribute set (op checks),
+                                 beyond one per broadcast pattern */
     size_t jacobian_max;      /* full Jacobian when input elements × output
                                  elements ≤ this; probes above */
     size_t n_probes;          /* vᵀJu probes per larger case */

@@ -45,8 +45,11 @@ typedef struct gc_case {
 /* The domain of one node fed to inputs 0 and 1, or 0 when theirs
  * conflict. */
 int bpi_gc_shared_domain(const bp_op *op, bp_domain *d);
+/* The most cases the broadcast-pattern passes add beyond max_cases (a
+ * binary op's 16 row/column patterns and 16 batch patterns at most). */
+#define BPI_GC_MAX_PATTERNS 40
 /* Appends the cases of one attribute set to cases[*n]; returns how many
- * were added (at most o->max_cases + 2). */
+ * were added (at most o->max_cases + BPI_GC_MAX_PATTERNS + 2). */
 size_t bpi_gc_enumerate_cases(const bp_op *op, const bp_check_options *o, size_t attr_set,
                               const double *attr, gc_case *cases, size_t *n);
 void bpi_gc_case_label(const bp_op *op, const gc_case *k, const double *attr, char *buf,

@@ -404,9 +404,9 @@ bp_status bp_gradcheck_op(const bp_op *op, const bp_check_options *opt,
     n_sets = op->n_attr > 0 ? op->n_check_attr : 1;
     {
         /* A huge max_cases must not wrap the case array's size (each set
-         * adds at most max_cases + 2 cases). */
-        int overflow = o.max_cases > SIZE_MAX - 3;
-        cap = bpi_mul_size(n_sets, o.max_cases + 3, &overflow);
+         * adds at most max_cases + BPI_GC_MAX_PATTERNS + 2 cases). */
+        int overflow = o.max_cases > SIZE_MAX - 3 - BPI_GC_MAX_PATTERNS;
+        cap = bpi_mul_size(n_sets, o.max_cases + 3 + BPI_GC_MAX_PATTERNS, &overflow);
         bpi_mul_size(cap, sizeof *cases, &overflow);
         if (overflow) {
             report->result = BP_CHECK_ERROR;

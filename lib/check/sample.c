@@ -274,6 +274,25 @@ static uint64_t broadcast_signature(const bp_op *op, const gc_case *k)
     return sig;
 }
 
+/* How each input's dimensions d_lo .. d_hi − 1 (counted from the right)
+ * stand to the output's, ranks aside (codes as above; an absent dimension
+ * is broadcast): for dims 0, 1 of cases whose inputs are all matrices the
+ * row/column pattern, for dims 2, 3 of a case with batch dims the batch
+ * pattern.  0 for a case that has none. */
+static uint64_t dims_pattern(const bp_op *op, const gc_case *k, size_t d_lo, size_t d_hi)
+{
+    uint64_t sig = 1;
+    for (size_t i = 0; i < op->n_in; i++) {
+        if (d_lo == 0 && k->in[i].rank != 2)
+            return 0;
+        for (size_t d = d_lo; d < d_hi; d++) {
+            size_t in = dim_from_right(&k->in[i], d), out = dim_from_right(&k->out, d);
+            sig = sig * 4 + (out == 1 ? 0u : in == out ? 1u : in == 1 ? 2u : 3u);
+        }
+    }
+    return d_lo > 0 && k->out.rank <= 2 ? 0 : sig;
+}
+
 /* The broadcast signature plus each matrix view's orientation (wide, tall,
  * square, 1x1). */
 static uint64_t full_signature(const bp_op *op, const gc_case *k)
@@ -285,6 +304,20 @@ static uint64_t full_signature(const bp_op *op, const gc_case *k)
         sig = sig * 4 + (r == 1 && c == 1 ? 0u : r < c ? 1u : r > c ? 2u : 3u);
     }
     return sig;
+}
+
+/* The signature pass p of bpi_gc_enumerate_cases tells cases apart by (0
+ * when case k has none). */
+static uint64_t pass_signature(const bp_op *op, const gc_case *k, int pass)
+{
+    switch (pass) {
+    case 0: return op->n_in == 2 ? dims_pattern(op, k, 0, 2) : 0;
+    case 1:
+        return op->n_in == 2 && (op->flags & BP_OP_TENSORS) ? dims_pattern(op, k, 2, BP_MAX_RANK)
+                                                            : 0;
+    case 2: return 1 + broadcast_signature(op, k);   /* 1 +: never 0 */
+    default: return 1 + full_signature(op, k);
+    }
 }
 
 static const size_t small_dims[] = {1, 2, 3};
@@ -406,27 +439,34 @@ size_t bpi_gc_enumerate_cases(const bp_op *op, const bp_check_options *o, size_t
 
     for (size_t i = 0; i < op->n_in; i++)
         combos *= n_candidates(op);
-    /* pass 0: each broadcast pattern once; 1: each orientation; 2: fill */
-    for (int pass = 0; pass < 3 && chosen < limit; pass++) {
-        if (pass < 2)
+    /* Signatures (pass_signature) in this order: 2, each broadcast
+     * signature (ranks too), up to the limit; then past it if need be, 0,
+     * each row/column pattern of matrix inputs not yet covered (a binary
+     * op's 16) and 1, each pattern of the batch dims (matmul's 16); then up
+     * to the limit, 3, each orientation, and 4, fill. */
+    static const int order[] = {2, 0, 1, 3, 4};
+    for (size_t step = 0; step < sizeof order / sizeof *order; step++) {
+        const int pass = order[step];
+        const size_t bound = pass < 2 ? limit + BPI_GC_MAX_PATTERNS : limit;
+        if (pass < 4)
             n_sigs = 0;
-        for (size_t j = start; pass < 2 && j < start + chosen; j++)
+        for (size_t j = start; pass < 4 && j < start + chosen; j++)
             if (n_sigs < 256)
-                sigs[n_sigs++] = pass == 0 ? broadcast_signature(op, &cases[j])
-                                           : full_signature(op, &cases[j]);
-        for (size_t idx = 0; idx < combos && chosen < limit; idx++) {
+                sigs[n_sigs++] = pass_signature(op, &cases[j], pass);
+        for (size_t idx = 0; idx < combos && chosen < bound; idx++) {
             gc_case k;
             int dup = 0;
-            decode_combo(op, combo_at(op, idx, combos), &k);
+            /* a pattern from its first candidates, small shapes first */
+            decode_combo(op, pass < 2 ? idx : combo_at(op, idx, combos), &k);
             if (!shape_accepts(op, attr, &k))
                 continue;
             for (size_t j = start; j < start + chosen && !dup; j++)
                 dup = same_inputs(op, &k, &cases[j]);
             if (dup)
                 continue;
-            if (pass < 2) {
-                uint64_t sig = pass == 0 ? broadcast_signature(op, &k) : full_signature(op, &k);
-                if (seen(sigs, n_sigs, sig) || n_sigs >= 256)
+            if (pass < 4) {
+                uint64_t sig = pass_signature(op, &k, pass);
+                if (sig == 0 || seen(sigs, n_sigs, sig) || n_sigs >= 256)
                     continue;
                 sigs[n_sigs++] = sig;
             }

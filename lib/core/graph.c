@@ -603,6 +603,7 @@ bp_status bpi_node_prepare_value(bp_node *n, size_t rows, size_t cols, double **
                         bpi_kind_name(n->kind), bp_node_name(n), rows, cols);
     n->value.data = n->value_buf;
     n->value.rows = rows;
+    n->value.cols = cols;   /* a rank-1 input's length is its cols */
     leaf_set_shape(n, &shape);
     n->has_value = 1;
     n->fwd_stamp = 0;   /* the last forward did not see this value */
@@ -652,6 +653,7 @@ bp_status bp_node_bind_value(bp_node *n, const bp_matrix *src)
         return st;
     n->value.data = src->data;
     n->value.rows = src->rows;
+    n->value.cols = src->cols;
     leaf_set_shape(n, &shape);
     n->has_value = 1;
     n->fwd_stamp = 0;   /* the last forward did not see this value */

@@ -316,20 +316,49 @@ const bp_op bpi_op_relu = {
     .domain = {KINK_AT_ZERO},
 };
 
+/* The slopes of sigmoid and tanh.  From the output, as y (1 − y) and
+ * 1 − y², they are 0 once y rounds to 1 or ±1 (a > 37 for sigmoid, |a| >
+ * 19 for tanh) and keep few correct digits well before, where the true
+ * slopes are e^−|a| and 4 e^−2|a| within a factor 4.  So where y is near
+ * 1 in size they come from the input, as e / (1 + e)², e = e^−|a|, and
+ * 4 e / (1 + e)², e = e^−2|a| (exact to a few ulp, never overflowing);
+ * elsewhere the output's formula is as exact (|y| < 0.9: relative error
+ * under 1e-15) and needs no exp.  Reading the input, these two ops do not
+ * run in place, whose input is gone by backward. */
+static inline double sigmoid_slope(double x, double y)
+{
+    double e;
+
+    if (y < 0.9)
+        return y * (1.0 - y);
+    e = exp(-fabs(x));
+    return e / ((1.0 + e) * (1.0 + e));
+}
+
+static inline double tanh_slope(double x, double y)
+{
+    double e;
+
+    if (fabs(y) < 0.9)
+        return 1.0 - y * y;
+    e = exp(-2.0 * fabs(x));
+    return 4.0 * e / ((1.0 + e) * (1.0 + e));
+}
+
 UNARY_KERNELS(sigmoid, x >= 0.0 ? 1.0 / (1.0 + exp(-x)) : exp(x) / (1.0 + exp(x)),
-              g * y * (1.0 - y))
+              g * sigmoid_slope(x, y))
 const bp_op bpi_op_sigmoid = {
     .name = "sigmoid", .doc = "1 / (1 + e^−a), any rank", .n_in = 1,
     .shape = bpi_same_shape, .forward = sigmoid_forward, .backward = sigmoid_backward,
-    .flags = BP_OP_TENSORS | BP_OP_ASSIGN_FRESH | BP_OP_INPLACE,
+    .flags = BP_OP_TENSORS | BP_OP_ASSIGN_FRESH,
     .domain = {REAL},
 };
 
-UNARY_KERNELS(tanh, tanh(x), g * (1.0 - y * y))
+UNARY_KERNELS(tanh, tanh(x), g * tanh_slope(x, y))
 const bp_op bpi_op_tanh = {
     .name = "tanh", .doc = "tanh a, any rank", .n_in = 1,
     .shape = bpi_same_shape, .forward = tanh_forward, .backward = tanh_backward,
-    .flags = BP_OP_TENSORS | BP_OP_ASSIGN_FRESH | BP_OP_INPLACE,
+    .flags = BP_OP_TENSORS | BP_OP_ASSIGN_FRESH,
     .domain = {REAL},
 };
 

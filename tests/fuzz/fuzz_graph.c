@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /* libFuzzer target: graphs built and run from a byte program.  Each
- * instruction byte picks an action (a new leaf, an op of the registry
- * applied to earlier nodes with attributes from the input, a forward and
- * backward from some node, rebinding an input with another number of rows,
- * clearing the error, anomaly mode, in-place mode, zero_grad); its operands
- * come from the bytes that follow.  Any status is fine; a crash, leak, sanitizer report
+ * instruction byte picks an action (a new leaf of rank 1 to 4, an op of
+ * the registry applied to earlier nodes with attributes from the op's own
+ * checker cases, small integers or the input, a stack of earlier nodes, a
+ * forward and backward from some node, rebinding an input with another
+ * first dimension, clearing the error, anomaly mode, in-place mode,
+ * zero_grad); its operands come from the bytes that follow.  Leaves may
+ * hold small integers, ids in and out of range for gather.  Any status is fine; a crash, leak, sanitizer report
  * or a broken contract (an error without a message, a value missing after
  * a successful forward, params' gradients that change with in-place mode)
  * is not. */
@@ -17,6 +19,9 @@
 
 #define MAX_NODES 48
 #define MAX_DIM 4
+/* the largest seed or value compared: an op may grow its input (matmul,
+ * concat, gather), and whatever is larger is run without a seed */
+#define MAX_ELEMS 1024
 
 struct prog {
     const uint8_t *p;
@@ -46,6 +51,34 @@ static double next_value(struct prog *pr)
     }
 }
 
+/* A small integer, -2 to 5: an axis, a dim, an id (in range or not). */
+static double next_int(struct prog *pr)
+{
+    return (double)(next(pr) % 8) - 2.0;
+}
+
+/* A shape of rank 1 to 4, dims 1 to MAX_DIM. */
+static bp_shape next_shape(struct prog *pr)
+{
+    bp_shape s = {1 + next(pr) % BP_MAX_RANK, {0}};
+    for (size_t d = 0; d < s.rank; d++)
+        s.dim[d] = 1 + next(pr) % MAX_DIM;
+    return s;
+}
+
+/* An op's attributes: one of its checker cases (so that tensor ops get
+ * axes and dims that fit), small integers, or any values. */
+static void next_attrs(struct prog *pr, const bp_op *op, double *attr)
+{
+    unsigned how = next(pr) % 4;
+    size_t row = op->n_check_attr ? next(pr) % op->n_check_attr : 0;
+
+    for (size_t i = 0; i < op->n_attr; i++)
+        attr[i] = how == 0 && op->n_check_attr ? op->check_attr[row * op->n_attr + i]
+                  : how == 1 ? next_int(pr)
+                  : next_value(pr);
+}
+
 static void check_graph_error(const bp_graph *g)
 {
     if (bp_graph_status(g) != BP_OK && !bp_graph_message(g)[0])
@@ -54,7 +87,7 @@ static void check_graph_error(const bp_graph *g)
 
 static void run_from(bp_graph *g, bp_node *out, struct prog *pr)
 {
-    double seed[MAX_DIM * MAX_DIM * MAX_DIM];
+    double seed[MAX_ELEMS];
     bp_matrix s, *v;
     bp_status st = bp_forward(g, out);
 
@@ -91,7 +124,7 @@ static void run_from(bp_graph *g, bp_node *out, struct prog *pr)
  * (n doubles at most); returns how many it copied, or 0 on any error. */
 static size_t run_mode(bp_graph *g, bp_node *out, int inplace, double *buf, size_t n)
 {
-    double half[MAX_DIM * MAX_DIM * MAX_DIM];
+    double half[MAX_ELEMS];
     bp_matrix seed = {bp_node_rows(out), bp_node_cols(out), half}, *v;
     size_t used = 0;
 
@@ -121,7 +154,7 @@ static size_t run_mode(bp_graph *g, bp_node *out, int inplace, double *buf, size
  * gradient or the output is: the two runs must agree (NaN with NaN). */
 static void check_inplace_agrees(bp_graph *g, bp_node *out)
 {
-    enum { N = MAX_NODES * 4 * MAX_DIM * MAX_DIM };
+    enum { N = MAX_NODES * MAX_ELEMS };
     static double off[N], on[N];
     size_t n_off, n_on;
 
@@ -145,7 +178,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct prog pr = {data, size};
     bp_node *nodes[MAX_NODES], *inputs[MAX_NODES];
     size_t n = 0, n_inputs = 0;
-    double buf[MAX_DIM * 2 * MAX_DIM];
+    double buf[MAX_ELEMS];
     bp_graph *g;
 
     if (!reg && !(reg = bp_registry_new()))
@@ -154,27 +187,31 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!g)
         abort();
     while (pr.left) {
-        unsigned action = next(&pr) % 8;
+        unsigned action = next(&pr) % 9;
         if (action == 0 || n == 0) {
-            /* a leaf: input, param or constant of small shape */
-            unsigned kind = next(&pr) % 3;
-            size_t rows = 1 + next(&pr) % MAX_DIM, cols = 1 + next(&pr) % MAX_DIM;
+            /* a leaf: input, param or constant of rank 1 to 4, of small
+             * values or of small integers (ids) */
+            unsigned kind = next(&pr) % 3, ints = next(&pr) % 4 == 0;
+            bp_shape shape = next_shape(&pr);
+            size_t rows = 1, cols = shape.dim[shape.rank - 1];
             bp_node *leaf;
+            for (size_t d = 0; d + 1 < shape.rank; d++)
+                rows *= shape.dim[d];
             for (size_t k = 0; k < rows * cols; k++)
-                buf[k] = next_value(&pr);
+                buf[k] = ints ? next_int(&pr) : next_value(&pr);
             if (kind == 0) {
                 bp_matrix m = {rows, cols, buf};
-                leaf = bp_input(g, rows, cols, "x");
+                leaf = bp_input_nd(g, &shape, "x");
                 if (leaf && bp_node_set_value(leaf, &m) != BP_OK)
                     abort();
                 if (leaf && n_inputs < MAX_NODES)
                     inputs[n_inputs++] = leaf;
             } else if (kind == 1) {
-                leaf = bp_param(g, rows, cols, "w");
+                leaf = bp_param_nd(g, &shape, "w");
                 if (leaf)
                     memcpy(bp_node_value(leaf)->data, buf, rows * cols * sizeof(double));
             } else {
-                leaf = bp_constant(g, rows, cols, buf, "c");
+                leaf = bp_constant_nd(g, &shape, buf, "c");
             }
             check_graph_error(g);
             if (leaf && n < MAX_NODES)
@@ -187,8 +224,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             bp_node *node;
             for (size_t i = 0; i < op->n_in; i++)
                 in[i] = nodes[next(&pr) % n];
-            for (size_t i = 0; i < op->n_attr; i++)
-                attr[i] = next_value(&pr);
+            next_attrs(&pr, op, attr);
             node = bp_apply(g, op, op->n_in, in, attr);
             check_graph_error(g);
             if (node && n < MAX_NODES)
@@ -198,14 +234,38 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         } else if (action == 5) {
             run_from(g, nodes[next(&pr) % n], &pr);
         } else if (action == 6 && n_inputs) {
-            /* rebind an input with another number of rows */
+            /* rebind an input with another first dimension (its matrix
+             * view: that many times the rows of the middle dims), or with
+             * any number of rows */
             bp_node *x = inputs[next(&pr) % n_inputs];
-            size_t rows = 1 + next(&pr) % (2 * MAX_DIM), cols = bp_node_cols(x);
-            bp_matrix m = {rows, cols, buf};
-            for (size_t k = 0; k < rows * cols; k++)
-                buf[k] = next_value(&pr);
+            const bp_shape *shape = bp_node_shape(x);
+            size_t first = 1 + next(&pr) % (2 * MAX_DIM);
+            unsigned ints = next(&pr) % 4 == 0;
+            bp_matrix m = {first, bp_node_cols(x), buf};
+            if (shape->rank == 1) {
+                m.rows = 1;
+                m.cols = first;
+            }
+            for (size_t d = 1; d + 1 < shape->rank; d++)
+                m.rows *= shape->dim[d];
+            if (next(&pr) % 4 == 0)
+                m.rows = 1 + next(&pr) % (2 * MAX_DIM);
+            for (size_t k = 0; k < m.rows * m.cols; k++)
+                buf[k] = ints ? next_int(&pr) : next_value(&pr);
             bp_node_set_value(x, &m);
             check_graph_error(g);
+        } else if (action == 8) {
+            /* a stack of earlier nodes (a composite, not in the registry) */
+            bp_node *in[4], *node;
+            size_t count = 1 + next(&pr) % 4, axis = next(&pr) % (BP_MAX_RANK + 1);
+            for (size_t i = 0; i < count; i++)
+                in[i] = nodes[next(&pr) % n];
+            node = bp_stack(g, count, in, axis);
+            check_graph_error(g);
+            if (node && n < MAX_NODES)
+                nodes[n++] = node;
+            else if (!node)
+                bp_graph_clear_error(g);
         } else {
             unsigned what = next(&pr) % 6;
             if (what == 0)
