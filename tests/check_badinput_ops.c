@@ -18,6 +18,8 @@ typedef bp_node *(*reshape_fn)(bp_graph *, bp_node *, long, long, long, long);
 typedef bp_node *(*axes_fn)(bp_graph *, bp_node *, size_t, size_t, size_t, size_t);
 typedef bp_node *(*slice_fn)(bp_graph *, bp_node *, size_t, size_t, size_t);
 typedef bp_node *(*list_fn)(bp_graph *, size_t, bp_node *const *, size_t);
+typedef bp_node *(*norm_fn)(bp_graph *, bp_node *, bp_node *, bp_node *, double);
+typedef bp_node *(*ids_fn)(bp_graph *, bp_node *, bp_node *, double);
 
 enum { SQUARE = 1, LINALG = 2, SHAPED = 4 };
 
@@ -35,6 +37,8 @@ struct wrapper {
     axes_fn fp;
     slice_fn fs;
     list_fn fl;   /* bp_concat: n nodes */
+    norm_fn fn;   /* layer norms: x, gamma (D), beta (D), eps */
+    ids_fn fi;    /* cross_entropy: logits, ids of a class each, ignore_index */
 };
 
 /* The wrapper's type says how to call it: f as the pointer type `type`, or
@@ -42,19 +46,23 @@ struct wrapper {
 #define AS(type, f) _Generic(&(f), type: &(f), default: NULL)
 #define ARITY(f) _Generic(&(f), unary_fn: 1, attr_fn: 1, axis_fn: 1, axis_keep_fn: 1, \
                          binary_fn: 2, ternary_fn: 3, reshape_fn: 1, axes_fn: 1, \
-                         slice_fn: 1, list_fn: 2)
+                         slice_fn: 1, list_fn: 2, norm_fn: 3, ids_fn: 2)
 
 /* One entry per line of ops.def, so an op added there is tried here, and
  * an op whose wrapper ops.h does not declare fails to compile. */
 #define BP_OP(n) {"bp_" #n, #n, ARITY(bp_##n), AS(unary_fn, bp_##n), AS(binary_fn, bp_##n), \
                   AS(attr_fn, bp_##n), AS(ternary_fn, bp_##n), AS(axis_fn, bp_##n), \
                   AS(axis_keep_fn, bp_##n), AS(reshape_fn, bp_##n), AS(axes_fn, bp_##n), \
-                  AS(slice_fn, bp_##n), AS(list_fn, bp_##n)},
+                  AS(slice_fn, bp_##n), AS(list_fn, bp_##n), AS(norm_fn, bp_##n), \
+                  AS(ids_fn, bp_##n)},
 static const struct wrapper wrappers[] = {
 #include "../lib/ops/ops.def"
-    /* the staged softmax starts with rowmax: its errors name that op */
+    /* the staged softmax starts with rowmax: its errors name that op; the
+     * staged layer norm checks its inputs as layer_norm_staged */
     {"bp_softmax_staged", "rowmax", 1, bp_softmax_staged, NULL, NULL, NULL, NULL, NULL, NULL,
-     NULL, NULL, NULL},
+     NULL, NULL, NULL, NULL, NULL},
+    {"bp_layer_norm_staged", "layer_norm", 3, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+     NULL, NULL, NULL, bp_layer_norm_staged, NULL},
 };
 #undef BP_OP
 
@@ -96,8 +104,11 @@ static bp_node *call(const struct wrapper *w, bp_graph *g, bp_node *const *in)
             return w->fs(g, in[0], 1, 1, 2);
         /* an attribute the op accepts: dropout's is a probability */
         return w->fa(g, in[0], strcmp(w->op, "dropout") == 0 ? 0.385 : 2.385);
-    case 2: return w->f2 ? w->f2(g, in[0], in[1]) : w->fl(g, 2, in, 1);
-    default: return w->f3(g, in[0], in[1], in[2]);
+    case 2:
+        if (w->fi)
+            return w->fi(g, in[0], in[1], -1.0);
+        return w->f2 ? w->f2(g, in[0], in[1]) : w->fl(g, 2, in, 1);
+    default: return w->fn ? w->fn(g, in[0], in[1], in[2], 1e-5) : w->f3(g, in[0], in[1], in[2]);
     }
 }
 
@@ -110,11 +121,26 @@ static const struct wrapper *find_wrapper(const char *name)
     return NULL;
 }
 
-/* Valid leaves for w: 3x3 everywhere, a 1x3 bias for dense. */
+/* A rank-1 leaf of 3 entries: a layer norm's gamma or beta, filled as
+ * filled_param fills, or cross_entropy's ids, classes 2, 0, 1 of 3. */
+static bp_node *vector3(bp_graph *g, int ids)
+{
+    static const double classes[3] = {2.0, 0.0, 1.0};
+    bp_node *n = bp_param_nd(g, &(bp_shape){1, {3}}, NULL);
+
+    ck_assert_ptr_nonnull(n);
+    for (size_t k = 0; k < 3; k++)
+        bp_node_value(n)->data[k] = ids ? classes[k] : 0.3 + 0.17 * (double)k;
+    return n;
+}
+
+/* Valid leaves for w: 3x3 everywhere, a 1x3 bias for dense; a layer norm's
+ * gamma and beta, and cross_entropy's ids, of shape (3). */
 static void make_inputs(const struct wrapper *w, bp_graph *g, bp_node **in)
 {
     for (size_t i = 0; i < w->arity; i++)
-        in[i] = filled_param(g, w->arity == 3 && i == 2 ? 1 : 3, 3, NULL);
+        in[i] = i > 0 && (w->fn || w->fi) ? vector3(g, w->fi != NULL)
+                                          : filled_param(g, w->arity == 3 && i == 2 ? 1 : 3, 3, NULL);
 }
 
 static void check_wrapper(const char *name)
@@ -469,6 +495,107 @@ static void check_block(const char *name)
     bp_graph_free(g);
 }
 
+/* The attention blocks (<bpgraph/blocks.h>): each init refuses what it
+ * cannot build before making a param, each apply its inputs' shapes. */
+static void check_attention_blocks(const char *name)
+{
+    bp_graph *g = new_graph(), *other = new_graph();
+    bp_rng rng = tu_rng(1);
+    bp_attention a, blank;
+    bp_node *x = bp_input_nd(g, &(bp_shape){3, {2, 5, 8}}, "x");
+    bp_node *flat = bp_input(g, 10, 8, "flat"), *wide = bp_input_nd(g, &(bp_shape){3, {2, 5, 6}}, NULL);
+    bp_node *alien = bp_input_nd(other, &(bp_shape){3, {2, 5, 8}}, NULL);
+    char long_name[80];
+
+    (void)name;
+    memset(long_name, 'n', sizeof long_name - 1);
+    long_name[sizeof long_name - 1] = '\0';
+    memset(&blank, 0, sizeof blank);
+    ck_assert_int_eq(bp_attention_init(NULL, &a, 8, 2, "a", &rng), BP_EINVAL);
+    ck_assert_int_eq(bp_attention_init(g, NULL, 8, 2, "a", &rng), BP_EINVAL);
+    expect_graph_only(g, BP_EINVAL, "attention_init: the block is NULL");
+    ck_assert_int_eq(bp_attention_init(g, &a, 8, 2, "a", NULL), BP_EINVAL);
+    expect_graph_only(g, BP_EINVAL, "attention_init: rng is NULL");
+    ck_assert_int_eq(bp_attention_init(g, &a, 8, 2, long_name, &rng), BP_EINVAL);
+    expect_graph_only(g, BP_EINVAL, "longer than 72 bytes");
+    ck_assert_int_eq(bp_attention_init(g, &a, 8, 3, "a", &rng), BP_EINVAL);
+    expect_graph_only(g, BP_EINVAL, "d_model 8 is not a positive multiple of n_heads 3");
+    ck_assert_int_eq(bp_attention_init(g, &a, 0, 2, "a", &rng), BP_EINVAL);
+    expect_graph_only(g, BP_EINVAL, "d_model 0");
+    ck_assert_int_eq(bp_attention_init(g, &a, 8, 0, "a", &rng), BP_EINVAL);
+    expect_graph_only(g, BP_EINVAL, "n_heads 0");
+    ck_assert_uint_eq(bp_graph_size(g), 3);   /* no param made */
+
+    ck_assert_int_eq(bp_attention_init(g, &a, 8, 2, NULL, &rng), BP_OK);
+    ck_assert_str_eq(bp_node_name(a.q.w), "attention.q.w");
+    ck_assert_ptr_null(bp_attention_apply(NULL, &a, x));
+    ck_assert_ptr_null(bp_attention_apply(g, NULL, x));
+    expect_graph_only(g, BP_EINVAL, "attention: the block is NULL");
+    ck_assert_ptr_null(bp_attention_apply(g, &a, NULL));
+    expect_graph_only(g, BP_EINVAL, "attention: x is NULL");
+    ck_assert_ptr_null(bp_attention_apply(g, &a, alien));
+    expect_graph_only(g, BP_EINVAL, "attention: x belongs to another graph");
+    ck_assert_ptr_null(bp_attention_apply(g, &blank, x));
+    expect_graph_only(g, BP_EINVAL, "attention: the block was not initialised");
+    ck_assert_ptr_null(bp_attention_apply(g, &a, flat));
+    expect_graph_only(g, BP_EDIM, "attention: x is 10x8, expects B x T x 8");
+    ck_assert_ptr_null(bp_attention_apply(g, &a, wide));
+    expect_graph_only(g, BP_EDIM, "attention: x is 2x5x6, expects B x T x 8");
+    ck_assert_uint_eq(bp_graph_size(g), 3 + 8);   /* the inputs and a's params */
+
+    /* the transformer block: its own sizes, then the attention's checks */
+    {
+        bp_transformer_block blk, none;
+        const size_t size = bp_graph_size(g);
+
+        memset(&none, 0, sizeof none);
+        ck_assert_int_eq(bp_transformer_block_init(NULL, &blk, 8, 2, 16, 0.1, "t", &rng), BP_EINVAL);
+        ck_assert_int_eq(bp_transformer_block_init(g, NULL, 8, 2, 16, 0.1, "t", &rng), BP_EINVAL);
+        expect_graph_only(g, BP_EINVAL, "transformer_block_init: the block is NULL");
+        ck_assert_int_eq(bp_transformer_block_init(g, &blk, 8, 2, 0, 0.1, "t", &rng), BP_EINVAL);
+        expect_graph_only(g, BP_EINVAL, "transformer_block_init: d_ff is 0");
+        ck_assert_int_eq(bp_transformer_block_init(g, &blk, 8, 2, 16, 1.0, "t", &rng), BP_EINVAL);
+        expect_graph_only(g, BP_EINVAL, "dropout 1 is outside [0, 1)");
+        ck_assert_int_eq(bp_transformer_block_init(g, &blk, 8, 2, 16, NAN, "t", &rng), BP_EINVAL);
+        expect_graph_only(g, BP_EINVAL, "dropout nan is outside [0, 1)");
+        ck_assert_int_eq(bp_transformer_block_init(g, &blk, 8, 3, 16, 0.1, "t", &rng), BP_EINVAL);
+        expect_graph_only(g, BP_EINVAL, "transformer_block_init: d_model 8 is not a positive multiple of n_heads 3");
+        ck_assert_int_eq(bp_transformer_block_init(g, &blk, 8, 2, 16, 0.1, "t", NULL), BP_EINVAL);
+        expect_graph_only(g, BP_EINVAL, "rng is NULL");
+        long_name[65] = '\0';   /* 65 bytes: its attention's name would be 70 */
+        ck_assert_int_eq(bp_transformer_block_init(g, &blk, 8, 2, 16, 0.1, long_name, &rng),
+                         BP_EINVAL);
+        expect_graph_only(g, BP_EINVAL, "transformer_block_init: name 'nnnnnnnnnnnnnnnnnnnn...' is longer than 64 bytes");
+        ck_assert_uint_eq(bp_graph_size(g), size);   /* no param made */
+        long_name[64] = '\0';
+        ck_assert_int_eq(bp_transformer_block_init(g, &blk, 8, 2, 16, 0.1, long_name, &rng),
+                         BP_OK);   /* 64 bytes: its params' names fit */
+        ck_assert_str_eq(bp_node_name(blk.fc2.b) + 64, ".fc2.b");
+        ck_assert_str_eq(bp_node_name(blk.attn.q.w) + 64, ".attn.q.w");
+        ck_assert_int_eq(bp_transformer_block_init(g, &blk, 8, 2, 16, 0.1, "t", &rng), BP_OK);
+        ck_assert_ptr_null(bp_transformer_block_apply(NULL, &blk, x));
+        ck_assert_ptr_null(bp_transformer_block_apply(g, NULL, x));
+        expect_graph_only(g, BP_EINVAL, "transformer_block: the block is NULL");
+        ck_assert_ptr_null(bp_transformer_block_apply(g, &blk, NULL));
+        expect_graph_only(g, BP_EINVAL, "transformer_block: x is NULL");
+        ck_assert_ptr_null(bp_transformer_block_apply(g, &blk, alien));
+        expect_graph_only(g, BP_EINVAL, "x belongs to another graph");
+        ck_assert_ptr_null(bp_transformer_block_apply(g, &none, x));
+        expect_graph_only(g, BP_EINVAL, "transformer_block: the block was not initialised");
+        ck_assert_ptr_null(bp_transformer_block_apply(g, &blk, wide));
+        expect_graph_only(g, BP_EDIM, "transformer_block: x is 2x5x6, expects B x T x 8");
+        ck_assert_uint_eq(bp_graph_size(g), size + 32);   /* two blocks' params alone */
+        ck_assert_ptr_nonnull(bp_transformer_block_apply(g, &blk, x));
+    }
+    /* a graph holding an error: init returns it, apply NULL */
+    ck_assert_ptr_null(bp_attention_apply(g, &a, flat));
+    ck_assert_int_eq(bp_attention_init(g, &a, 8, 2, "b", &rng), BP_EDIM);   /* g's */
+    ck_assert_ptr_null(bp_attention_apply(g, &a, x));
+    expect_graph_only(g, BP_EDIM, "attention: x is 10x8");
+    bp_graph_free(other);
+    bp_graph_free(g);
+}
+
 /* ---- the table: this area's public functions, and the check that tries each ---- */
 
 static const struct covered covered[] = {
@@ -487,6 +614,7 @@ static const struct covered covered[] = {
 #include "../lib/ops/ops.def"
 #undef BP_OP
     {"bp_softmax_staged", check_wrapper},
+    {"bp_layer_norm_staged", check_wrapper},
     {"bp_stack", check_shape_ops},
     {"bp_transpose_axes", check_shape_ops},
     {"bp_dense_layer_init", check_block},
@@ -495,6 +623,10 @@ static const struct covered covered[] = {
     {"bp_rnn_cell_apply", check_block},
     {"bp_gru_cell_init", check_block},
     {"bp_gru_cell_apply", check_block},
+    {"bp_attention_init", check_attention_blocks},
+    {"bp_attention_apply", check_attention_blocks},
+    {"bp_transformer_block_init", check_attention_blocks},
+    {"bp_transformer_block_apply", check_attention_blocks},
 };
 
 const struct covered_area badinput_ops = {"ops", covered, sizeof covered / sizeof covered[0]};

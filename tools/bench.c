@@ -4,7 +4,8 @@
  * written by hand in C + OpenBLAS, timed side by side in one run.
  *
  *   tools/bench [--quick] [--data clean_weather.csv] [--gradcheck PATH]
- *               [--json FILE] [--only seed|weather|weather-two-ops|weather-tuned|mnist|softmax]
+ *               [--json FILE] [--only seed|weather|weather-two-ops|weather-tuned|mnist|softmax|
+ *                              bmm|rnn|transformer]
  *
  * Workloads (one step = forward, loss, backward, SGD update, the update
  * through bp_optimizer_step with plain SGD):
@@ -1078,6 +1079,109 @@ static double bench_rnn(const options *opt, double *allocs)
     return a.median;
 }
 
+/* ---- a transformer training step, against PyTorch (tools/bench-peers) ---- */
+
+/* A character-level decoder-only transformer as examples/transformer
+ * builds it: token and position embeddings, 2 pre-norm blocks of 4-head
+ * causal attention and a 4·D gelu MLP, a final layer norm, a linear head,
+ * cross-entropy; no dropout.  B=16 windows of T=64 ids from a vocabulary
+ * of 96.  tools/bench-peers builds the same model in PyTorch. */
+#define TF_B 16
+#define TF_T 64
+#define TF_D 128
+#define TF_H 4
+#define TF_BLOCKS 2
+#define TF_V 96
+
+typedef struct tf_net {
+    bp_graph *g;
+    bp_node *loss;
+    bp_optimizer *opt;
+} tf_net;
+
+/* zero_grad, forward, backward, AdamW */
+static int tf_step(void *ctx)
+{
+    tf_net *n = ctx;
+    bp_zero_grad(n->g);
+    return bp_forward(n->g, n->loss) != BP_OK || bp_backward(n->g, n->loss, NULL) != BP_OK ||
+           bp_optimizer_step(n->opt) != BP_OK;
+}
+
+static void tf_build(tf_net *n, double *ids, double *targets)
+{
+    bp_graph *g = bp_graph_new();
+    bp_transformer_block blk[TF_BLOCKS];
+    bp_dense_layer head;
+    bp_node *x, *tok, *pos, *gamma, *beta, *in, *tg;
+    bp_optim_config cfg = bp_optim_defaults(BP_OPTIM_ADAMW);
+    double positions[TF_T];
+    bp_matrix mi = {TF_B, TF_T, ids}, mt = {TF_B, TF_T, targets};
+    bp_rng rng;
+
+    bp_rng_seed(&rng, 15);
+    for (size_t k = 0; k < TF_B * TF_T; k++) {
+        ids[k] = (double)bp_rng_below(&rng, TF_V);
+        targets[k] = (double)bp_rng_below(&rng, TF_V);
+    }
+    for (size_t k = 0; k < TF_T; k++)
+        positions[k] = (double)k;
+    in = bp_input_nd(g, &(bp_shape){2, {TF_B, TF_T}}, "ids");
+    tg = bp_input_nd(g, &(bp_shape){2, {TF_B, TF_T}}, "targets");
+    tok = bp_param(g, TF_V, TF_D, "tok_emb");
+    pos = bp_param(g, TF_T, TF_D, "pos_emb");
+    bp_init_uniform(tok, -0.05, 0.05, &rng);
+    bp_init_uniform(pos, -0.05, 0.05, &rng);
+    x = bp_add(g, bp_gather(g, tok, in),
+               bp_gather(g, pos, bp_constant_nd(g, &(bp_shape){1, {TF_T}}, positions, "positions")));
+    for (size_t l = 0; l < TF_BLOCKS; l++) {
+        (void)bp_transformer_block_init(g, &blk[l], TF_D, TF_H, 4 * TF_D, 0.0, NULL, &rng);
+        x = bp_transformer_block_apply(g, &blk[l], x);
+    }
+    gamma = bp_param_nd(g, &(bp_shape){1, {TF_D}}, "ln_f.gamma");
+    beta = bp_param_nd(g, &(bp_shape){1, {TF_D}}, "ln_f.beta");
+    bp_init_uniform(gamma, 1.0, 1.0, &rng);
+    (void)bp_dense_layer_init(g, &head, TF_D, TF_V, "head", &rng);
+    x = bp_layer_norm(g, x, gamma, beta, 1e-5);
+    n->loss = bp_cross_entropy(g, bp_dense_layer_apply(g, &head, x), tg, -1.0);
+    cfg.lr = 1e-4;
+    if (bp_node_bind_value(in, &mi) != BP_OK || bp_node_bind_value(tg, &mt) != BP_OK ||
+        bp_optimizer_new(g, NULL, 0, &cfg, &n->opt) != BP_OK)
+        die_graph(g, "transformer");
+    n->g = g;
+}
+
+static double bench_transformer(const options *opt)
+{
+    double *ids = xmalloc(2 * TF_B * TF_T * sizeof *ids);
+    tf_net n;
+    timed a = {.label = "bpgraph", .step = tf_step, .ctx = &n};
+    plan p = {.blocks = opt->quick ? 3 : 10, .per_block = opt->quick ? 2 : 3, .reps = 1};
+    size_t allocs_before;
+    double allocs, first;
+
+    printf("\n== transformer: B=%d, T=%d, D=%d, %d heads, %d blocks, vocabulary %d; "
+           "forward + backward + AdamW ==\n", TF_B, TF_T, TF_D, TF_H, TF_BLOCKS, TF_V);
+    tf_build(&n, ids, ids + TF_B * TF_T);
+    if (tf_step(&n))
+        die_graph(n.g, "transformer");
+    first = bp_node_value(n.loss)->data[0];
+    allocs_before = counts.n_alloc;
+    time_blocks((timed *[1]){&a}, 1, &p);
+    allocs = (double)(counts.n_alloc - allocs_before) / (double)a.n;
+    printf("  first step's loss %.6f (log %d = %.6f)\n", first, TF_V, log((double)TF_V));
+    print_timed(&a);
+    printf("  allocations per step: %.2f\n", allocs);
+    printf("  (PyTorch's time for the same step: tools/bench-peers)\n");
+    json_num("transformer_bpgraph_us", a.median);
+    json_num("transformer_allocs_per_step", allocs);
+    bp_optimizer_free(n.opt);
+    bp_graph_free(n.g);
+    free(a.samples);
+    free(ids);
+    return allocs;
+}
+
 /* ---- mnist with 1 vs 2 OpenBLAS threads ---- */
 
 static void one_thread(void *ctx)
@@ -1198,7 +1302,7 @@ static void usage(void)
            "  --json FILE      also write the medians and ratios to FILE\n"
            "  --only NAME      run one workload and stop (for a profiler): seed,\n"
            "                   weather, weather-two-ops, weather-tuned, mnist, softmax,\n"
-           "                   bmm, rnn\n"
+           "                   bmm, rnn, transformer\n"
            "  -h, --help       this text\n"
            "  --version        the version and licence\n"
            "Options take their value as '--data FILE' or '--data=FILE'.\n"
@@ -1223,7 +1327,8 @@ static int parse_args(int argc, char **argv, options *opt)
         {NULL, 0, NULL, 0},
     };
     static const char *const only_names[] = {"seed", "weather", "weather-two-ops",
-                                             "weather-tuned", "mnist", "softmax", "bmm", "rnn"};
+                                             "weather-tuned", "mnist", "softmax", "bmm", "rnn",
+                                             "transformer"};
     const char *env = getenv("BP_WEATHER_CSV");
     int c;
 
@@ -1248,7 +1353,8 @@ static int parse_args(int argc, char **argv, options *opt)
             i++;
         if (i == sizeof only_names / sizeof only_names[0])
             return cli_usage_error("--only takes seed, weather, weather-two-ops, weather-tuned, "
-                                   "mnist, softmax, bmm or rnn, not '%s'", opt->only);
+                                   "mnist, softmax, bmm, rnn or transformer, not '%s'",
+                                   opt->only);
     }
     /* A table that was named must be there; only the default may be
      * absent, and then the data is synthetic (and says so). */
@@ -1272,7 +1378,7 @@ int main(int argc, char **argv)
     peak_mem mem[N_WORK];
     bench_data data;
     double softmax_ratio, softmax_allocs, unfused_ratio = 0.0, tuned_ratio = 0.0, bmm_ratio;
-    double rnn_allocs = 0.0;
+    double rnn_allocs = 0.0, transformer_allocs = 0.0;
     struct rusage ru;
     int rc = parse_args(argc, argv, &opt);
 
@@ -1331,6 +1437,8 @@ int main(int argc, char **argv)
         bench_bmm(&opt);
     if (opt.only && strcmp(opt.only, "rnn") == 0)
         bench_rnn(&opt, &rnn_allocs);
+    if (opt.only && strcmp(opt.only, "transformer") == 0)
+        bench_transformer(&opt);
     if (opt.only) {
         json_close();
         for (int i = 0; i < N_WORK; i++)
@@ -1341,6 +1449,7 @@ int main(int argc, char **argv)
     softmax_ratio = bench_softmax(&opt, &softmax_allocs);
     bmm_ratio = bench_bmm(&opt);
     bench_rnn(&opt, &rnn_allocs);
+    transformer_allocs = bench_transformer(&opt);
     bench_threads(&w[MNIST], &opt);
     bench_gradcheck(&opt);
 
@@ -1378,7 +1487,7 @@ int main(int argc, char **argv)
     printf("  %-44s %s (%.3fx)\n", "batched matmul <= 1.10x dgemm loop", tally(bmm_ratio <= 1.10),
            bmm_ratio);
     {
-        int zero = softmax_allocs == 0.0 && rnn_allocs == 0.0;
+        int zero = softmax_allocs == 0.0 && rnn_allocs == 0.0 && transformer_allocs == 0.0;
         for (int i = 0; i < N_WORK; i++)
             zero = zero && r[i].allocs_per_step == 0.0;
         printf("  %-44s %s\n", "zero heap allocations per step (counted)", tally(zero));
@@ -1398,6 +1507,7 @@ int main(int argc, char **argv)
         printf("  %-44s skipped (no %s)\n", "tools/gradcheck < 2 s", opt.gradcheck);
     printf("  %-44s see tools/bench-peers\n", "seed >= 10x faster than numpy");
     printf("  %-44s see tools/bench-peers\n", "rnn faster than PyTorch");
+    printf("  %-44s see tools/bench-peers --transformer\n", "transformer faster than PyTorch");
     printf("  (context: weather with dense + relu as two ops: %.3fx hand-written)\n",
            unfused_ratio);
     printf("  (context: weather against a hand-written step tuned for one output: %.3fx)\n",

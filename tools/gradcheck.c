@@ -690,14 +690,17 @@ static int run_checks(const cli *c, const bp_registry *reg)
 
 enum fault_kind {
     FAULT_SIGN, FAULT_FACTOR2, FAULT_TRANSPOSE, FAULT_NO_REDUCE, FAULT_OVERWRITE,
-    FAULT_DROP_BATCH, FAULT_SCATTER_OVERWRITE, FAULT_IGNORE_DRAWS,
+    FAULT_DROP_BATCH, FAULT_SCATTER_OVERWRITE, FAULT_IGNORE_DRAWS, FAULT_LN_MEAN_TERM,
+    FAULT_MASK_LEAK, FAULT_IGNORE_LEAK,
     FAULT_NONE   /* the wrapper alone: the control, which must PASS */
 };
 
 static const char *const fault_names[] = {
     "sign flip", "factor 2", "transposed gradient", "missing broadcast reduction",
     "overwrite instead of accumulate", "one batch's gradient dropped",
-    "scatter overwrites a repeated id", "backward ignores the mask", "none (the wrapper alone)",
+    "scatter overwrites a repeated id", "backward ignores the mask",
+    "mean's term dropped from dx", "gradient into masked keys", "gradient into ignored ids",
+    "none (the wrapper alone)",
 };
 
 static const struct fault {
@@ -731,6 +734,14 @@ static const struct fault {
     {"gather", FAULT_SCATTER_OVERWRITE, 0},
     /* a random op's backward that ignores its draws, as in eval mode */
     {"dropout", FAULT_IGNORE_DRAWS, 0},
+    /* the network ops: a layer norm's dx without its −mean(g ⊙ γ)/σ, its
+     * dγ overwritten or summed over one row only; attention's mask
+     * ignored in backward; cross-entropy's ignored ids given gradient */
+    {"layer_norm", FAULT_LN_MEAN_TERM, 0},
+    {"layer_norm", FAULT_OVERWRITE, 1},
+    {"layer_norm", FAULT_NO_REDUCE, 1},
+    {"causal_softmax", FAULT_MASK_LEAK, 0},
+    {"cross_entropy", FAULT_IGNORE_LEAK, 0},
 };
 #define N_FAULTS (sizeof faults / sizeof faults[0])
 
@@ -784,6 +795,36 @@ static bp_status scatter_overwrite(const bp_op_args *a, size_t i, bp_matrix *tmp
                 d->data[e] = tmp->data[e];
     }
     return BP_OK;
+}
+
+/* What the network-op faults add to element k of din[0] besides the
+ * right gradient: layer_norm's dropped term r·mean(g ⊙ γ) of k's row, r =
+ * 1/√(σ² + eps); for causal_softmax dout itself at a masked score (key
+ * j > i + Tk − Tq); for cross_entropy a unit of dout at the first logit of
+ * a row whose id is the ignore_index. */
+static double network_fault_term(const bp_op_args *a, enum fault_kind kind, size_t k)
+{
+    const size_t cols = a->in[0]->cols, row = k / cols, j = k % cols;
+    const double *x = a->in[0]->data + row * cols, *g = a->dout->data + row * cols;
+
+    if (kind == FAULT_LN_MEAN_TERM) {
+        double mu = 0.0, var = 0.0, gm = 0.0;
+        for (size_t e = 0; e < cols; e++)
+            mu += x[e] / (double)cols;
+        for (size_t e = 0; e < cols; e++) {
+            var += (x[e] - mu) * (x[e] - mu) / (double)cols;
+            gm += g[e] * a->in[1]->data[e] / (double)cols;
+        }
+        return gm / sqrt(var + a->attr[0]);
+    }
+    if (kind == FAULT_MASK_LEAK) {
+        const bp_shape *s = a->in_shape[0];
+        const size_t tq = s->dim[s->rank - 2], i = row % tq;
+        return j + tq > i + cols ? a->dout->data[k] : 0.0;
+    }
+    if (kind == FAULT_IGNORE_LEAK)
+        return j == 0 && a->in[1]->data[row] == a->attr[0] ? a->dout->data[0] : 0.0;
+    return 0.0;
 }
 
 /* Runs the real backward into zeroed temporaries, then adds its result
@@ -859,6 +900,11 @@ static bp_status faulty_backward(bp_op_args *a)
                 case FAULT_TRANSPOSE: d->data[k] += t[(k % rows) * cols + k / rows]; break;
                 case FAULT_OVERWRITE: d->data[k] = t[k]; break;
                 case FAULT_DROP_BATCH: d->data[k] += k < batch ? 0.0 : t[k]; break;
+                case FAULT_LN_MEAN_TERM:
+                case FAULT_MASK_LEAK:
+                case FAULT_IGNORE_LEAK:
+                    d->data[k] += t[k] + network_fault_term(a, f->kind, k);
+                    break;
                 default: d->data[k] += t[k]; break;
                 }
             }

@@ -78,6 +78,57 @@ bp_node *bp_gru_cell_apply(bp_graph *g, const bp_gru_cell *c, bp_node *x, bp_nod
 
 /* ---- attention and the transformer block follow here ---- */
 
+/* Multi-head causal self-attention over x of shape B x T x D:
+ *   q = x·W_q + b_q, k = x·W_k + b_k, v = x·W_v + b_v (dense layers q, k
+ *   and v), each split into H heads of d = D / H (B x H x T x d);
+ *   per head, softmax(q·kᵀ / √d) with position t attending to positions
+ *   0..t only, times v; the heads joined back (B x T x D), then ·W_o + b_o (layer o).
+ * W_* are D x D, b_* 1 x D.  Init: each of the four layers as
+ * bp_dense_layer_init (nn.Linear's), in the order q, k, v, o. */
+typedef struct bp_attention {
+    bp_dense_layer q, k, v, o;
+    size_t d_model, n_heads;
+} bp_attention;
+
+/* Params "<name>.q.w", "<name>.q.b", ... "<name>.o.b" (name NULL:
+ * "attention").  BP_EINVAL for a NULL g, a or rng, a name longer than 72
+ * bytes, a d_model or n_heads of 0 or an n_heads that does not divide
+ * d_model; BP_ENOMEM. */
+bp_status bp_attention_init(bp_graph *g, bp_attention *a, size_t d_model, size_t n_heads,
+                            const char *name, bp_rng *rng);
+/* x: B x T x d_model (B may change between runs, T may not).  BP_EINVAL
+ * for a NULL a or x, a block not made by bp_attention_init in g; BP_EDIM
+ * naming the shapes for another x (a graph holding an error: NULL, quietly). */
+bp_node *bp_attention_apply(bp_graph *g, const bp_attention *a, bp_node *x);
+
+/* A pre-norm transformer block (GPT-2's):
+ *   h = x + dropout(attention(ln1(x)))
+ *   y = h + dropout(fc2(gelu(fc1(ln2(h)))))
+ * with fc1 a dense layer D → d_ff, fc2 d_ff → D, ln1 and ln2 layer norms
+ * (bp_layer_norm, eps 1e-5, scale and shift of shape (D)) and dropout of
+ * probability p (bp_dropout, the identity in eval mode; none when p is 0).
+ * Init: the attention's and the dense layers' as nn.Linear's, in the order
+ * of the struct; the layer norms' scale 1 and shift 0. */
+typedef struct bp_transformer_block {
+    bp_node *ln1_gamma, *ln1_beta;
+    bp_attention attn;
+    bp_node *ln2_gamma, *ln2_beta;
+    bp_dense_layer fc1, fc2;
+    double dropout;
+} bp_transformer_block;
+
+/* Params "<name>.ln1.gamma", "<name>.ln1.beta", "<name>.attn.q.w", ...,
+ * "<name>.ln2.gamma", "<name>.ln2.beta", "<name>.fc1.w", "<name>.fc1.b",
+ * "<name>.fc2.w", "<name>.fc2.b" (name NULL: "block").  Errors as
+ * bp_attention_init's, but a name may have 64 bytes at most, and BP_EINVAL
+ * for a d_ff of 0 or a dropout outside [0, 1). */
+bp_status bp_transformer_block_init(bp_graph *g, bp_transformer_block *blk, size_t d_model,
+                                    size_t n_heads, size_t d_ff, double dropout,
+                                    const char *name, bp_rng *rng);
+/* x: B x T x d_model; the output has x's shape.  Errors as
+ * bp_attention_apply. */
+bp_node *bp_transformer_block_apply(bp_graph *g, const bp_transformer_block *blk, bp_node *x);
+
 #ifdef __cplusplus
 }
 #endif

@@ -104,9 +104,12 @@ typedef enum bp_domain_kind {
     BP_DOMAIN_INTERVAL,   /* lo < x < hi */
     BP_DOMAIN_SPD,        /* a symmetric positive definite square matrix */
     BP_DOMAIN_INVERTIBLE, /* a well-conditioned square matrix */
-    BP_DOMAIN_INDEX       /* integer ids 0 ≤ id < n, n the size of axis 0
-                             of input index_of (e.g. rows of a table):
-                             never perturbed, no gradient checked */
+    BP_DOMAIN_INDEX       /* integer ids 0 ≤ id < n, n the size of axis
+                             index_axis (0 by default) of input index_of
+                             (e.g. rows of a table, or classes on the
+                             logits' last axis), or the ignore value
+                             (ignore_attr): never perturbed, no gradient
+                             checked */
 } bp_domain_kind;
 
 /* Kinds of non-differentiable points, so the checker samples away from them. */
@@ -130,6 +133,15 @@ typedef struct bp_domain {
                              distance from its finite bound); 0: the
                              default, BP_DOMAIN_MAX_ABS_DEFAULT */
     size_t index_of;      /* BP_DOMAIN_INDEX: the input the ids index */
+    /* Added after index_of, so that declarations written before keep
+     * their meaning with these at 0. */
+    int index_axis;       /* BP_DOMAIN_INDEX: the axis of input index_of
+                             whose size bounds the ids, negative from the
+                             end (−1: the last); 0, the default: axis 0 */
+    size_t ignore_attr;   /* BP_DOMAIN_INDEX: 0, or k when attribute k − 1
+                             holds an id that means "ignore this entry"
+                             (an ignore_index), which the checker then
+                             samples too, about one id in four */
 } bp_domain;
 
 /* bp_op.flags */

@@ -27,6 +27,7 @@ bp_node *bp_sqrt(bp_graph *g, bp_node *a);
 bp_node *bp_relu(bp_graph *g, bp_node *a);
 bp_node *bp_sigmoid(bp_graph *g, bp_node *a);
 bp_node *bp_tanh(bp_graph *g, bp_node *a);
+bp_node *bp_gelu(bp_graph *g, bp_node *a);   /* a·Φ(a), Φ the normal CDF (exact, erf form) */
 bp_node *bp_rowsum(bp_graph *g, bp_node *a);   /* m×n → m×1, sum of each row */
 bp_node *bp_colsum(bp_graph *g, bp_node *a);   /* m×n → 1×n, sum of each column */
 bp_node *bp_sum(bp_graph *g, bp_node *a);      /* m×n → 1×1 */
@@ -123,6 +124,44 @@ bp_node *bp_stack(bp_graph *g, size_t n, bp_node *const *nodes, size_t axis);
  *   s = rowsum(e); r = pow(s, −1); out = e ⊙ r.
  * Returns the output node (the intermediate nodes are named "softmax.*"). */
 bp_node *bp_softmax_staged(bp_graph *g, bp_node *a);
+
+/* Network ops.  Each returns a new node owned by g, or NULL with the error
+ * in g (BP_EDIM naming the op and the shapes that do not fit).
+ *
+ * Layer norm over the last axis of x (rank 1..4, last dim D), as PyTorch's
+ * F.layer_norm(x, (D,), gamma, beta, eps): per row, y = γ ⊙ (x − μ)/√(σ² +
+ * eps) + β with σ² the biased variance; gamma and beta of shape (D).  Fused:
+ * one pass forward, the analytic backward (dx, dγ, dβ).  BP_EINVAL for an
+ * eps that is negative or not finite (PyTorch's default is 1e-5). */
+bp_node *bp_layer_norm(bp_graph *g, bp_node *x, bp_node *gamma, bp_node *beta, double eps);
+
+/* The same graph staged from primitive ops: μ = mean_axis(x, −1, keep),
+ * c = x − μ, σ² = mean_axis(c ⊙ c, −1, keep), r = pow(σ² + eps, −1/2),
+ * out = c ⊙ r ⊙ γ + β (nodes named "layer_norm.*"), equal to the fused op to
+ * rounding; refuses what the fused op refuses, as "layer_norm_staged: ...". */
+bp_node *bp_layer_norm_staged(bp_graph *g, bp_node *x, bp_node *gamma, bp_node *beta,
+                              double eps);
+
+/* Attention's masked softmax: along the last axis of scores (rank 2..4, the
+ * last two axes Tq × Tk), query i sees only the keys j ≤ i + Tk − Tq (with
+ * Tq == Tk, j ≤ i: itself and the past); the output is 0 at the others and
+ * their gradient is 0.  A row with no key left (i + Tk − Tq < 0, when
+ * Tq > Tk) is all 0 with 0 gradient, never NaN.  Stable for extreme scores,
+ * as the fused softmax. */
+bp_node *bp_causal_softmax(bp_graph *g, bp_node *scores);
+
+/* Cross-entropy from logits and integer classes, as PyTorch's
+ * F.cross_entropy(logits, ids, ignore_index=...) with the mean reduction:
+ * logits (..., C) of rank 2..4, ids of the logits' shape without the last
+ * axis ((N) for N×C logits) holding classes 0..C−1 as doubles, or
+ * ignore_index (e.g. −100 or a padding id); → 1×1, the mean over the ids
+ * not ignored of −log softmax(logits)[id], and 0 with 0 gradient when all
+ * are.  The ids get no gradient (the checker never perturbs them).
+ * Building: BP_EDIM naming both shapes when ids do not fit, BP_EINVAL for
+ * a non-finite ignore_index.  bp_forward: BP_EINVAL naming the id and its
+ * position when one is neither a class nor ignore_index; nothing is read
+ * outside a row. */
+bp_node *bp_cross_entropy(bp_graph *g, bp_node *logits, bp_node *ids, double ignore_index);
 
 /* Linear algebra (LAPACKE).  Each is bp_apply with the built-in op of that
  * name and returns a new node owned by g, or NULL with the error in g.

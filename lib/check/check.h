@@ -29,8 +29,9 @@ bp_status bpi_gc_sample_matrix(bp_rng *r, const bp_domain *d, const bp_check_opt
                                bp_matrix *m);
 
 /* Fills m with integer ids drawn uniformly from [0, n), repeats likely
- * (BP_DOMAIN_INDEX); BP_EDIM when n is 0. */
-bp_status bpi_gc_sample_ids(bp_rng *r, size_t n, bp_matrix *m);
+ * (BP_DOMAIN_INDEX), and when ignore is not NULL about one in four equal
+ * to *ignore instead; BP_EDIM when n is 0. */
+bp_status bpi_gc_sample_ids(bp_rng *r, size_t n, const double *ignore, bp_matrix *m);
 
 /* One case of an op: input shapes, attribute set, how it is checked. */
 typedef struct gc_case {

@@ -230,6 +230,22 @@ static size_t n_id_inputs(const bp_op *op)
     return n;
 }
 
+/* The ids of domain d are below this: the size of axis index_axis
+ * (negative from the end) of input index_of in case k; 0 when there is no
+ * such axis. */
+static size_t id_bound(const bp_op *op, const gc_case *k, const bp_domain *d)
+{
+    const bp_shape *s;
+    long axis = d->index_axis;
+
+    if (d->index_of >= op->n_in)
+        return 0;
+    s = &k->in[d->index_of];
+    if (axis < 0)
+        axis += (long)s->rank;
+    return axis >= 0 && axis < (long)s->rank ? s->dim[axis] : 0;
+}
+
 static bp_status run_case(gc_check *c, const bp_op *op, const gc_case *k, const double *attr)
 {
     const bp_check_options *o = c->o;
@@ -293,11 +309,13 @@ static bp_status run_case(gc_check *c, const bp_op *op, const gc_case *k, const 
             if ((st = bpi_node_prepare_value(in[i], rows, cols, &ids)) != BP_OK)
                 goto done;
             bp_matrix m = {rows, cols, ids};
-            st = bpi_gc_sample_ids(&r, d.index_of < op->n_in ? k->in[d.index_of].dim[0] : 0, &m);
+            st = bpi_gc_sample_ids(&r, id_bound(op, k, &d),
+                                   d.ignore_attr > 0 && d.ignore_attr <= op->n_attr
+                                       ? &attr[d.ignore_attr - 1] : NULL, &m);
             if (st != BP_OK) {
                 bpi_gc_raise_result(c, BP_CHECK_ERROR);
-                bpi_gc_case_message(c, "input %zu: ids index input %zu, which has no rows", i,
-                                    d.index_of);
+                bpi_gc_case_message(c, "input %zu: ids index axis %d of input %zu, which it "
+                                    "does not have", i, d.index_axis, d.index_of);
                 st = BP_OK;
                 goto done;
             }

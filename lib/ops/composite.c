@@ -1,13 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /* Composites: functions that build a piece of graph from other ops, with
- * no forward or backward of their own: the lesson's staged softmax;
- * concat and stack of any number of inputs. */
+ * no forward or backward of their own: the lesson's staged softmax and a
+ * staged layer norm; concat and stack of any number of inputs. */
 #include "kernels.h"
 
 static bp_node *named(bp_node *n, const char *name)
 {
     if (n && bp_node_set_name(n, name) != BP_OK) {
-        bpi_fail(n->graph, BP_ENOMEM, "softmax_staged: out of memory naming '%s'", name);
+        bpi_fail(n->graph, BP_ENOMEM, "staged: out of memory naming '%s'", name);
         return NULL;
     }
     return n;
@@ -22,6 +22,55 @@ bp_node *bp_softmax_staged(bp_graph *g, bp_node *a)
     bp_node *total = named(bp_rowsum(g, raised), "softmax.rowsum");
     bp_node *inverse = named(bp_pow(g, total, -1.0), "softmax.inverse");
     return named(bp_mul(g, raised, inverse), "softmax.out");
+}
+
+/* Whether x, gamma, beta and eps are what bp_layer_norm takes, judged by
+ * its own shape rule, so that the staged graph refuses what the fused op
+ * does (broadcasting alone would let a gamma of shape (1) through); the
+ * error names layer_norm_staged. */
+static int layer_norm_inputs_ok(bp_graph *g, bp_node *const *in, double eps)
+{
+    bp_matrix m[3], out = {0, 0, NULL};
+    bp_shape out_shape;
+    char msg[256] = "";
+    bp_status st;
+    bp_op_args a = {.n_in = 3, .out = &out, .attr = &eps, .msg = msg, .msg_size = sizeof msg,
+                    .out_shape = &out_shape};
+
+    if (!g || bp_graph_status(g) != BP_OK)
+        return 0;
+    for (size_t i = 0; i < 3; i++) {
+        if (!in[i] || in[i]->graph != g) {
+            bpi_fail(g, BP_EINVAL, "layer_norm_staged: input %zu %s", i + 1,
+                     in[i] ? "belongs to another graph" : "is NULL");
+            return 0;
+        }
+        m[i] = in[i]->value;
+        bpi_shape_matrix(&in[i]->shape, &m[i].rows, &m[i].cols);
+        a.in[i] = &m[i];
+        a.in_shape[i] = &in[i]->shape;
+    }
+    st = bpi_op_layer_norm.shape(&a);
+    if (st != BP_OK)
+        bpi_fail(g, st, "layer_norm_staged: %s", msg);
+    return st == BP_OK;
+}
+
+bp_node *bp_layer_norm_staged(bp_graph *g, bp_node *x, bp_node *gamma, bp_node *beta, double eps)
+{
+    bp_node *const in[3] = {x, gamma, beta};
+    bp_node *mean, *centred, *var, *eps_node, *rstd, *normed;
+
+    if (!layer_norm_inputs_ok(g, in, eps))
+        return NULL;
+    /* μ and σ² along the last axis, kept as (..., 1) to broadcast back */
+    mean = named(bp_mean_axis(g, x, -1, 1), "layer_norm.mean");
+    centred = named(bp_sub(g, x, mean), "layer_norm.centred");
+    var = named(bp_mean_axis(g, bp_mul(g, centred, centred), -1, 1), "layer_norm.var");
+    eps_node = named(bp_constant_nd(g, &(bp_shape){1, {1}}, &eps, NULL), "layer_norm.eps");
+    rstd = named(bp_pow(g, bp_add(g, var, eps_node), -0.5), "layer_norm.rstd");
+    normed = named(bp_mul(g, centred, rstd), "layer_norm.normed");
+    return named(bp_add(g, bp_mul(g, normed, gamma), beta), "layer_norm.out");
 }
 
 /* A balanced tree of two-input concats, depth log2(n), of the nodes or,

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Elementwise ops on tensors of any rank: binary with numpy's broadcasting
  * (add, sub, mul, div) and unary (neg, scale, exp, log, pow, sqrt, relu,
- * sigmoid, tanh). */
+ * sigmoid, tanh, gelu). */
 #include "kernels.h"
 
 #include <math.h>
@@ -362,6 +362,21 @@ const bp_op bpi_op_tanh = {
     .domain = {REAL},
 };
 
+/* gelu(x) = x·Φ(x), Φ the standard normal CDF, written with erfc so that
+ * Φ of a very negative x keeps its digits (1 + erf would cancel them);
+ * gelu'(x) = Φ(x) + x·φ(x), φ(x) = e^(−x²/2)/√(2π). */
+#define GELU_SQRT1_2 0.70710678118654752440        /* 1/√2 */
+#define GELU_RSQRT_2PI 0.39894228040143267794      /* 1/√(2π) */
+#define GELU_CDF(x) (0.5 * erfc(-(x) * GELU_SQRT1_2))
+#define GELU_PDF(x) (exp(-0.5 * (x) * (x)) * GELU_RSQRT_2PI)
+UNARY_KERNELS(gelu, x * GELU_CDF(x), g * (GELU_CDF(x) + x * GELU_PDF(x)))
+const bp_op bpi_op_gelu = {
+    .name = "gelu", .doc = "a·Φ(a) = 0.5·a·(1 + erf(a/√2)), the exact GELU, any rank", .n_in = 1,
+    .shape = bpi_same_shape, .forward = gelu_forward, .backward = gelu_backward,
+    .flags = BP_OP_TENSORS | BP_OP_ASSIGN_FRESH | BP_OP_BWD_NO_OUT,
+    .domain = {REAL},
+};
+
 bp_node *bp_neg(bp_graph *g, bp_node *a)
 {
     return bpi_apply1(g, &bpi_op_neg, a, NULL);
@@ -405,4 +420,9 @@ bp_node *bp_sigmoid(bp_graph *g, bp_node *a)
 bp_node *bp_tanh(bp_graph *g, bp_node *a)
 {
     return bpi_apply1(g, &bpi_op_tanh, a, NULL);
+}
+
+bp_node *bp_gelu(bp_graph *g, bp_node *a)
+{
+    return bpi_apply1(g, &bpi_op_gelu, a, NULL);
 }

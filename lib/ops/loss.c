@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Losses, each → 1×1: mse of two tensors of one shape, any rank; nll and
- * softmax_ce of (..., K) tensors, means over the leading positions. */
+ * softmax_ce of (..., K) tensors, means over the leading positions;
+ * cross_entropy of (..., C) logits and (...) class ids. */
 #include "kernels.h"
 
 #include <math.h>
@@ -177,6 +178,116 @@ const bp_op bpi_op_softmax_ce = {
     .backward = softmax_ce_backward, .linear = 2u,
     .flags = BP_OP_TENSORS | BP_OP_BWD_NO_OUT,
 };
+
+/* logits (..., C) of rank 2..4 and ids of their shape without the last
+ * axis; attr[0] the ignore_index.  Work: the softmax, each row's max and
+ * log Σ e^(z − max), and the count of entries not ignored. */
+static bp_status cross_entropy_shape(bp_op_args *a)
+{
+    const bp_shape *z = a->in_shape[0], *ids = a->in_shape[1];
+    char zs[BPI_SHAPE_STR], is[BPI_SHAPE_STR];
+    int fits = ids->rank + 1 == z->rank;
+
+    if (!isfinite(a->attr[0]))
+        return bp_op_fail(a, BP_EINVAL, "ignore_index %g is not a finite number", a->attr[0]);
+    if (z->rank < 2)
+        return bp_op_fail(a, BP_EDIM, "logits of shape %s have rank 1; they need rank 2 to %d "
+                          "(..., C)", bpi_shape_str(z, zs, sizeof zs), BP_MAX_RANK);
+    for (size_t d = 0; fits && d < ids->rank; d++)
+        fits = ids->dim[d] == z->dim[d];
+    if (!fits) {
+        bp_shape want = *z;
+        char ws[BPI_SHAPE_STR];
+        want.rank--;
+        return bp_op_fail(a, BP_EDIM, "ids of shape %s do not fit logits %s: they must be %s, "
+                          "the logits' shape without its last axis",
+                          bpi_shape_str(ids, is, sizeof is), bpi_shape_str(z, zs, sizeof zs),
+                          bpi_shape_str(&want, ws, sizeof ws));
+    }
+    bpi_set_out_shape(a, &(bp_shape){2, {1, 1}});
+    a->n_work = a->in[0]->rows * a->in[0]->cols + 2 * a->in[0]->rows + 1;
+    return BP_OK;
+}
+
+/* Every id the ignore_index or an integer class in [0, C), checked before
+ * anything is written, so that no row is read outside. */
+static bp_status check_classes(bp_op_args *a)
+{
+    const double *ids = a->in[1]->data, ignore = a->attr[0];
+    const size_t n = a->in[0]->rows, c = a->in[0]->cols;
+
+    for (size_t k = 0; k < n; k++)
+        if (ids[k] != ignore && !(ids[k] >= 0.0 && ids[k] < (double)c && ids[k] == floor(ids[k])))
+            return bp_op_fail(a, BP_EINVAL, "id %g at position %zu is neither a class in [0, %zu) "
+                              "nor the ignore_index %g", ids[k], k, c, ignore);
+    return BP_OK;
+}
+
+/* L = −(1/m) Σ log softmax(z)[id] over the m rows whose id is not the
+ * ignore_index; 0 when m = 0. */
+static bp_status cross_entropy_forward(bp_op_args *a)
+{
+    const bp_matrix *z = a->in[0];
+    const double *ids = a->in[1]->data;
+    double *max = a->work + z->rows * z->cols, *logsum = max + z->rows, *count = logsum + z->rows;
+    double s = 0.0;
+    bp_status st = check_classes(a);
+
+    if (st != BP_OK)
+        return st;
+    bpi_softmax_along(z->data, (bpi_axis){z->rows, z->cols, 1}, a->work, max, logsum);
+    *count = 0.0;
+    for (size_t i = 0; i < z->rows; i++)
+        if (ids[i] != a->attr[0]) {
+            s += log_softmax_at(z, max, logsum, i, (size_t)ids[i]);
+            *count += 1.0;
+        }
+    a->out->data[0] = *count > 0.0 ? -s / *count : 0.0;
+    return BP_OK;
+}
+
+/* dz += g·(p − onehot(id))/m on the rows not ignored; ids get none. */
+static bp_status cross_entropy_backward(bp_op_args *a)
+{
+    const bp_matrix *z = a->in[0];
+    const double *ids = a->in[1]->data, *p = a->work;
+    const double count = a->work[z->rows * z->cols + 2 * z->rows];
+    const double f = count > 0.0 ? a->dout->data[0] / count : 0.0;
+
+    if (!a->din[0] || count == 0.0)
+        return BP_OK;
+    for (size_t i = 0; i < z->rows; i++) {
+        double *d = a->din[0]->data + i * z->cols;
+        if (ids[i] == a->attr[0])
+            continue;
+        for (size_t j = 0; j < z->cols; j++)
+            d[j] += f * p[i * z->cols + j];
+        d[(size_t)ids[i]] -= f;
+    }
+    return BP_OK;
+}
+
+/* ignore_index outside the classes, as PyTorch's default −100, and inside */
+static const double ignore_cases[] = {-100.0, 1.0};
+
+const bp_op bpi_op_cross_entropy = {
+    .name = "cross_entropy",
+    .doc = "−mean log softmax(logits)[id] over the ids (logits' shape without the last axis) "
+           "not equal to ignore_index → 1×1; 0 when all are",
+    .n_in = 2, .n_attr = 1,
+    .shape = cross_entropy_shape, .forward = cross_entropy_forward,
+    .backward = cross_entropy_backward,
+    .flags = BP_OP_TENSORS | BP_OP_BWD_NO_OUT,
+    .domain = {{.kind = BP_DOMAIN_REAL},
+               {.kind = BP_DOMAIN_INDEX, .index_of = 0, .index_axis = -1, .ignore_attr = 1}},
+    .check_attr = ignore_cases, .n_check_attr = 2,
+};
+
+bp_node *bp_cross_entropy(bp_graph *g, bp_node *logits, bp_node *ids, double ignore_index)
+{
+    bp_node *in[2] = {logits, ids};
+    return bp_apply(g, &bpi_op_cross_entropy, 2, in, &ignore_index);
+}
 
 bp_node *bp_mse(bp_graph *g, bp_node *pred, bp_node *target)
 {

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* The fused softmax (row-wise, and along any axis), log_softmax, and
- * detach. */
+/* The fused softmax (row-wise, and along any axis), log_softmax, the
+ * causal softmax of attention, and detach. */
 #include "kernels.h"
 
 #include <math.h>
@@ -173,6 +173,82 @@ const bp_op bpi_op_log_softmax = {
     .flags = BP_OP_TENSORS,
     .check_attr = axis_cases, .n_check_attr = 2,
 };
+
+/* Scores (..., Tq, Tk) of rank 2..4: query i of Tq sees keys
+ * j ≤ i + Tk − Tq (the last Tq of Tk positions are the queries'). */
+static bp_status causal_softmax_shape(bp_op_args *a)
+{
+    bp_shape tmp;
+    const bp_shape *s = bpi_in_shape(a, 0, &tmp);
+    char ss[BPI_SHAPE_STR];
+
+    if (s->rank < 2)
+        return bp_op_fail(a, BP_EDIM, "scores of shape %s have rank %zu; they need rank 2 to %d "
+                          "(..., Tq, Tk)", bpi_shape_str(s, ss, sizeof ss), s->rank, BP_MAX_RANK);
+    bpi_set_out_shape(a, s);
+    return BP_OK;
+}
+
+/* How many keys row r of the scores' matrix view sees: the first
+ * i + Tk − Tq + 1 of Tk for query i = r mod Tq, 0 when that is < 1. */
+static size_t causal_keys(const bp_op_args *a, size_t r)
+{
+    const bp_shape *s = a->in_shape[0];
+    const size_t tq = s->dim[s->rank - 2], tk = s->dim[s->rank - 1], i = r % tq;
+    return i + tk >= tq ? i + tk + 1 - tq : 0;
+}
+
+/* Each row's softmax over the keys it sees, 0 at the others (in place:
+ * out may be in[0]). */
+static bp_status causal_softmax_forward(bp_op_args *a)
+{
+    const size_t rows = a->out->rows, tk = a->out->cols;
+
+    for (size_t r = 0; r < rows; r++) {
+        const size_t n = causal_keys(a, r);
+        double *y = a->out->data + r * tk;
+        if (n > 0)
+            bpi_softmax_along(a->in[0]->data + r * tk, (bpi_axis){1, n, 1}, y, NULL, NULL);
+        for (size_t j = n; j < tk; j++)
+            y[j] = 0.0;
+    }
+    return BP_OK;
+}
+
+/* Over the keys a row sees, dx += S ⊙ (g − Σ g ⊙ S); a masked score gets
+ * no gradient (0 when assigned).  din may be dout (in place). */
+static bp_status causal_softmax_backward(bp_op_args *a)
+{
+    const size_t rows = a->out->rows, tk = a->out->cols;
+    const int fresh = a->din_fresh & 1u;
+
+    if (!a->din[0])
+        return BP_OK;
+    for (size_t r = 0; r < rows; r++) {
+        const size_t n = causal_keys(a, r), at = r * tk;
+        double *d = a->din[0]->data + at;
+        if (n > 0)
+            softmax_vjp_line(a->out->data + at, a->dout->data + at, d, n, 1, fresh);
+        for (size_t j = n; fresh && j < tk; j++)
+            d[j] = 0.0;
+    }
+    return BP_OK;
+}
+
+const bp_op bpi_op_causal_softmax = {
+    .name = "causal_softmax",
+    .doc = "softmax along the last axis of (…, Tq, Tk) scores over the keys j ≤ i + Tk − Tq, "
+           "0 at the others; a row with no key is 0",
+    .n_in = 1,
+    .shape = causal_softmax_shape, .forward = causal_softmax_forward,
+    .backward = causal_softmax_backward,
+    .flags = BP_OP_TENSORS | BP_OP_ASSIGN_FRESH | BP_OP_INPLACE,
+};
+
+bp_node *bp_causal_softmax(bp_graph *g, bp_node *scores)
+{
+    return bpi_apply1(g, &bpi_op_causal_softmax, scores, NULL);
+}
 
 bp_node *bp_softmax(bp_graph *g, bp_node *a)
 {
