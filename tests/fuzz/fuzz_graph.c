@@ -105,9 +105,9 @@ static void run_from(bp_graph *g, bp_node *out, struct prog *pr)
         s.data = seed;
         for (size_t k = 0; k < v->rows * v->cols; k++)
             seed[k] = next_value(pr);
-        bp_backward(g, out, &s);
+        (void)bp_backward(g, out, &s);   /* errors are read by check_graph_error */
     } else {
-        bp_backward(g, out, NULL);
+        (void)bp_backward(g, out, NULL);
     }
     check_graph_error(g);
     for (size_t i = 0; i < bp_graph_size(g); i++) {
