@@ -25,14 +25,6 @@ static void teardown(void)
     bp_graph_free(g);
 }
 
-static size_t shape_size(const bp_shape *s)
-{
-    size_t n = 1;
-    for (size_t i = 0; i < s->rank; i++)
-        n *= s->dim[i];
-    return n;
-}
-
 static void assert_shape_is(const bp_node *n, const bp_shape *want)
 {
     const bp_shape *s = bp_node_shape(n);
@@ -60,7 +52,7 @@ static bp_node *param_with(const bp_shape *s, const double *data, const char *na
     size_t rows, cols;
 
     ck_assert_ptr_nonnull(p);
-    rows = s->rank > 1 ? shape_size(s) / s->dim[s->rank - 1] : 1;
+    rows = s->rank > 1 ? tu_shape_size(s) / s->dim[s->rank - 1] : 1;
     cols = s->dim[s->rank - 1];
     tu_set(p, rows, cols, data);
     return p;
@@ -99,8 +91,8 @@ START_TEST(binary_ops_match_numpy)
 {
     const bc_case *c = &bc_cases[_i / N_OPS];
     const size_t op = (size_t)_i % N_OPS;
-    const size_t nx = shape_size(&c->x_shape), ny = shape_size(&c->y_shape);
-    const size_t nz = shape_size(&c->z_shape);
+    const size_t nx = tu_shape_size(&c->x_shape), ny = tu_shape_size(&c->y_shape);
+    const size_t nz = tu_shape_size(&c->z_shape);
     bp_node *x = param_with(&c->x_shape, c->x, "x"), *y = param_with(&c->y_shape, c->y, "y");
     bp_node *z, *loss = weighted_loss(c, op, via_op(x), via_op(y), &z);
     double twice_dx[nx], twice_dy[ny];
@@ -129,7 +121,7 @@ END_TEST
 START_TEST(gradients_of_two_uses_sum)
 {
     const bc_case *c = &bc_cases[3];
-    const size_t nx = shape_size(&c->x_shape), ny = shape_size(&c->y_shape);
+    const size_t nx = tu_shape_size(&c->x_shape), ny = tu_shape_size(&c->y_shape);
     bp_node *px = param_with(&c->x_shape, c->x, "x"), *py = param_with(&c->y_shape, c->y, "y");
     bp_node *x = via_op(px), *y = via_op(py);
     bp_node *z1, *z2, *l1 = weighted_loss(c, 0, x, y, &z1), *l2 = weighted_loss(c, 2, x, y, &z2);
@@ -179,7 +171,7 @@ START_TEST(gradcheck_graph_on_tensors)
     ck_assert_int_eq(bp_gradcheck_graph(g, loss, NULL, &rep), BP_OK);
     ck_assert_msg(rep.result == BP_CHECK_PASS, "%s case %d: %s %s", bc_op_names[op],
                   2 + _i / (int)N_OPS, rep.diagnosis, rep.message);
-    ck_assert_uint_eq(rep.n_compared, shape_size(&c->x_shape) + shape_size(&c->y_shape));
+    ck_assert_uint_eq(rep.n_compared, tu_shape_size(&c->x_shape) + tu_shape_size(&c->y_shape));
     bp_check_report_clear(&rep);
 }
 END_TEST

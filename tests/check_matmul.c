@@ -15,14 +15,6 @@
         ck_assert_str_eq(bp_graph_message(g), (text));                            \
     } while (0)
 
-static size_t shape_size(const bp_shape *s)
-{
-    size_t n = 1;
-    for (size_t d = 0; d < s->rank; d++)
-        n *= s->dim[d];
-    return n;
-}
-
 static void assert_shape_is(const bp_node *n, const bp_shape *want)
 {
     const bp_shape *s = bp_node_shape(n);
@@ -38,7 +30,7 @@ static bp_node *param_with(bp_graph *g, const bp_shape *s, const double *data, c
 {
     bp_node *p = bp_param_nd(g, s, name);
     ck_assert_ptr_nonnull(p);
-    memcpy(bp_node_value(p)->data, data, shape_size(s) * sizeof(double));
+    memcpy(bp_node_value(p)->data, data, tu_shape_size(s) * sizeof(double));
     return p;
 }
 

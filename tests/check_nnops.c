@@ -22,14 +22,6 @@ static void teardown(void)
     bp_graph_free(g);
 }
 
-static size_t shape_size(const bp_shape *s)
-{
-    size_t n = 1;
-    for (size_t i = 0; i < s->rank; i++)
-        n *= s->dim[i];
-    return n;
-}
-
 /* Every entry of m within tol·max(1, |want|) of want (n entries). */
 static void assert_near_tol(const bp_matrix *m, const double *want, size_t n, double tol,
                             const char *what)
@@ -154,7 +146,7 @@ END_TEST
 START_TEST(layer_norm_fused_and_staged_match_torch)
 {
     const ln_case *c = &ln_cases[_i];
-    const size_t n = shape_size(&c->x_shape), d = c->x_shape.dim[c->x_shape.rank - 1];
+    const size_t n = tu_shape_size(&c->x_shape), d = c->x_shape.dim[c->x_shape.rank - 1];
     const bp_shape ds = {1, {d}};
     bp_node *x = param_with(&c->x_shape, c->x, "x");
     bp_node *gamma = param_with(&ds, c->gamma, "gamma"), *beta = param_with(&ds, c->beta, "beta");
@@ -250,7 +242,7 @@ END_TEST
 START_TEST(causal_softmax_matches_masked_torch)
 {
     const cs_case *c = &cs_cases[_i / 2];
-    const size_t n = shape_size(&c->shape), tk = c->shape.dim[c->shape.rank - 1];
+    const size_t n = tu_shape_size(&c->shape), tk = c->shape.dim[c->shape.rank - 1];
     const size_t tq = c->shape.dim[c->shape.rank - 2];
     bp_node *s, *y, *loss;
 
@@ -325,7 +317,7 @@ END_TEST
 START_TEST(cross_entropy_matches_torch)
 {
     const ce_case *c = &ce_cases[_i];
-    const size_t n = shape_size(&c->z_shape);
+    const size_t n = tu_shape_size(&c->z_shape);
     bp_node *z = param_with(&c->z_shape, c->z, "z");
     bp_node *ids = bp_constant_nd(g, &c->ids_shape, c->ids, "ids");
     bp_node *loss = bp_cross_entropy(g, z, ids, c->ignore_index);

@@ -16,14 +16,6 @@
                       "message '%s' lacks '%s'", bp_graph_message(g), (part));    \
     } while (0)
 
-static size_t shape_size(const bp_shape *s)
-{
-    size_t n = 1;
-    for (size_t d = 0; d < s->rank; d++)
-        n *= s->dim[d];
-    return n;
-}
-
 /* The op named op applied to a with axis (and keepdims, for reductions). */
 static bp_node *along(bp_graph *g, const char *op, bp_node *a, int axis, int keepdims)
 {
@@ -71,7 +63,7 @@ START_TEST(values_match_numpy)
                       k->op, k->axis, k->keepdims, in->rank, ys->rank, k->rank);
         for (size_t d = 0; d < k->rank; d++)
             ck_assert_uint_eq(ys->dim[d], k->dim[d]);
-        n = shape_size(ys);
+        n = tu_shape_size(ys);
         for (size_t i = 0; i < n; i++) {
             double got = bp_node_value(y)->data[i], want = k->want[i];
             ck_assert_msg(fabs(got - want) <= 1e-13 * fmax(1.0, fabs(want)),
@@ -137,13 +129,13 @@ START_TEST(gradients_on_rank_3_and_4)
                     bp_node *x = bp_param_nd(g, &s, "x"), *y;
                     bp_check_report rep;
 
-                    memcpy(bp_node_value(x)->data, in->x, shape_size(&s) * sizeof(double));
+                    memcpy(bp_node_value(x)->data, in->x, tu_shape_size(&s) * sizeof(double));
                     y = along(g, ops[o], x, axis, keep);
                     ck_assert_ptr_nonnull(y);
                     ck_assert_int_eq(bp_gradcheck_graph(g, y, NULL, &rep), BP_OK);
                     ck_assert_msg(rep.result == BP_CHECK_PASS, "%s axis %d keepdims %d rank %zu: %s %s",
                                   ops[o], axis, keep, in->rank, rep.diagnosis, rep.message);
-                    ck_assert_uint_eq(rep.n_compared, shape_size(&s));
+                    ck_assert_uint_eq(rep.n_compared, tu_shape_size(&s));
                     bp_check_report_clear(&rep);
                     bp_graph_free(g);
                 }

@@ -48,6 +48,15 @@ static inline void tu_fill(double *x, size_t n, bp_rng *rng, double lo, double h
         x[i] = tu_uniform(rng, lo, hi);
 }
 
+/* The number of entries of a tensor of shape s. */
+static inline size_t tu_shape_size(const bp_shape *s)
+{
+    size_t n = 1;
+    for (size_t i = 0; i < s->rank; i++)
+        n *= s->dim[i];
+    return n;
+}
+
 /* The built-in op called name; fails the test when there is none. */
 static inline const bp_op *tu_builtin(const char *name)
 {
